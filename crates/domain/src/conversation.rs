@@ -1,0 +1,199 @@
+//! Conversations and their messages: statuses and the moves between them.
+
+use crate::ids::{BrandId, ConversationId, CustomerId, MessageId, TeamId, UserId};
+use crate::macros::string_enum;
+use crate::Timestamp;
+
+string_enum! {
+    /// Where a conversation stands. `pending` waits on the customer; `on_hold` waits on a third
+    /// party; `resolved` can be reopened by the customer; `closed` is final.
+    pub enum Status {
+        Open => "open",
+        Pending => "pending",
+        OnHold => "on_hold",
+        Resolved => "resolved",
+        Closed => "closed",
+    }
+}
+
+string_enum! {
+    pub enum Priority {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+        Urgent => "urgent",
+    }
+}
+
+string_enum! {
+    /// How the customer reached the shop.
+    pub enum Channel {
+        Email => "email",
+        Chat => "chat",
+        Form => "form",
+        Portal => "portal",
+        Api => "api",
+        Sms => "sms",
+        Whatsapp => "whatsapp",
+        Phone => "phone",
+        InStore => "in_store",
+    }
+}
+
+string_enum! {
+    pub enum Direction {
+        Inbound => "inbound",
+        Outbound => "outbound",
+    }
+}
+
+string_enum! {
+    pub enum AuthorKind {
+        Customer => "customer",
+        Agent => "agent",
+        Bot => "bot",
+        System => "system",
+    }
+}
+
+string_enum! {
+    /// What a message is, as a caller of the API names it.
+    pub enum MessageKind {
+        /// An inbound message from the customer.
+        Customer => "customer",
+        /// A public reply by an agent: the unit of response-time KPIs.
+        Reply => "reply",
+        /// An internal note: never shown to the customer, never a reply.
+        Note => "note",
+    }
+}
+
+/// A refused status change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a conversation cannot move from {from} to {to}")]
+pub struct InvalidTransition {
+    pub from: Status,
+    pub to: Status,
+}
+
+impl Status {
+    /// Closed is final: a customer who writes again starts a new conversation. Every other move
+    /// is allowed, because agents correct mistakes.
+    pub fn transition(self, to: Status) -> Result<Status, InvalidTransition> {
+        if self == Status::Closed && to != Status::Closed {
+            return Err(InvalidTransition { from: self, to });
+        }
+        Ok(to)
+    }
+
+    /// Whether the conversation still needs the shop to act (it counts in the backlog).
+    pub fn is_unresolved(self) -> bool {
+        matches!(self, Status::Open | Status::Pending | Status::OnHold)
+    }
+
+    /// The status after a customer writes: a waiting or resolved conversation opens again.
+    pub fn after_customer_message(self) -> Result<Status, InvalidTransition> {
+        match self {
+            Status::Closed => Err(InvalidTransition { from: self, to: Status::Open }),
+            Status::OnHold => Ok(Status::OnHold),
+            _ => Ok(Status::Open),
+        }
+    }
+}
+
+impl MessageKind {
+    pub fn direction(self) -> Direction {
+        match self {
+            MessageKind::Customer => Direction::Inbound,
+            MessageKind::Reply | MessageKind::Note => Direction::Outbound,
+        }
+    }
+
+    pub fn is_internal(self) -> bool {
+        self == MessageKind::Note
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub customer_id: CustomerId,
+    pub brand_id: Option<BrandId>,
+    pub channel: Channel,
+    pub status: Status,
+    pub priority: Priority,
+    pub subject: Option<String>,
+    pub assignee_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub tags: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The last message or change: what the inbox sorts by.
+    pub last_activity_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub kind: MessageKind,
+    pub author_kind: AuthorKind,
+    pub author_user_id: Option<UserId>,
+    pub text: String,
+    /// Sanitised HTML, when the message came with HTML.
+    pub html: Option<String>,
+    /// The sender's own id for the message (an email Message-ID, an API client's id): the same
+    /// external id is stored once.
+    pub external_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl Message {
+    pub fn direction(&self) -> Direction {
+        self.kind.direction()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_is_final() {
+        assert!(Status::Closed.transition(Status::Open).is_err());
+        assert!(Status::Closed.after_customer_message().is_err());
+        assert_eq!(Status::Closed.transition(Status::Closed), Ok(Status::Closed));
+    }
+
+    #[test]
+    fn agents_may_move_between_any_other_statuses() {
+        for &from in Status::ALL.iter().filter(|s| **s != Status::Closed) {
+            for &to in Status::ALL {
+                assert_eq!(from.transition(to), Ok(to));
+            }
+        }
+    }
+
+    #[test]
+    fn a_customer_message_reopens_a_resolved_or_pending_conversation() {
+        assert_eq!(Status::Resolved.after_customer_message(), Ok(Status::Open));
+        assert_eq!(Status::Pending.after_customer_message(), Ok(Status::Open));
+        assert_eq!(Status::OnHold.after_customer_message(), Ok(Status::OnHold));
+    }
+
+    #[test]
+    fn status_spellings_round_trip() {
+        for &s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>(), Ok(s));
+        }
+        assert!("reopened".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn only_customer_messages_are_inbound_and_only_notes_internal() {
+        assert_eq!(MessageKind::Customer.direction(), Direction::Inbound);
+        assert_eq!(MessageKind::Reply.direction(), Direction::Outbound);
+        assert!(MessageKind::Note.is_internal());
+        assert!(!MessageKind::Reply.is_internal());
+    }
+}

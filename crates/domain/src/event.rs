@@ -1,0 +1,83 @@
+//! Events: the immutable record of everything that happened. Written in the same transaction as
+//! the change they describe; the base of the KPIs and of the audit log.
+
+use crate::conversation::{Channel, MessageKind, Priority, Status};
+use crate::customer::Identity;
+use crate::ids::{ConversationId, CustomerId, EventId, MessageId, TeamId, UserId};
+use crate::macros::string_enum;
+use crate::Timestamp;
+
+string_enum! {
+    pub enum ActorKind {
+        User => "user",
+        Customer => "customer",
+        System => "system",
+    }
+}
+
+/// Who caused a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: Option<i64>,
+}
+
+impl Actor {
+    pub const SYSTEM: Actor = Actor { kind: ActorKind::System, id: None };
+
+    pub fn user(id: UserId) -> Self {
+        Self { kind: ActorKind::User, id: Some(id.0) }
+    }
+
+    pub fn customer(id: CustomerId) -> Self {
+        Self { kind: ActorKind::Customer, id: Some(id.0) }
+    }
+}
+
+/// What changed. The variant name is the event's kind; its fields are the detail.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    ConversationCreated { channel: Channel, subject: Option<String> },
+    MessageAdded { message_id: MessageId, kind: MessageKind },
+    StatusChanged { from: Status, to: Status },
+    PriorityChanged { from: Priority, to: Priority },
+    Assigned { from: Option<UserId>, to: Option<UserId> },
+    TeamChanged { from: Option<TeamId>, to: Option<TeamId> },
+    TagsChanged { added: Vec<String>, removed: Vec<String> },
+    SubjectChanged { from: Option<String>, to: Option<String> },
+    CustomerCreated { name: Option<String> },
+    CustomerUpdated { fields: Vec<String> },
+    IdentityAdded { identity: Identity },
+}
+
+impl Change {
+    /// The stable name stored in the `kind` column, for filtering without parsing the detail.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::ConversationCreated { .. } => "conversation_created",
+            Change::MessageAdded { .. } => "message_added",
+            Change::StatusChanged { .. } => "status_changed",
+            Change::PriorityChanged { .. } => "priority_changed",
+            Change::Assigned { .. } => "assigned",
+            Change::TeamChanged { .. } => "team_changed",
+            Change::TagsChanged { .. } => "tags_changed",
+            Change::SubjectChanged { .. } => "subject_changed",
+            Change::CustomerCreated { .. } => "customer_created",
+            Change::CustomerUpdated { .. } => "customer_updated",
+            Change::IdentityAdded { .. } => "identity_added",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: EventId,
+    pub conversation_id: Option<ConversationId>,
+    pub customer_id: Option<CustomerId>,
+    pub actor: Actor,
+    pub change: Change,
+    pub at: Timestamp,
+}

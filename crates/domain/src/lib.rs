@@ -1,0 +1,23 @@
+//! The language of the business: customers and their identities, conversations, messages, the
+//! events that record every change, users and their roles, and the validated values they carry.
+//!
+//! Pure by design: no I/O, no async runtime, no database, no HTTP, no JSON. "Now" is always a
+//! parameter. Other crates depend on this one; it depends on none of them.
+
+pub mod conversation;
+pub mod customer;
+pub mod event;
+pub mod ids;
+mod macros;
+pub mod user;
+pub mod values;
+
+pub use conversation::{AuthorKind, Channel, Conversation, Direction, Message, MessageKind, Priority, Status};
+pub use customer::{AttributeValue, Customer, Identity, IdentityKind};
+pub use event::{Actor, Change, Event};
+pub use ids::{BrandId, ConversationId, CustomerId, EventId, MessageId, TeamId, UserId};
+pub use user::{Brand, Role, Team, User};
+pub use values::{Email, Phone, ValueError};
+
+/// A point in time, always UTC. Stored as microseconds since the Unix epoch.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,327 @@
+//! Conversations, their tags and their messages.
+
+use std::collections::HashMap;
+
+use seva_domain::{
+    AuthorKind, BrandId, Channel, Conversation, ConversationId, CustomerId, Message, MessageId,
+    MessageKind, Priority, Status, TeamId, Timestamp, UserId,
+};
+use sqlx::any::AnyRow;
+use sqlx::AssertSqlSafe;
+
+use crate::rows::{col, parse, placeholders, time};
+use crate::{Conn, Result, StoreError, dialect, to_micros};
+
+pub struct NewConversation<'a> {
+    pub customer_id: CustomerId,
+    pub brand_id: Option<BrandId>,
+    pub channel: Channel,
+    pub status: Status,
+    pub priority: Priority,
+    pub subject: Option<&'a str>,
+    pub assignee_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub at: Timestamp,
+}
+
+pub async fn insert(conn: &mut Conn, new: &NewConversation<'_>) -> Result<ConversationId> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO conversations (customer_id, brand_id, channel, status, priority, subject,
+                                    assignee_id, team_id, created_at, updated_at, last_activity_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9) RETURNING id",
+    )
+    .bind(new.customer_id.0)
+    .bind(new.brand_id.map(|b| b.0))
+    .bind(new.channel.as_str())
+    .bind(new.status.as_str())
+    .bind(new.priority.as_str())
+    .bind(new.subject)
+    .bind(new.assignee_id.map(|u| u.0))
+    .bind(new.team_id.map(|t| t.0))
+    .bind(to_micros(new.at))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(ConversationId(id))
+}
+
+/// Reads a conversation. Inside a write transaction on PostgreSQL the row is locked until
+/// commit, so two concurrent changes to one conversation apply one after the other (SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers).
+pub async fn get(conn: &mut Conn, id: ConversationId) -> Result<Conversation> {
+    let sql = if dialect::is_postgres(conn) {
+        "SELECT * FROM conversations WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT * FROM conversations WHERE id = $1"
+    };
+    let row = sqlx::query(sql)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut conversation = from_row(&row)?;
+    conversation.tags = tags_of(conn, &[id]).await?.remove(&id).unwrap_or_default();
+    Ok(conversation)
+}
+
+/// Reads a conversation without locking it.
+pub async fn find(conn: &mut Conn, id: ConversationId) -> Result<Conversation> {
+    let row = sqlx::query("SELECT * FROM conversations WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut conversation = from_row(&row)?;
+    conversation.tags = tags_of(conn, &[id]).await?.remove(&id).unwrap_or_default();
+    Ok(conversation)
+}
+
+/// Writes every mutable field of `conversation` (tags apart: see [`set_tags`]).
+pub async fn update(conn: &mut Conn, c: &Conversation) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE conversations SET status = $2, priority = $3, subject = $4, assignee_id = $5,
+                team_id = $6, brand_id = $7, updated_at = $8, last_activity_at = $9
+         WHERE id = $1",
+    )
+    .bind(c.id.0)
+    .bind(c.status.as_str())
+    .bind(c.priority.as_str())
+    .bind(c.subject.as_deref())
+    .bind(c.assignee_id.map(|u| u.0))
+    .bind(c.team_id.map(|t| t.0))
+    .bind(c.brand_id.map(|b| b.0))
+    .bind(to_micros(c.updated_at))
+    .bind(to_micros(c.last_activity_at))
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn set_tags(conn: &mut Conn, id: ConversationId, tags: &[String]) -> Result<()> {
+    sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO conversation_tags (conversation_id, tag) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(tag)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Who to show in a list. Every field narrows; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct ConversationFilter {
+    pub statuses: Vec<Status>,
+    /// `Some(None)`: unassigned only.
+    pub assignee: Option<Option<UserId>>,
+    pub team: Option<TeamId>,
+    pub brand: Option<BrandId>,
+    pub channel: Option<Channel>,
+    pub customer: Option<CustomerId>,
+    pub tag: Option<String>,
+}
+
+/// A position in the newest-activity-first order: the last item of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationCursor {
+    pub last_activity_at: i64,
+    pub id: i64,
+}
+
+/// A page of conversations, newest activity first, after `cursor`.
+pub async fn list(
+    conn: &mut Conn,
+    filter: &ConversationFilter,
+    cursor: Option<ConversationCursor>,
+    limit: u32,
+) -> Result<Vec<Conversation>> {
+    enum Arg {
+        Int(i64),
+        Text(String),
+    }
+    let mut sql = String::from("SELECT c.* FROM conversations c WHERE 1 = 1");
+    let mut args: Vec<Arg> = Vec::new();
+    let mut push = |sql: &mut String, clause: &str, arg: Arg| {
+        args.push(arg);
+        sql.push_str(&clause.replace("$?", &format!("${}", args.len())));
+    };
+    if !filter.statuses.is_empty() {
+        sql.push_str(" AND c.status IN (");
+        for (i, status) in filter.statuses.iter().enumerate() {
+            let sep = if i == 0 { "$?" } else { ", $?" };
+            push(&mut sql, sep, Arg::Text(status.as_str().to_owned()));
+        }
+        sql.push(')');
+    }
+    match filter.assignee {
+        Some(Some(user)) => push(&mut sql, " AND c.assignee_id = $?", Arg::Int(user.0)),
+        Some(None) => sql.push_str(" AND c.assignee_id IS NULL"),
+        None => {}
+    }
+    if let Some(team) = filter.team {
+        push(&mut sql, " AND c.team_id = $?", Arg::Int(team.0));
+    }
+    if let Some(brand) = filter.brand {
+        push(&mut sql, " AND c.brand_id = $?", Arg::Int(brand.0));
+    }
+    if let Some(channel) = filter.channel {
+        push(&mut sql, " AND c.channel = $?", Arg::Text(channel.as_str().to_owned()));
+    }
+    if let Some(customer) = filter.customer {
+        push(&mut sql, " AND c.customer_id = $?", Arg::Int(customer.0));
+    }
+    if let Some(tag) = &filter.tag {
+        push(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id AND t.tag = $?)",
+            Arg::Text(tag.clone()),
+        );
+    }
+    if let Some(cursor) = cursor {
+        // Row-value comparison would be neater, but spelled out it uses the index on both.
+        push(&mut sql, " AND (c.last_activity_at < $?", Arg::Int(cursor.last_activity_at));
+        push(&mut sql, " OR (c.last_activity_at = $?", Arg::Int(cursor.last_activity_at));
+        push(&mut sql, " AND c.id < $?))", Arg::Int(cursor.id));
+    }
+    push(&mut sql, " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $?", Arg::Int(i64::from(limit)));
+
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for arg in args {
+        query = match arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut conversations = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
+    let mut tags = tags_of(conn, &ids).await?;
+    for c in &mut conversations {
+        c.tags = tags.remove(&c.id).unwrap_or_default();
+    }
+    Ok(conversations)
+}
+
+async fn tags_of(
+    conn: &mut Conn,
+    ids: &[ConversationId],
+) -> Result<HashMap<ConversationId, Vec<String>>> {
+    let mut out: HashMap<ConversationId, Vec<String>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id IN ({})
+         ORDER BY tag",
+        placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id.0);
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        out.entry(ConversationId(col(&row, "conversation_id")?)).or_default().push(col(&row, "tag")?);
+    }
+    Ok(out)
+}
+
+fn from_row(row: &AnyRow) -> Result<Conversation> {
+    Ok(Conversation {
+        id: ConversationId(col(row, "id")?),
+        customer_id: CustomerId(col(row, "customer_id")?),
+        brand_id: col::<Option<i64>>(row, "brand_id")?.map(BrandId),
+        channel: parse(row, "channel")?,
+        status: parse(row, "status")?,
+        priority: parse(row, "priority")?,
+        subject: col(row, "subject")?,
+        assignee_id: col::<Option<i64>>(row, "assignee_id")?.map(UserId),
+        team_id: col::<Option<i64>>(row, "team_id")?.map(TeamId),
+        tags: Vec::new(),
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+        last_activity_at: time(row, "last_activity_at")?,
+    })
+}
+
+// ---- messages -------------------------------------------------------------------------------
+
+pub struct NewMessage<'a> {
+    pub conversation_id: ConversationId,
+    pub kind: MessageKind,
+    pub author_kind: AuthorKind,
+    pub author_user_id: Option<UserId>,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub at: Timestamp,
+}
+
+pub async fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> Result<MessageId> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (conversation_id, kind, direction, author_kind, author_user_id,
+                               body_text, body_html, external_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(new.conversation_id.0)
+    .bind(new.kind.as_str())
+    .bind(new.kind.direction().as_str())
+    .bind(new.author_kind.as_str())
+    .bind(new.author_user_id.map(|u| u.0))
+    .bind(new.text)
+    .bind(new.html)
+    .bind(new.external_id)
+    .bind(to_micros(new.at))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(MessageId(id))
+}
+
+/// The message already stored under this external id, if any.
+pub async fn find_message_by_external_id(conn: &mut Conn, external_id: &str) -> Result<Option<Message>> {
+    let row = sqlx::query("SELECT * FROM messages WHERE external_id = $1")
+        .bind(external_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(message_from_row).transpose()
+}
+
+pub async fn get_message(conn: &mut Conn, id: MessageId) -> Result<Message> {
+    let row = sqlx::query("SELECT * FROM messages WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    message_from_row(&row)
+}
+
+/// The messages of a conversation in the order they were written.
+pub async fn messages(conn: &mut Conn, id: ConversationId) -> Result<Vec<Message>> {
+    let rows = sqlx::query("SELECT * FROM messages WHERE conversation_id = $1 ORDER BY created_at, id")
+        .bind(id.0)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(message_from_row).collect()
+}
+
+fn message_from_row(row: &AnyRow) -> Result<Message> {
+    Ok(Message {
+        id: MessageId(col(row, "id")?),
+        conversation_id: ConversationId(col(row, "conversation_id")?),
+        kind: parse(row, "kind")?,
+        author_kind: parse(row, "author_kind")?,
+        author_user_id: col::<Option<i64>>(row, "author_user_id")?.map(UserId),
+        text: col(row, "body_text")?,
+        html: col(row, "body_html")?,
+        external_id: col(row, "external_id")?,
+        created_at: time(row, "created_at")?,
+    })
+}
