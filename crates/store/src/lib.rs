@@ -66,6 +66,9 @@ pub enum StoreError {
     /// A row holds a value the code does not know: a newer schema or manual edits.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database cannot be reached right now (pool exhausted, connection lost).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("database URL must start with sqlite: or postgres://")]
     UnsupportedUrl,
     #[error(transparent)]
@@ -82,6 +85,9 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Conflict {
                     constraint: db.constraint().map_or_else(|| db.message().to_owned(), str::to_owned),
                 }
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error.to_string())
             }
             other => StoreError::Other(other),
         }

@@ -1,0 +1,222 @@
+//! Customers: create, update, look up, and find-or-create from an incoming message.
+
+use seva_domain::customer::{Attributes, validate_attributes};
+use seva_domain::values::{bounded_text, limits, parse_language};
+use seva_domain::{
+    Actor, AttributeValue, Change, Customer, CustomerId, Identity, IdentityKind, Timestamp,
+};
+use seva_store::customers::{self as store, CustomerFilter, CustomerUpdate, NewCustomer};
+use seva_store::{Conn, StoreError, events};
+
+use crate::{App, AppError, Caller, Result, not_found};
+
+/// Who a message is from, as a channel or API client knows them.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerInput {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewCustomerInput {
+    pub name: Option<String>,
+    pub language: Option<String>,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub external_ids: Vec<String>,
+    pub attributes: Attributes,
+}
+
+/// A change to a customer. Identities are only added here (merging and removal are their own
+/// use cases); an attribute set to `None` is removed.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerPatch {
+    pub name: Option<Option<String>>,
+    pub language: Option<Option<String>>,
+    pub attributes: Option<Vec<(String, Option<AttributeValue>)>>,
+    pub add_identities: Vec<(IdentityKind, String)>,
+}
+
+fn clean_name(name: Option<&str>) -> Result<Option<String>> {
+    Ok(name.filter(|n| !n.trim().is_empty()).map(|n| bounded_text("name", n, limits::NAME)).transpose()?)
+}
+
+fn clean_language(language: Option<&str>) -> Result<Option<String>> {
+    Ok(language.filter(|l| !l.trim().is_empty()).map(parse_language).transpose()?)
+}
+
+/// Adds identities, mapping "belongs to someone else" to a clear error.
+async fn add_identities(
+    conn: &mut Conn,
+    customer: CustomerId,
+    identities: &[Identity],
+    actor: Actor,
+    at: Timestamp,
+) -> Result<()> {
+    for identity in identities {
+        match store::add_identity(conn, customer, identity, at).await {
+            Ok(true) => {
+                let change = Change::IdentityAdded { identity: identity.clone() };
+                events::record(conn, None, Some(customer), actor, &change, at).await?;
+            }
+            Ok(false) => {}
+            Err(StoreError::Conflict { .. }) => {
+                return Err(AppError::IdentityTaken(format!("{} {}", identity.kind, identity.value)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The customer an incoming message is from: found by email, then phone, then external id;
+/// created (with every identity given) when none matches. Identities given that the found
+/// customer lacks are added, unless another customer has them.
+pub(crate) async fn find_or_create_customer(
+    conn: &mut Conn,
+    input: &CustomerInput,
+    actor: Actor,
+    at: Timestamp,
+) -> Result<CustomerId> {
+    let mut identities = Vec::new();
+    if let Some(email) = input.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        identities.push(Identity::parse(IdentityKind::Email, email)?);
+    }
+    if let Some(phone) = input.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+        identities.push(Identity::parse(IdentityKind::Phone, phone)?);
+    }
+    if let Some(external) = input.external_id.as_deref().filter(|p| !p.trim().is_empty()) {
+        identities.push(Identity::parse(IdentityKind::External, external)?);
+    }
+    if identities.is_empty() {
+        return Err(AppError::CustomerIdentityRequired);
+    }
+    let name = clean_name(input.name.as_deref())?;
+    let language = clean_language(input.language.as_deref())?;
+    for identity in &identities {
+        if let Some(id) = store::find_by_identity(conn, identity.kind, &identity.value).await? {
+            // Only identities nobody has yet are added: a message never moves an identity.
+            let mut free = Vec::new();
+            for other in &identities {
+                if store::find_by_identity(conn, other.kind, &other.value).await?.is_none() {
+                    free.push(other.clone());
+                }
+            }
+            add_identities(conn, id, &free, actor, at).await?;
+            return Ok(id);
+        }
+    }
+    let attributes = Attributes::new();
+    let id = store::insert(
+        conn,
+        &NewCustomer { name: name.as_deref(), language: language.as_deref(), attributes: &attributes },
+        at,
+    )
+    .await?;
+    events::record(conn, None, Some(id), actor, &Change::CustomerCreated { name }, at).await?;
+    // A conflict here means a concurrent request created this customer first: the caller retries.
+    for identity in &identities {
+        if !store::add_identity(conn, id, identity, at).await? {
+            continue;
+        }
+        let change = Change::IdentityAdded { identity: identity.clone() };
+        events::record(conn, None, Some(id), actor, &change, at).await?;
+    }
+    Ok(id)
+}
+
+impl App {
+    pub async fn create_customer(&self, caller: &Caller, input: &NewCustomerInput) -> Result<Customer> {
+        caller.require_write()?;
+        let name = clean_name(input.name.as_deref())?;
+        let language = clean_language(input.language.as_deref())?;
+        validate_attributes(&input.attributes)?;
+        let mut identities = Vec::new();
+        for (kind, values) in [
+            (IdentityKind::Email, &input.emails),
+            (IdentityKind::Phone, &input.phones),
+            (IdentityKind::External, &input.external_ids),
+        ] {
+            for value in values {
+                identities.push(Identity::parse(kind, value)?);
+            }
+        }
+        let now = self.now();
+        let actor = Actor::user(caller.user.id);
+        let mut tx = self.store.begin().await?;
+        let id = store::insert(
+            &mut tx,
+            &NewCustomer { name: name.as_deref(), language: language.as_deref(), attributes: &input.attributes },
+            now,
+        )
+        .await?;
+        events::record(&mut tx, None, Some(id), actor, &Change::CustomerCreated { name }, now).await?;
+        add_identities(&mut tx, id, &identities, actor, now).await?;
+        let customer = store::get(&mut tx, id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(customer)
+    }
+
+    pub async fn update_customer(&self, caller: &Caller, id: CustomerId, patch: &CustomerPatch) -> Result<Customer> {
+        caller.require_write()?;
+        let now = self.now();
+        let actor = Actor::user(caller.user.id);
+        let identities = patch
+            .add_identities
+            .iter()
+            .map(|(kind, value)| Identity::parse(*kind, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx = self.store.begin().await?;
+        let mut customer = store::get(&mut tx, id).await.map_err(not_found("customer"))?;
+        let mut fields = Vec::new();
+        if let Some(name) = &patch.name {
+            customer.name = clean_name(name.as_deref())?;
+            fields.push("name".to_owned());
+        }
+        if let Some(language) = &patch.language {
+            customer.language = clean_language(language.as_deref())?;
+            fields.push("language".to_owned());
+        }
+        if let Some(attributes) = &patch.attributes {
+            for (key, value) in attributes {
+                match value {
+                    Some(value) => customer.attributes.insert(key.clone(), value.clone()),
+                    None => customer.attributes.remove(key),
+                };
+                fields.push(format!("attributes.{key}"));
+            }
+            validate_attributes(&customer.attributes)?;
+        }
+        if !fields.is_empty() {
+            store::update(
+                &mut tx,
+                id,
+                &CustomerUpdate {
+                    name: customer.name.as_deref(),
+                    language: customer.language.as_deref(),
+                    attributes: &customer.attributes,
+                },
+                now,
+            )
+            .await?;
+            events::record(&mut tx, None, Some(id), actor, &Change::CustomerUpdated { fields }, now).await?;
+        }
+        add_identities(&mut tx, id, &identities, actor, now).await?;
+        let customer = store::get(&mut tx, id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(customer)
+    }
+
+    pub async fn customer(&self, id: CustomerId) -> Result<Customer> {
+        let mut conn = self.store.conn().await?;
+        store::get(&mut conn, id).await.map_err(not_found("customer"))
+    }
+
+    pub async fn list_customers(&self, filter: &CustomerFilter) -> Result<Vec<Customer>> {
+        let mut conn = self.store.conn().await?;
+        Ok(store::list(&mut conn, filter).await?)
+    }
+}

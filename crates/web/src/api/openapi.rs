@@ -1,0 +1,50 @@
+//! The OpenAPI 3 document, generated from the handlers and types above.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Seva API", description = "The Seva customer-service platform. Every request needs \
+        `Authorization: Bearer <token>` (create one with `seva admin create-token`). Errors are \
+        `{\"error\": {\"code\": ..., \"message\": ...}}`; the codes are listed in the ErrorCode schema \
+        and never change meaning."),
+    paths(
+        super::conversations::create_conversation,
+        super::conversations::list_conversations,
+        super::conversations::show_conversation,
+        super::conversations::update_conversation,
+        super::conversations::create_message,
+        super::conversations::list_messages,
+        super::conversations::list_events,
+        super::customers::list_customers,
+        super::customers::create_customer,
+        super::customers::show_customer,
+        super::customers::update_customer,
+        super::directory::show_me,
+        super::directory::list_users,
+        super::directory::list_teams,
+        super::directory::list_brands,
+    ),
+    components(schemas(crate::error::ErrorCode)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+}

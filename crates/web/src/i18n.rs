@@ -1,0 +1,136 @@
+//! Translation catalogues (Fluent). Every user-visible string on a page comes from here; adding
+//! a language is adding one `.ftl` file to `locales/` and a line to `LANGUAGES`.
+
+use std::collections::HashMap;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource};
+use unic_langid::LanguageIdentifier;
+
+/// (code, catalogue, right-to-left)
+pub const LANGUAGES: [(&str, &str, bool); 4] = [
+    ("en", include_str!("../locales/en.ftl"), false),
+    ("fa", include_str!("../locales/fa.ftl"), true),
+    ("mr", include_str!("../locales/mr.ftl"), false),
+    ("hi", include_str!("../locales/hi.ftl"), false),
+];
+
+pub struct Catalogues {
+    bundles: HashMap<&'static str, FluentBundle<FluentResource>>,
+}
+
+impl std::fmt::Debug for Catalogues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogues").field("languages", &self.bundles.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Catalogues {
+    /// Parses the built-in catalogues. They are compiled in and tested, so a broken one is a
+    /// build defect, not a runtime condition.
+    pub fn load() -> Self {
+        let bundles = LANGUAGES
+            .iter()
+            .map(|&(code, source, _)| {
+                let resource = FluentResource::try_new(source.to_owned()).expect("catalogues parse (tested)");
+                let id: LanguageIdentifier = code.parse().expect("language codes are valid");
+                let mut bundle = FluentBundle::new_concurrent(vec![id]);
+                bundle.add_resource(resource).expect("catalogues have no duplicate keys (tested)");
+                (code, bundle)
+            })
+            .collect();
+        Self { bundles }
+    }
+
+    /// The best language for a user: their saved choice, else the browser's preference, else
+    /// English.
+    pub fn negotiate(&self, preferred: Option<&str>, accept_language: Option<&str>) -> &'static str {
+        let known = |tag: &str| {
+            let primary = tag.split(['-', '_', ';']).next().unwrap_or("").trim().to_ascii_lowercase();
+            LANGUAGES.iter().map(|l| l.0).find(|code| *code == primary)
+        };
+        preferred
+            .and_then(known)
+            .or_else(|| accept_language.and_then(|header| header.split(',').find_map(known)))
+            .unwrap_or("en")
+    }
+
+    pub fn tr(&self, lang: &'static str) -> Tr<'_> {
+        Tr { catalogues: self, lang }
+    }
+
+    fn message(&self, lang: &str, key: &str, args: Option<&FluentArgs<'_>>) -> String {
+        let lookup = |code: &str| {
+            let bundle = self.bundles.get(code)?;
+            let pattern = bundle.get_message(key)?.value()?;
+            let mut errors = Vec::new();
+            Some(bundle.format_pattern(pattern, args, &mut errors).into_owned())
+        };
+        lookup(lang).or_else(|| lookup("en")).unwrap_or_else(|| key.to_owned())
+    }
+}
+
+/// The strings of one language, as templates use them.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr<'a> {
+    catalogues: &'a Catalogues,
+    pub lang: &'static str,
+}
+
+impl Tr<'_> {
+    pub fn t(&self, key: &str) -> String {
+        self.catalogues.message(self.lang, key, None)
+    }
+
+    pub fn t1(&self, key: &str, name: &str, value: &str) -> String {
+        let mut args = FluentArgs::new();
+        args.set(name.to_owned(), value.to_owned());
+        self.catalogues.message(self.lang, key, Some(&args))
+    }
+
+    pub fn dir(&self) -> &'static str {
+        if LANGUAGES.iter().any(|l| l.0 == self.lang && l.2) { "rtl" } else { "ltr" }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(source: &str) -> Vec<String> {
+        let resource = FluentResource::try_new(source.to_owned()).expect("catalogue parses");
+        let mut keys: Vec<String> = resource
+            .entries()
+            .filter_map(|e| match e {
+                fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_owned()),
+                _ => None,
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn every_catalogue_has_every_key_english_has() {
+        let english = keys(LANGUAGES[0].1);
+        assert!(english.len() > 10);
+        for (code, source, _) in &LANGUAGES[1..] {
+            let theirs = keys(source);
+            let missing: Vec<_> = english.iter().filter(|k| !theirs.contains(k)).collect();
+            assert!(missing.is_empty(), "{code}.ftl lacks {missing:?}");
+            let extra: Vec<_> = theirs.iter().filter(|k| !english.contains(k)).collect();
+            assert!(extra.is_empty(), "{code}.ftl has keys English lacks: {extra:?}");
+        }
+    }
+
+    #[test]
+    fn the_saved_choice_wins_then_the_browser_then_english() {
+        let c = Catalogues::load();
+        assert_eq!(c.negotiate(Some("fa"), Some("hi-IN,en;q=0.8")), "fa");
+        assert_eq!(c.negotiate(None, Some("de-DE, mr-IN;q=0.9")), "mr");
+        assert_eq!(c.negotiate(None, Some("de-DE")), "en");
+        assert_eq!(c.tr("fa").dir(), "rtl");
+        assert_eq!(c.tr("hi").dir(), "ltr");
+        assert_eq!(c.tr("fa").t("sign-in"), "ورود");
+    }
+}
