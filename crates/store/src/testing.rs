@@ -66,6 +66,16 @@ impl TestDb {
         }
     }
 
+    /// The number of rows in `table`, for asserting that a refused request wrote nothing.
+    pub async fn count(&self, table: &str) -> i64 {
+        assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "a plain table name");
+        let mut conn = self.store.conn().await.expect("a connection");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count rows")
+    }
+
     /// Closes the pool and drops the PostgreSQL database. Tests call it at the end; a test
     /// that fails before leaves its database behind for inspection.
     pub async fn finish(self) {
