@@ -1,1 +1,182 @@
-fn main() {}
+//! `cargo xtask ci`: exactly what CI runs, runnable locally. Each step says what it checks.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("ci") {
+        eprintln!("usage: cargo xtask ci");
+        return ExitCode::from(2);
+    }
+    let result = ci();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: FAILED: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn step(name: &str) {
+    println!("\n==> {name}");
+}
+
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci() -> anyhow::Result<()> {
+    step("PostgreSQL on 127.0.0.1:5432 (the store tests run on it as well as on SQLite)");
+    ensure_postgres()?;
+
+    step("formatting (rustfmt)");
+    cargo(&["fmt", "--all", "--", "--check"])?;
+
+    step("lints (clippy, warnings are errors)");
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+
+    step("dependency direction: the domain crate does no I/O");
+    check_domain_is_pure()?;
+
+    step("tests on SQLite and PostgreSQL");
+    count_tests_per_backend()?;
+    if has_nextest() {
+        cargo(&["nextest", "run", "--workspace", "--no-fail-fast"])?;
+    } else {
+        println!("(cargo-nextest not installed: using cargo test)");
+        cargo(&["test", "--workspace", "--no-fail-fast"])?;
+    }
+    println!("\nxtask: all checks passed");
+    Ok(())
+}
+
+fn postgres_answers() -> bool {
+    let addr: SocketAddr = "127.0.0.1:5432".parse().expect("valid address");
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+/// The tests need PostgreSQL. Start the machine's cluster if it is installed but stopped;
+/// otherwise fail loudly: skipping the PostgreSQL half silently would hide broken queries.
+fn ensure_postgres() -> anyhow::Result<()> {
+    if postgres_answers() {
+        println!("PostgreSQL answers on 127.0.0.1:5432");
+        return Ok(());
+    }
+    println!("PostgreSQL is not answering; trying to start the local cluster");
+    let versions = std::fs::read_dir("/etc/postgresql").map(|d| {
+        d.filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>()
+    });
+    if let Ok(versions) = versions {
+        for version in versions {
+            let _ = Command::new("pg_ctlcluster")
+                .arg("--skip-systemctl-redirect")
+                .arg(&version)
+                .args(["main", "start"])
+                .status();
+        }
+    }
+    for _ in 0..20 {
+        if postgres_answers() {
+            println!("PostgreSQL started");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    bail!(
+        "\n\n*** PostgreSQL is required and is not reachable on 127.0.0.1:5432 (user postgres, trust auth).\n\
+         *** Install and start it (e.g. `apt-get install postgresql` then \
+         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`),\n\
+         *** or point SEVA_TEST_PG_URL at a server where user postgres may create databases.\n"
+    )
+}
+
+fn check_domain_is_pure() -> anyhow::Result<()> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "seva-domain",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .context("running cargo tree")?;
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let forbidden = ["sqlx", "axum", "tokio", "serde_json", "hyper"];
+    let found: Vec<&str> = forbidden
+        .iter()
+        .copied()
+        .filter(|name| {
+            tree.lines()
+                .any(|l| l.split_whitespace().next() == Some(*name))
+        })
+        .collect();
+    if !found.is_empty() {
+        bail!("seva-domain depends on {found:?}; the domain must stay pure");
+    }
+    println!("seva-domain depends on none of {forbidden:?}");
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    Command::new(env!("CARGO"))
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Prints how many tests run on each backend, so a run where one backend silently lost its
+/// tests shows it.
+fn count_tests_per_backend() -> anyhow::Result<()> {
+    if !has_nextest() {
+        return Ok(());
+    }
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "nextest",
+            "list",
+            "--workspace",
+            "--message-format",
+            "oneline",
+        ])
+        .output()
+        .context("listing tests")?;
+    let list = String::from_utf8_lossy(&output.stdout);
+    let count = |needle: &str| {
+        list.lines()
+            .filter(|l| l.to_ascii_lowercase().contains(needle))
+            .count()
+    };
+    let (sqlite, postgres) = (count("sqlite"), count("postgres"));
+    println!(
+        "tests naming sqlite: {sqlite}; tests naming postgres: {postgres}; all tests: {}",
+        list.lines().count()
+    );
+    if sqlite == 0 || postgres == 0 {
+        bail!("one backend has no tests");
+    }
+    Ok(())
+}

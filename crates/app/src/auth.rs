@@ -1,13 +1,13 @@
 //! Who may come in: users and their passwords, API tokens, browser sessions, sign-in
 //! throttling, and the one-time link that creates the first admin.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use chrono::Duration;
 use seva_domain::values::{bounded_text, limits, parse_language};
 use seva_domain::{Email, Role, Timestamp, User, UserId};
-use seva_store::staff::{self, NewUser, Throttle};
 use seva_store::StoreError;
+use seva_store::staff::{self, NewUser, Throttle};
 
 use crate::secrets::{hash_secret, new_secret};
 use crate::{App, AppError, Caller, Result};
@@ -29,13 +29,19 @@ pub fn throttle_check(state: Option<&Throttle>, now: Timestamp) -> Result<()> {
     if let Some(until) = state.locked_until
         && until > now
     {
-        return Err(AppError::SignInThrottled { retry_after_secs: (until - now).num_seconds().max(1) });
+        return Err(AppError::SignInThrottled {
+            retry_after_secs: (until - now).num_seconds().max(1),
+        });
     }
     if state.failures >= FREE_FAILURES && state.locked_until.is_none() {
-        let wait = Duration::seconds((1_i64 << (state.failures - FREE_FAILURES).min(6)).min(MAX_WAIT_SECS));
+        let wait = Duration::seconds(
+            (1_i64 << (state.failures - FREE_FAILURES).min(6)).min(MAX_WAIT_SECS),
+        );
         let allowed_at = state.last_failure_at + wait;
         if allowed_at > now {
-            return Err(AppError::SignInThrottled { retry_after_secs: (allowed_at - now).num_seconds().max(1) });
+            return Err(AppError::SignInThrottled {
+                retry_after_secs: (allowed_at - now).num_seconds().max(1),
+            });
         }
     }
     Ok(())
@@ -44,7 +50,9 @@ pub fn throttle_check(state: Option<&Throttle>, now: Timestamp) -> Result<()> {
 /// The throttle state after one more failure.
 pub fn throttle_after_failure(state: Option<&Throttle>, now: Timestamp) -> Throttle {
     // A lock that has run out starts the count again.
-    let previous = state.filter(|s| s.locked_until.is_none_or(|until| until > now)).map_or(0, |s| s.failures);
+    let previous = state
+        .filter(|s| s.locked_until.is_none_or(|until| until > now))
+        .map_or(0, |s| s.failures);
     let failures = previous + 1;
     Throttle {
         failures,
@@ -55,10 +63,16 @@ pub fn throttle_after_failure(state: Option<&Throttle>, now: Timestamp) -> Throt
 
 fn hash_password(password: &str) -> Result<String> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(AppError::WeakPassword { min: MIN_PASSWORD_LEN });
+        return Err(AppError::WeakPassword {
+            min: MIN_PASSWORD_LEN,
+        });
     }
     if password.len() > 1024 {
-        return Err(seva_domain::ValueError::TooLong { field: "password", max: 1024 }.into());
+        return Err(seva_domain::ValueError::TooLong {
+            field: "password",
+            max: 1024,
+        }
+        .into());
     }
     let mut salt_bytes = [0u8; 16];
     getrandom::fill(&mut salt_bytes).expect("the operating system's random generator is available");
@@ -75,7 +89,11 @@ fn verify_password(password: &str, hash: Option<&str>) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash_password(&new_secret("")).unwrap_or_default());
     let parsed = PasswordHash::new(hash.unwrap_or(dummy));
-    let ok = parsed.is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+    let ok = parsed.is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    });
     ok && hash.is_some()
 }
 
@@ -103,7 +121,13 @@ impl App {
         let mut tx = self.store.begin().await?;
         let id = staff::insert_user(
             &mut tx,
-            &NewUser { email: email.as_str(), name: &name, role, password_hash: hash.as_deref(), language: language.as_deref() },
+            &NewUser {
+                email: email.as_str(),
+                name: &name,
+                role,
+                password_hash: hash.as_deref(),
+                language: language.as_deref(),
+            },
             self.now(),
         )
         .await
@@ -126,7 +150,10 @@ impl App {
     pub async fn user_by_email(&self, email: &str) -> Result<User> {
         let email = Email::parse(email)?;
         let mut conn = self.store.conn().await?;
-        staff::user_by_email(&mut conn, email.as_str()).await?.map(|(u, _)| u).ok_or(AppError::NotFound("user"))
+        staff::user_by_email(&mut conn, email.as_str())
+            .await?
+            .map(|(u, _)| u)
+            .ok_or(AppError::NotFound("user"))
     }
 
     /// Issues an API token for a user. The token is returned once; only its hash is kept.
@@ -142,20 +169,31 @@ impl App {
     /// The caller an API token stands for, if the token is valid.
     pub async fn authenticate_token(&self, token: &str) -> Result<Option<Caller>> {
         let mut conn = self.store.conn().await?;
-        Ok(staff::user_by_token(&mut conn, &hash_secret(token)).await?.map(|user| Caller { user }))
+        Ok(staff::user_by_token(&mut conn, &hash_secret(token))
+            .await?
+            .map(|user| Caller { user }))
     }
 
     /// Checks a password sign-in, with slow-down then lockout after repeated failures.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession> {
         let now = self.now();
-        let Ok(email) = Email::parse(email) else { return Err(AppError::InvalidCredentials) };
+        let Ok(email) = Email::parse(email) else {
+            return Err(AppError::InvalidCredentials);
+        };
         let mut conn = self.store.conn().await?;
         let state = staff::throttle(&mut conn, email.as_str()).await?;
         throttle_check(state.as_ref(), now)?;
         let found = staff::user_by_email(&mut conn, email.as_str()).await?;
-        let hash = found.as_ref().and_then(|(u, h)| h.as_deref().filter(|_| u.active));
+        let hash = found
+            .as_ref()
+            .and_then(|(u, h)| h.as_deref().filter(|_| u.active));
         if !verify_password(password, hash) {
-            staff::save_throttle(&mut conn, email.as_str(), &throttle_after_failure(state.as_ref(), now)).await?;
+            staff::save_throttle(
+                &mut conn,
+                email.as_str(),
+                &throttle_after_failure(state.as_ref(), now),
+            )
+            .await?;
             return Err(AppError::InvalidCredentials);
         }
         staff::clear_throttle(&mut conn, email.as_str()).await?;
@@ -169,14 +207,28 @@ impl App {
         let token = new_secret("");
         let csrf_token = new_secret("");
         let mut conn = self.store.conn().await?;
-        staff::insert_session(&mut conn, &hash_secret(&token), user.id, &csrf_token, now, now + SESSION_LIFETIME).await?;
-        Ok(NewSession { token, csrf_token, user })
+        staff::insert_session(
+            &mut conn,
+            &hash_secret(&token),
+            user.id,
+            &csrf_token,
+            now,
+            now + SESSION_LIFETIME,
+        )
+        .await?;
+        Ok(NewSession {
+            token,
+            csrf_token,
+            user,
+        })
     }
 
     /// The user and CSRF token of a live session.
     pub async fn session(&self, token: &str) -> Result<Option<(Caller, String)>> {
         let mut conn = self.store.conn().await?;
-        Ok(staff::session(&mut conn, &hash_secret(token), self.now()).await?.map(|(user, csrf)| (Caller { user }, csrf)))
+        Ok(staff::session(&mut conn, &hash_secret(token), self.now())
+            .await?
+            .map(|(user, csrf)| (Caller { user }, csrf)))
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<()> {
@@ -194,7 +246,13 @@ impl App {
             return Ok(None);
         }
         let token = new_secret("");
-        staff::replace_setup_token(&mut conn, &hash_secret(&token), now, now + SETUP_LINK_LIFETIME).await?;
+        staff::replace_setup_token(
+            &mut conn,
+            &hash_secret(&token),
+            now,
+            now + SETUP_LINK_LIFETIME,
+        )
+        .await?;
         Ok(Some(token))
     }
 
@@ -204,7 +262,13 @@ impl App {
     }
 
     /// Creates the first admin from a set-up link, uses the link up, and signs them in.
-    pub async fn complete_setup(&self, token: &str, email: &str, name: &str, password: &str) -> Result<NewSession> {
+    pub async fn complete_setup(
+        &self,
+        token: &str,
+        email: &str,
+        name: &str,
+        password: &str,
+    ) -> Result<NewSession> {
         let email = Email::parse(email)?;
         let name = bounded_text("name", name, limits::NAME)?;
         let hash = hash_password(password)?;
@@ -215,7 +279,13 @@ impl App {
         }
         let id = staff::insert_user(
             &mut tx,
-            &NewUser { email: email.as_str(), name: &name, role: Role::Admin, password_hash: Some(&hash), language: None },
+            &NewUser {
+                email: email.as_str(),
+                name: &name,
+                role: Role::Admin,
+                password_hash: Some(&hash),
+                language: None,
+            },
             now,
         )
         .await
@@ -245,10 +315,20 @@ mod tests {
             state = Some(throttle_after_failure(state.as_ref(), t(i)));
         }
         // Third failure at t(2): the next try must wait 1 s, then 2 s after the fourth.
-        assert!(matches!(throttle_check(state.as_ref(), t(2)), Err(AppError::SignInThrottled { retry_after_secs: 1 })));
+        assert!(matches!(
+            throttle_check(state.as_ref(), t(2)),
+            Err(AppError::SignInThrottled {
+                retry_after_secs: 1
+            })
+        ));
         assert!(throttle_check(state.as_ref(), t(3)).is_ok());
         state = Some(throttle_after_failure(state.as_ref(), t(3)));
-        assert!(matches!(throttle_check(state.as_ref(), t(4)), Err(AppError::SignInThrottled { retry_after_secs: 1 })));
+        assert!(matches!(
+            throttle_check(state.as_ref(), t(4)),
+            Err(AppError::SignInThrottled {
+                retry_after_secs: 1
+            })
+        ));
         assert!(throttle_check(state.as_ref(), t(5)).is_ok());
     }
 
@@ -259,7 +339,9 @@ mod tests {
             state = Some(throttle_after_failure(state.as_ref(), t(i * 100)));
         }
         let locked_at = t((LOCK_AFTER - 1) * 100);
-        let Err(AppError::SignInThrottled { retry_after_secs }) = throttle_check(state.as_ref(), locked_at + Duration::minutes(5)) else {
+        let Err(AppError::SignInThrottled { retry_after_secs }) =
+            throttle_check(state.as_ref(), locked_at + Duration::minutes(5))
+        else {
             panic!("expected a lockout");
         };
         assert_eq!(retry_after_secs, 600);
@@ -276,6 +358,9 @@ mod tests {
         assert!(verify_password("correct horse battery", Some(&hash)));
         assert!(!verify_password("wrong horse battery", Some(&hash)));
         assert!(!verify_password("correct horse battery", None));
-        assert!(matches!(hash_password("short"), Err(AppError::WeakPassword { .. })));
+        assert!(matches!(
+            hash_password("short"),
+            Err(AppError::WeakPassword { .. })
+        ));
     }
 }

@@ -6,7 +6,9 @@ use seva_domain::{
     Actor, AuthorKind, BrandId, Change, Channel, Conversation, ConversationId, CustomerId, Event,
     Identity, IdentityKind, Message, MessageKind, Priority, Status, TeamId, Timestamp, UserId,
 };
-use seva_store::conversations::{self as store, ConversationCursor, ConversationFilter, NewConversation, NewMessage};
+use seva_store::conversations::{
+    self as store, ConversationCursor, ConversationFilter, NewConversation, NewMessage,
+};
 use seva_store::idempotency::{self, IdempotencyRecord};
 use seva_store::{Conn, StoreError, Tx, customers, events, staff};
 
@@ -75,18 +77,33 @@ fn validate_message(input: &MessageInput) -> Result<(String, Option<String>, Opt
     if let Some(html) = &input.html
         && html.chars().count() > limits::MESSAGE_TEXT * 2
     {
-        return Err(seva_domain::ValueError::TooLong { field: "html", max: limits::MESSAGE_TEXT * 2 }.into());
+        return Err(seva_domain::ValueError::TooLong {
+            field: "html",
+            max: limits::MESSAGE_TEXT * 2,
+        }
+        .into());
     }
-    let html = input.html.as_deref().map(|html| ammonia::clean(html)).filter(|h| !h.trim().is_empty());
+    let html = input
+        .html
+        .as_deref()
+        .map(ammonia::clean)
+        .filter(|h| !h.trim().is_empty());
     Ok((text, external_id, html))
 }
 
 fn validate_tags(tags: &[String]) -> Result<Vec<String>> {
-    let mut out: Vec<String> = tags.iter().map(|t| parse_tag(t)).collect::<Result<_, _>>()?;
+    let mut out: Vec<String> = tags
+        .iter()
+        .map(|t| parse_tag(t))
+        .collect::<Result<_, _>>()?;
     out.sort();
     out.dedup();
     if out.len() > limits::TAGS_PER_CONVERSATION {
-        return Err(seva_domain::ValueError::TooLong { field: "tags", max: limits::TAGS_PER_CONVERSATION }.into());
+        return Err(seva_domain::ValueError::TooLong {
+            field: "tags",
+            max: limits::TAGS_PER_CONVERSATION,
+        }
+        .into());
     }
     Ok(out)
 }
@@ -152,7 +169,9 @@ async fn check_refs(
         return Err(AppError::NotFound("team"));
     }
     if let Some(assignee) = assignee {
-        let user = staff::user(conn, assignee).await.map_err(not_found("assignee"))?;
+        let user = staff::user(conn, assignee)
+            .await
+            .map_err(not_found("assignee"))?;
         if !user.active || !user.role.can_write() {
             return Err(AppError::NotFound("assignee"));
         }
@@ -202,7 +221,15 @@ impl App {
             && let Some(message) = store::find_message_by_external_id(&mut tx, external_id).await?
         {
             let conversation = store::find(&mut tx, message.conversation_id).await?;
-            remember(&mut tx, caller, key, RESOURCE_CONVERSATION, conversation.id.0, now).await?;
+            remember(
+                &mut tx,
+                caller,
+                key,
+                RESOURCE_CONVERSATION,
+                conversation.id.0,
+                now,
+            )
+            .await?;
             tx.commit().await.map_err(StoreError::from)?;
             return Ok((conversation, Outcome::Existing));
         }
@@ -226,16 +253,38 @@ impl App {
         )
         .await?;
         store::set_tags(&mut tx, id, &tags).await?;
-        let created = Change::ConversationCreated { channel: input.channel, subject: subject.clone() };
+        let created = Change::ConversationCreated {
+            channel: input.channel,
+            subject: subject.clone(),
+        };
         events::record(&mut tx, Some(id), Some(customer_id), actor, &created, at).await?;
         if let Some(assignee) = input.assignee_id {
-            let assigned = Change::Assigned { from: None, to: Some(assignee) };
+            let assigned = Change::Assigned {
+                from: None,
+                to: Some(assignee),
+            };
             events::record(&mut tx, Some(id), Some(customer_id), actor, &assigned, at).await?;
         }
-        let body = Body { text: &text, html: html.as_deref(), external_id: external_id.as_deref() };
-        add_message_in(&mut tx, caller, id, customer_id, input.message.kind, &body, at).await?;
+        let body = Body {
+            text: &text,
+            html: html.as_deref(),
+            external_id: external_id.as_deref(),
+        };
+        add_message_in(
+            &mut tx,
+            caller,
+            id,
+            customer_id,
+            input.message.kind,
+            &body,
+            at,
+        )
+        .await?;
         if status != Status::Open {
-            let change = Change::StatusChanged { from: Status::Open, to: status };
+            let change = Change::StatusChanged {
+                from: Status::Open,
+                to: status,
+            };
             events::record(&mut tx, Some(id), Some(customer_id), actor, &change, at).await?;
         }
         remember(&mut tx, caller, key, RESOURCE_CONVERSATION, id.0, now).await?;
@@ -271,20 +320,46 @@ impl App {
             tx.commit().await.map_err(StoreError::from)?;
             return Ok((message, Outcome::Existing));
         }
-        let mut conversation =
-            store::get(&mut tx, conversation_id).await.map_err(not_found("conversation"))?;
+        let mut conversation = store::get(&mut tx, conversation_id)
+            .await
+            .map_err(not_found("conversation"))?;
         let customer_id = conversation.customer_id;
-        let message_id =
-        {
-            let body = Body { text: &text, html: html.as_deref(), external_id: external_id.as_deref() };
-            add_message_in(&mut tx, caller, conversation_id, customer_id, input.kind, &body, at).await?
+        let message_id = {
+            let body = Body {
+                text: &text,
+                html: html.as_deref(),
+                external_id: external_id.as_deref(),
+            };
+            add_message_in(
+                &mut tx,
+                caller,
+                conversation_id,
+                customer_id,
+                input.kind,
+                &body,
+                at,
+            )
+            .await?
         };
         if input.kind == MessageKind::Customer {
-            let to = conversation.status.after_customer_message().map_err(|_| AppError::ConversationClosed)?;
+            let to = conversation
+                .status
+                .after_customer_message()
+                .map_err(|_| AppError::ConversationClosed)?;
             if to != conversation.status {
-                let change = Change::StatusChanged { from: conversation.status, to };
-                events::record(&mut tx, Some(conversation_id), Some(customer_id), Actor::customer(customer_id), &change, at)
-                    .await?;
+                let change = Change::StatusChanged {
+                    from: conversation.status,
+                    to,
+                };
+                events::record(
+                    &mut tx,
+                    Some(conversation_id),
+                    Some(customer_id),
+                    Actor::customer(customer_id),
+                    &change,
+                    at,
+                )
+                .await?;
                 conversation.status = to;
             }
         }
@@ -307,13 +382,19 @@ impl App {
         caller.require_write()?;
         caller.allow_backdating(patch.at)?;
         let tags = patch.tags.as_deref().map(validate_tags).transpose()?;
-        let subject = patch.subject.as_ref().map(|s| validate_subject(s.as_deref())).transpose()?;
+        let subject = patch
+            .subject
+            .as_ref()
+            .map(|s| validate_subject(s.as_deref()))
+            .transpose()?;
         let now = self.now();
         let at = patch.at.unwrap_or(now);
         let actor = Actor::user(caller.user.id);
 
         let mut tx = self.store.begin().await?;
-        let mut c = store::get(&mut tx, id).await.map_err(not_found("conversation"))?;
+        let mut c = store::get(&mut tx, id)
+            .await
+            .map_err(not_found("conversation"))?;
         check_refs(
             &mut tx,
             patch.brand_id.flatten(),
@@ -332,19 +413,28 @@ impl App {
         if let Some(to) = patch.priority
             && to != c.priority
         {
-            changes.push(Change::PriorityChanged { from: c.priority, to });
+            changes.push(Change::PriorityChanged {
+                from: c.priority,
+                to,
+            });
             c.priority = to;
         }
         if let Some(to) = patch.assignee_id
             && to != c.assignee_id
         {
-            changes.push(Change::Assigned { from: c.assignee_id, to });
+            changes.push(Change::Assigned {
+                from: c.assignee_id,
+                to,
+            });
             c.assignee_id = to;
         }
         if let Some(to) = patch.team_id
             && to != c.team_id
         {
-            changes.push(Change::TeamChanged { from: c.team_id, to });
+            changes.push(Change::TeamChanged {
+                from: c.team_id,
+                to,
+            });
             c.team_id = to;
         }
         if let Some(to) = patch.brand_id {
@@ -353,14 +443,26 @@ impl App {
         if let Some(to) = subject
             && to != c.subject
         {
-            changes.push(Change::SubjectChanged { from: c.subject.clone(), to: to.clone() });
+            changes.push(Change::SubjectChanged {
+                from: c.subject.clone(),
+                to: to.clone(),
+            });
             c.subject = to;
         }
         if let Some(tags) = tags
             && tags != c.tags
         {
-            let added = tags.iter().filter(|t| !c.tags.contains(t)).cloned().collect();
-            let removed = c.tags.iter().filter(|t| !tags.contains(t)).cloned().collect();
+            let added = tags
+                .iter()
+                .filter(|t| !c.tags.contains(t))
+                .cloned()
+                .collect();
+            let removed = c
+                .tags
+                .iter()
+                .filter(|t| !tags.contains(t))
+                .cloned()
+                .collect();
             store::set_tags(&mut tx, id, &tags).await?;
             changes.push(Change::TagsChanged { added, removed });
             c.tags = tags;
@@ -380,7 +482,9 @@ impl App {
 
     pub async fn conversation(&self, id: ConversationId) -> Result<Conversation> {
         let mut conn = self.store.conn().await?;
-        store::find(&mut conn, id).await.map_err(not_found("conversation"))
+        store::find(&mut conn, id)
+            .await
+            .map_err(not_found("conversation"))
     }
 
     pub async fn list_conversations(
@@ -395,13 +499,17 @@ impl App {
 
     pub async fn messages(&self, id: ConversationId) -> Result<Vec<Message>> {
         let mut conn = self.store.conn().await?;
-        store::find(&mut conn, id).await.map_err(not_found("conversation"))?;
+        store::find(&mut conn, id)
+            .await
+            .map_err(not_found("conversation"))?;
         Ok(store::messages(&mut conn, id).await?)
     }
 
     pub async fn conversation_events(&self, id: ConversationId) -> Result<Vec<Event>> {
         let mut conn = self.store.conn().await?;
-        store::find(&mut conn, id).await.map_err(not_found("conversation"))?;
+        store::find(&mut conn, id)
+            .await
+            .map_err(not_found("conversation"))?;
         Ok(events::for_conversation(&mut conn, id).await?)
     }
 }
@@ -425,9 +533,11 @@ async fn add_message_in(
 ) -> Result<seva_domain::MessageId> {
     let (author_kind, author_user_id, actor) = match kind {
         MessageKind::Customer => (AuthorKind::Customer, None, Actor::customer(customer)),
-        MessageKind::Reply | MessageKind::Note => {
-            (AuthorKind::Agent, Some(caller.user.id), Actor::user(caller.user.id))
-        }
+        MessageKind::Reply | MessageKind::Note => (
+            AuthorKind::Agent,
+            Some(caller.user.id),
+            Actor::user(caller.user.id),
+        ),
     };
     let id = store::insert_message(
         tx,
@@ -443,13 +553,20 @@ async fn add_message_in(
         },
     )
     .await?;
-    let change = Change::MessageAdded { message_id: id, kind };
+    let change = Change::MessageAdded {
+        message_id: id,
+        kind,
+    };
     events::record(tx, Some(conversation), Some(customer), actor, &change, at).await?;
     Ok(id)
 }
 
 /// Finds the customer an identity points to, for lookups by email or phone.
-pub async fn customer_by_identity(app: &App, kind: IdentityKind, value: &str) -> Result<Option<CustomerId>> {
+pub async fn customer_by_identity(
+    app: &App,
+    kind: IdentityKind,
+    value: &str,
+) -> Result<Option<CustomerId>> {
     let identity = Identity::parse(kind, value)?;
     let mut conn = app.store.conn().await?;
     Ok(customers::find_by_identity(&mut conn, identity.kind, &identity.value).await?)

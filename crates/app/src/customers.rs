@@ -41,11 +41,17 @@ pub struct CustomerPatch {
 }
 
 fn clean_name(name: Option<&str>) -> Result<Option<String>> {
-    Ok(name.filter(|n| !n.trim().is_empty()).map(|n| bounded_text("name", n, limits::NAME)).transpose()?)
+    Ok(name
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| bounded_text("name", n, limits::NAME))
+        .transpose()?)
 }
 
 fn clean_language(language: Option<&str>) -> Result<Option<String>> {
-    Ok(language.filter(|l| !l.trim().is_empty()).map(parse_language).transpose()?)
+    Ok(language
+        .filter(|l| !l.trim().is_empty())
+        .map(parse_language)
+        .transpose()?)
 }
 
 /// Adds identities, mapping "belongs to someone else" to a clear error.
@@ -59,12 +65,17 @@ async fn add_identities(
     for identity in identities {
         match store::add_identity(conn, customer, identity, at).await {
             Ok(true) => {
-                let change = Change::IdentityAdded { identity: identity.clone() };
+                let change = Change::IdentityAdded {
+                    identity: identity.clone(),
+                };
                 events::record(conn, None, Some(customer), actor, &change, at).await?;
             }
             Ok(false) => {}
             Err(StoreError::Conflict { .. }) => {
-                return Err(AppError::IdentityTaken(format!("{} {}", identity.kind, identity.value)));
+                return Err(AppError::IdentityTaken(format!(
+                    "{} {}",
+                    identity.kind, identity.value
+                )));
             }
             Err(e) => return Err(e.into()),
         }
@@ -88,7 +99,11 @@ pub(crate) async fn find_or_create_customer(
     if let Some(phone) = input.phone.as_deref().filter(|p| !p.trim().is_empty()) {
         identities.push(Identity::parse(IdentityKind::Phone, phone)?);
     }
-    if let Some(external) = input.external_id.as_deref().filter(|p| !p.trim().is_empty()) {
+    if let Some(external) = input
+        .external_id
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+    {
         identities.push(Identity::parse(IdentityKind::External, external)?);
     }
     if identities.is_empty() {
@@ -101,7 +116,10 @@ pub(crate) async fn find_or_create_customer(
             // Only identities nobody has yet are added: a message never moves an identity.
             let mut free = Vec::new();
             for other in &identities {
-                if store::find_by_identity(conn, other.kind, &other.value).await?.is_none() {
+                if store::find_by_identity(conn, other.kind, &other.value)
+                    .await?
+                    .is_none()
+                {
                     free.push(other.clone());
                 }
             }
@@ -112,24 +130,42 @@ pub(crate) async fn find_or_create_customer(
     let attributes = Attributes::new();
     let id = store::insert(
         conn,
-        &NewCustomer { name: name.as_deref(), language: language.as_deref(), attributes: &attributes },
+        &NewCustomer {
+            name: name.as_deref(),
+            language: language.as_deref(),
+            attributes: &attributes,
+        },
         at,
     )
     .await?;
-    events::record(conn, None, Some(id), actor, &Change::CustomerCreated { name }, at).await?;
+    events::record(
+        conn,
+        None,
+        Some(id),
+        actor,
+        &Change::CustomerCreated { name },
+        at,
+    )
+    .await?;
     // A conflict here means a concurrent request created this customer first: the caller retries.
     for identity in &identities {
         if !store::add_identity(conn, id, identity, at).await? {
             continue;
         }
-        let change = Change::IdentityAdded { identity: identity.clone() };
+        let change = Change::IdentityAdded {
+            identity: identity.clone(),
+        };
         events::record(conn, None, Some(id), actor, &change, at).await?;
     }
     Ok(id)
 }
 
 impl App {
-    pub async fn create_customer(&self, caller: &Caller, input: &NewCustomerInput) -> Result<Customer> {
+    pub async fn create_customer(
+        &self,
+        caller: &Caller,
+        input: &NewCustomerInput,
+    ) -> Result<Customer> {
         caller.require_write()?;
         let name = clean_name(input.name.as_deref())?;
         let language = clean_language(input.language.as_deref())?;
@@ -149,18 +185,35 @@ impl App {
         let mut tx = self.store.begin().await?;
         let id = store::insert(
             &mut tx,
-            &NewCustomer { name: name.as_deref(), language: language.as_deref(), attributes: &input.attributes },
+            &NewCustomer {
+                name: name.as_deref(),
+                language: language.as_deref(),
+                attributes: &input.attributes,
+            },
             now,
         )
         .await?;
-        events::record(&mut tx, None, Some(id), actor, &Change::CustomerCreated { name }, now).await?;
+        events::record(
+            &mut tx,
+            None,
+            Some(id),
+            actor,
+            &Change::CustomerCreated { name },
+            now,
+        )
+        .await?;
         add_identities(&mut tx, id, &identities, actor, now).await?;
         let customer = store::get(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(customer)
     }
 
-    pub async fn update_customer(&self, caller: &Caller, id: CustomerId, patch: &CustomerPatch) -> Result<Customer> {
+    pub async fn update_customer(
+        &self,
+        caller: &Caller,
+        id: CustomerId,
+        patch: &CustomerPatch,
+    ) -> Result<Customer> {
         caller.require_write()?;
         let now = self.now();
         let actor = Actor::user(caller.user.id);
@@ -170,7 +223,9 @@ impl App {
             .map(|(kind, value)| Identity::parse(*kind, value))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.store.begin().await?;
-        let mut customer = store::get(&mut tx, id).await.map_err(not_found("customer"))?;
+        let mut customer = store::get(&mut tx, id)
+            .await
+            .map_err(not_found("customer"))?;
         let mut fields = Vec::new();
         if let Some(name) = &patch.name {
             customer.name = clean_name(name.as_deref())?;
@@ -202,7 +257,15 @@ impl App {
                 now,
             )
             .await?;
-            events::record(&mut tx, None, Some(id), actor, &Change::CustomerUpdated { fields }, now).await?;
+            events::record(
+                &mut tx,
+                None,
+                Some(id),
+                actor,
+                &Change::CustomerUpdated { fields },
+                now,
+            )
+            .await?;
         }
         add_identities(&mut tx, id, &identities, actor, now).await?;
         let customer = store::get(&mut tx, id).await?;
@@ -212,7 +275,9 @@ impl App {
 
     pub async fn customer(&self, id: CustomerId) -> Result<Customer> {
         let mut conn = self.store.conn().await?;
-        store::get(&mut conn, id).await.map_err(not_found("customer"))
+        store::get(&mut conn, id)
+            .await
+            .map_err(not_found("customer"))
     }
 
     pub async fn list_customers(&self, filter: &CustomerFilter) -> Result<Vec<Customer>> {

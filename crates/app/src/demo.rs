@@ -7,7 +7,9 @@
 
 use chrono::Duration;
 use fastrand::Rng;
-use seva_domain::{BrandId, Channel, ConversationId, MessageKind, Priority, Role, Status, TeamId, Timestamp, User};
+use seva_domain::{
+    BrandId, Channel, ConversationId, MessageKind, Priority, Role, Status, TeamId, Timestamp, User,
+};
 use seva_store::staff;
 
 use crate::conversations::{ConversationPatch, MessageInput, NewConversationInput};
@@ -22,7 +24,10 @@ pub struct DemoSize {
 
 impl Default for DemoSize {
     fn default() -> Self {
-        Self { customers: 300, conversations: 1_000 }
+        Self {
+            customers: 300,
+            conversations: 1_000,
+        }
     }
 }
 
@@ -43,7 +48,12 @@ const AGENTS: [(&str, &str, Role, &str); 6] = [
     ("Priya Deshpande", "priya@saanjh.example", Role::Agent, "mr"),
     ("Arjun Sharma", "arjun@saanjh.example", Role::Agent, "hi"),
     ("Emma Wilson", "emma@saanjh.example", Role::Agent, "en"),
-    ("Neha Kulkarni", "neha@saanjh.example", Role::Supervisor, "mr"),
+    (
+        "Neha Kulkarni",
+        "neha@saanjh.example",
+        Role::Supervisor,
+        "mr",
+    ),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,15 +76,88 @@ impl Lang {
 }
 
 /// Given names and family names with a Latin spelling for the email address.
-const NAMES: [(Lang, &[(&str, &str)], &[(&str, &str)]); 4] = [
-    (Lang::En, &[("Olivia", "olivia"), ("James", "james"), ("Amelia", "amelia"), ("Noah", "noah"), ("Grace", "grace"), ("Leo", "leo"), ("Chloe", "chloe"), ("Oscar", "oscar")],
-     &[("Smith", "smith"), ("Brown", "brown"), ("Taylor", "taylor"), ("Evans", "evans"), ("Walker", "walker"), ("Hughes", "hughes")]),
-    (Lang::Fa, &[("مریم", "maryam"), ("علی", "ali"), ("زهرا", "zahra"), ("محمد", "mohammad"), ("نگار", "negar"), ("امیر", "amir"), ("فاطمه", "fatemeh"), ("حسین", "hossein")],
-     &[("رضایی", "rezaei"), ("محمدی", "mohammadi"), ("حسینی", "hosseini"), ("کریمی", "karimi"), ("جعفری", "jafari"), ("نوروزی", "norouzi")]),
-    (Lang::Mr, &[("स्नेहा", "sneha"), ("अमोल", "amol"), ("प्राजक्ता", "prajakta"), ("सचिन", "sachin"), ("मृणाल", "mrunal"), ("ओंकार", "omkar")],
-     &[("पाटील", "patil"), ("जोशी", "joshi"), ("कुलकर्णी", "kulkarni"), ("देशमुख", "deshmukh"), ("पवार", "pawar")]),
-    (Lang::Hi, &[("अनीता", "anita"), ("राहुल", "rahul"), ("पूजा", "pooja"), ("विकास", "vikas"), ("कविता", "kavita"), ("रोहित", "rohit")],
-     &[("शर्मा", "sharma"), ("वर्मा", "verma"), ("गुप्ता", "gupta"), ("सिंह", "singh"), ("यादव", "yadav")]),
+/// (name in its script, Latin spelling for the email address)
+type Names = &'static [(&'static str, &'static str)];
+
+const NAMES: [(Lang, Names, Names); 4] = [
+    (
+        Lang::En,
+        &[
+            ("Olivia", "olivia"),
+            ("James", "james"),
+            ("Amelia", "amelia"),
+            ("Noah", "noah"),
+            ("Grace", "grace"),
+            ("Leo", "leo"),
+            ("Chloe", "chloe"),
+            ("Oscar", "oscar"),
+        ],
+        &[
+            ("Smith", "smith"),
+            ("Brown", "brown"),
+            ("Taylor", "taylor"),
+            ("Evans", "evans"),
+            ("Walker", "walker"),
+            ("Hughes", "hughes"),
+        ],
+    ),
+    (
+        Lang::Fa,
+        &[
+            ("مریم", "maryam"),
+            ("علی", "ali"),
+            ("زهرا", "zahra"),
+            ("محمد", "mohammad"),
+            ("نگار", "negar"),
+            ("امیر", "amir"),
+            ("فاطمه", "fatemeh"),
+            ("حسین", "hossein"),
+        ],
+        &[
+            ("رضایی", "rezaei"),
+            ("محمدی", "mohammadi"),
+            ("حسینی", "hosseini"),
+            ("کریمی", "karimi"),
+            ("جعفری", "jafari"),
+            ("نوروزی", "norouzi"),
+        ],
+    ),
+    (
+        Lang::Mr,
+        &[
+            ("स्नेहा", "sneha"),
+            ("अमोल", "amol"),
+            ("प्राजक्ता", "prajakta"),
+            ("सचिन", "sachin"),
+            ("मृणाल", "mrunal"),
+            ("ओंकार", "omkar"),
+        ],
+        &[
+            ("पाटील", "patil"),
+            ("जोशी", "joshi"),
+            ("कुलकर्णी", "kulkarni"),
+            ("देशमुख", "deshmukh"),
+            ("पवार", "pawar"),
+        ],
+    ),
+    (
+        Lang::Hi,
+        &[
+            ("अनीता", "anita"),
+            ("राहुल", "rahul"),
+            ("पूजा", "pooja"),
+            ("विकास", "vikas"),
+            ("कविता", "kavita"),
+            ("रोहित", "rohit"),
+        ],
+        &[
+            ("शर्मा", "sharma"),
+            ("वर्मा", "verma"),
+            ("गुप्ता", "gupta"),
+            ("सिंह", "singh"),
+            ("यादव", "yadav"),
+        ],
+    ),
 ];
 
 /// One kind of request: subject, opening message, agent reply, customer follow-up, closing
@@ -87,42 +170,216 @@ struct Scenario {
 }
 
 const SCENARIOS: [Scenario; 6] = [
-    Scenario { tag: "order-status", team: 0, priority: Priority::Normal, lines: [
-        ["Where is my order #{n}?", "Hi, I ordered on Monday and the tracking page hasn't changed for three days. Order #{n}.", "Thanks for waiting! Your parcel left our warehouse yesterday and should reach you within two days.", "Great, thank you. I'll watch the tracking.", "You're welcome. Happy to help any time."],
-        ["سفارش {n} کجاست؟", "سلام، سفارشم رو دوشنبه ثبت کردم ولی سه روزه وضعیت رهگیری تغییر نکرده. شماره سفارش {n}.", "ممنون از صبرتون! بسته دیروز از انبار ارسال شد و تا دو روز دیگه به دستتون می‌رسه.", "عالیه، ممنونم. پیگیری می‌کنم.", "خواهش می‌کنم، هر وقت سؤالی داشتید در خدمتیم."],
-        ["माझी ऑर्डर #{n} कुठे आहे?", "नमस्कार, मी सोमवारी ऑर्डर केली होती पण तीन दिवसांपासून ट्रॅकिंग बदललेले नाही. ऑर्डर #{n}.", "थांबल्याबद्दल धन्यवाद! तुमचे पार्सल काल गोदामातून निघाले आहे आणि दोन दिवसांत पोहोचेल.", "छान, धन्यवाद. मी ट्रॅकिंग पाहत राहीन.", "आपले स्वागत आहे. कधीही मदतीसाठी आम्ही आहोत."],
-        ["मेरा ऑर्डर #{n} कहाँ है?", "नमस्ते, मैंने सोमवार को ऑर्डर किया था पर तीन दिन से ट्रैकिंग नहीं बदली। ऑर्डर #{n}.", "इंतज़ार के लिए धन्यवाद! आपका पार्सल कल गोदाम से निकल चुका है और दो दिन में पहुँच जाएगा।", "बढ़िया, धन्यवाद। मैं ट्रैकिंग देखता रहूँगा।", "आपका स्वागत है। कभी भी मदद चाहिए तो लिखिए।"],
-    ]},
-    Scenario { tag: "return", team: 1, priority: Priority::Normal, lines: [
-        ["Return request for order #{n}", "The cushion covers I received are a different colour from the photos. Can I return them?", "I'm sorry about that. I've created a free return label for you; you'll receive it by email shortly.", "Got the label, the parcel is on its way back.", "Thank you! We'll refund you as soon as it arrives."],
-        ["درخواست مرجوعی سفارش {n}", "رنگ روکش کوسن‌هایی که رسید با عکس‌ها فرق داره. می‌تونم مرجوعش کنم؟", "بابت این موضوع متأسفیم. برچسب ارسال رایگان برای مرجوعی صادر شد و به ایمیلتون می‌رسه.", "برچسب رو گرفتم، بسته رو فرستادم.", "ممنون! به محض رسیدن بسته، مبلغ رو برمی‌گردونیم."],
-        ["ऑर्डर #{n} परत करायची आहे", "मला मिळालेल्या साडीचा रंग फोटोपेक्षा वेगळा आहे. मी ती परत करू शकते का?", "याबद्दल क्षमस्व. तुमच्यासाठी मोफत रिटर्न लेबल तयार केले आहे; ते लवकरच ईमेलवर येईल.", "लेबल मिळाले, पार्सल परत पाठवले आहे.", "धन्यवाद! पार्सल पोहोचताच परतावा करू."],
-        ["ऑर्डर #{n} की वापसी", "मुझे मिली कुर्ती का रंग फ़ोटो से अलग है। क्या मैं इसे वापस कर सकती हूँ?", "इसके लिए खेद है। आपके लिए मुफ़्त रिटर्न लेबल बना दिया है; यह जल्द ही ईमेल पर आएगा।", "लेबल मिल गया, पार्सल वापस भेज दिया है।", "धन्यवाद! पार्सल पहुँचते ही रिफ़ंड कर देंगे।"],
-    ]},
-    Scenario { tag: "refund", team: 1, priority: Priority::High, lines: [
-        ["Refund not received", "I returned my order #{n} two weeks ago and still haven't been refunded.", "I've checked: the refund was issued today and should show on your card within 3–5 working days.", "It arrived, thanks.", "Glad to hear it. Thanks for your patience."],
-        ["مبلغ برگشتی واریز نشده", "دو هفته پیش سفارش {n} رو مرجوع کردم ولی هنوز پولم برنگشته.", "بررسی کردم: مبلغ امروز واریز شد و ظرف ۳ تا ۵ روز کاری به حسابتون می‌رسه.", "واریز شد، ممنون.", "خوشحالیم که حل شد. ممنون از صبوری‌تون."],
-        ["परतावा मिळाला नाही", "दोन आठवड्यांपूर्वी ऑर्डर #{n} परत केली, पण अजून पैसे परत आले नाहीत.", "मी तपासले: परतावा आज केला आहे आणि ३–५ कामकाजाच्या दिवसांत खात्यात दिसेल.", "पैसे आले, धन्यवाद.", "ऐकून आनंद झाला. संयमाबद्दल धन्यवाद."],
-        ["रिफ़ंड नहीं मिला", "मैंने दो हफ़्ते पहले ऑर्डर #{n} लौटाया था, पर अब तक पैसे वापस नहीं आए।", "मैंने जाँच की: रिफ़ंड आज जारी हुआ है और 3–5 कार्यदिवसों में खाते में दिखेगा।", "पैसे आ गए, धन्यवाद।", "सुनकर अच्छा लगा। धैर्य के लिए धन्यवाद।"],
-    ]},
-    Scenario { tag: "damaged", team: 0, priority: Priority::Urgent, lines: [
-        ["Item arrived broken", "The ceramic vase in order #{n} arrived in pieces. Photos attached.", "I'm so sorry! A replacement is on its way today at no cost, no need to return the broken one.", "Thank you, that was quick.", "Our pleasure. Enjoy the new vase!"],
-        ["کالا شکسته رسید", "گلدان سرامیکی سفارش {n} شکسته به دستم رسید. عکس‌ها پیوست شده.", "واقعاً متأسفیم! یک گلدان جایگزین همین امروز بدون هزینه ارسال می‌شه و نیازی به برگشت قبلی نیست.", "ممنونم، خیلی سریع بود.", "خواهش می‌کنم. از گلدان جدید لذت ببرید!"],
-        ["वस्तू तुटलेली आली", "ऑर्डर #{n} मधील दिवा तुटलेला आला. फोटो जोडले आहेत.", "खूप क्षमस्व! बदली वस्तू आजच मोफत पाठवत आहोत, तुटलेली परत करायची गरज नाही.", "धन्यवाद, खूप लवकर केलेत.", "आमचा आनंद. नवीन दिव्याचा आनंद घ्या!"],
-        ["सामान टूटा हुआ आया", "ऑर्डर #{n} का फूलदान टूटा हुआ पहुँचा। फ़ोटो संलग्न हैं।", "बहुत खेद है! बदले में नया फूलदान आज ही मुफ़्त भेजा जा रहा है, पुराना लौटाने की ज़रूरत नहीं।", "धन्यवाद, बहुत जल्दी किया।", "हमारी ख़ुशी। नए फूलदान का आनंद लें!"],
-    ]},
-    Scenario { tag: "product-question", team: 2, priority: Priority::Low, lines: [
-        ["Question about sizes", "Does the linen dress run small? I'm usually a medium.", "It's true to size; a medium should fit. The size guide on the product page has exact measurements.", "Perfect, ordering now.", "Wonderful, enjoy it!"],
-        ["سؤال درباره اندازه", "اندازه رومیزی کتان برای میز شش‌نفره مناسبه؟", "بله، اندازه ۱۶۰ در ۲۲۰ برای میز شش‌نفره عالیه. ابعاد دقیق در صفحه محصول هست.", "عالی، همین الان سفارش می‌دم.", "خیلی هم عالی، امیدواریم دوستش داشته باشید!"],
-        ["मापाबद्दल प्रश्न", "हा कुर्ता लहान मापाचा आहे का? मी सहसा मीडियम घालते.", "माप अचूक आहे; मीडियम बसेल. उत्पादन पानावर मापांचा तक्ता आहे.", "छान, आत्ताच ऑर्डर करते.", "उत्तम, आनंद घ्या!"],
-        ["साइज़ के बारे में सवाल", "क्या यह लिनन ड्रेस छोटी बनती है? मैं आमतौर पर मीडियम पहनती हूँ।", "साइज़ सही है; मीडियम फ़िट होगा। प्रोडक्ट पेज पर साइज़ गाइड में सटीक माप हैं।", "बढ़िया, अभी ऑर्डर करती हूँ।", "शानदार, आनंद लें!"],
-    ]},
-    Scenario { tag: "payment", team: 0, priority: Priority::High, lines: [
-        ["Payment failed but money taken", "My card was charged for order #{n} but the site says the payment failed.", "The charge is a temporary hold and will be released by your bank within 48 hours. Your order is confirmed now.", "Thanks for sorting it out.", "Anytime!"],
-        ["پرداخت ناموفق ولی پول کسر شده", "برای سفارش {n} از کارتم پول کم شده ولی سایت می‌گه پرداخت ناموفق بوده.", "این مبلغ موقتاً بلوکه شده و بانک ظرف ۷۲ ساعت برمی‌گردونه. سفارشتون الان تأیید شد.", "ممنون که پیگیری کردید.", "خواهش می‌کنم!"],
-        ["पेमेंट अयशस्वी पण पैसे कापले", "ऑर्डर #{n} साठी माझ्या UPI मधून पैसे कापले गेले पण साइट पेमेंट अयशस्वी दाखवते.", "ही रक्कम तात्पुरती रोखली आहे आणि बँक ४८ तासांत परत करेल. तुमची ऑर्डर आता निश्चित झाली आहे.", "सोडवल्याबद्दल धन्यवाद.", "कधीही!"],
-        ["पेमेंट फ़ेल पर पैसे कटे", "ऑर्डर #{n} के लिए मेरे UPI से पैसे कट गए पर साइट पेमेंट फ़ेल दिखा रही है।", "यह राशि अस्थायी रूप से रोकी गई है और बैंक 48 घंटों में लौटा देगा। आपका ऑर्डर अब कन्फ़र्म है।", "सुलझाने के लिए धन्यवाद।", "कभी भी!"],
-    ]},
+    Scenario {
+        tag: "order-status",
+        team: 0,
+        priority: Priority::Normal,
+        lines: [
+            [
+                "Where is my order #{n}?",
+                "Hi, I ordered on Monday and the tracking page hasn't changed for three days. Order #{n}.",
+                "Thanks for waiting! Your parcel left our warehouse yesterday and should reach you within two days.",
+                "Great, thank you. I'll watch the tracking.",
+                "You're welcome. Happy to help any time.",
+            ],
+            [
+                "سفارش {n} کجاست؟",
+                "سلام، سفارشم رو دوشنبه ثبت کردم ولی سه روزه وضعیت رهگیری تغییر نکرده. شماره سفارش {n}.",
+                "ممنون از صبرتون! بسته دیروز از انبار ارسال شد و تا دو روز دیگه به دستتون می‌رسه.",
+                "عالیه، ممنونم. پیگیری می‌کنم.",
+                "خواهش می‌کنم، هر وقت سؤالی داشتید در خدمتیم.",
+            ],
+            [
+                "माझी ऑर्डर #{n} कुठे आहे?",
+                "नमस्कार, मी सोमवारी ऑर्डर केली होती पण तीन दिवसांपासून ट्रॅकिंग बदललेले नाही. ऑर्डर #{n}.",
+                "थांबल्याबद्दल धन्यवाद! तुमचे पार्सल काल गोदामातून निघाले आहे आणि दोन दिवसांत पोहोचेल.",
+                "छान, धन्यवाद. मी ट्रॅकिंग पाहत राहीन.",
+                "आपले स्वागत आहे. कधीही मदतीसाठी आम्ही आहोत.",
+            ],
+            [
+                "मेरा ऑर्डर #{n} कहाँ है?",
+                "नमस्ते, मैंने सोमवार को ऑर्डर किया था पर तीन दिन से ट्रैकिंग नहीं बदली। ऑर्डर #{n}.",
+                "इंतज़ार के लिए धन्यवाद! आपका पार्सल कल गोदाम से निकल चुका है और दो दिन में पहुँच जाएगा।",
+                "बढ़िया, धन्यवाद। मैं ट्रैकिंग देखता रहूँगा।",
+                "आपका स्वागत है। कभी भी मदद चाहिए तो लिखिए।",
+            ],
+        ],
+    },
+    Scenario {
+        tag: "return",
+        team: 1,
+        priority: Priority::Normal,
+        lines: [
+            [
+                "Return request for order #{n}",
+                "The cushion covers I received are a different colour from the photos. Can I return them?",
+                "I'm sorry about that. I've created a free return label for you; you'll receive it by email shortly.",
+                "Got the label, the parcel is on its way back.",
+                "Thank you! We'll refund you as soon as it arrives.",
+            ],
+            [
+                "درخواست مرجوعی سفارش {n}",
+                "رنگ روکش کوسن‌هایی که رسید با عکس‌ها فرق داره. می‌تونم مرجوعش کنم؟",
+                "بابت این موضوع متأسفیم. برچسب ارسال رایگان برای مرجوعی صادر شد و به ایمیلتون می‌رسه.",
+                "برچسب رو گرفتم، بسته رو فرستادم.",
+                "ممنون! به محض رسیدن بسته، مبلغ رو برمی‌گردونیم.",
+            ],
+            [
+                "ऑर्डर #{n} परत करायची आहे",
+                "मला मिळालेल्या साडीचा रंग फोटोपेक्षा वेगळा आहे. मी ती परत करू शकते का?",
+                "याबद्दल क्षमस्व. तुमच्यासाठी मोफत रिटर्न लेबल तयार केले आहे; ते लवकरच ईमेलवर येईल.",
+                "लेबल मिळाले, पार्सल परत पाठवले आहे.",
+                "धन्यवाद! पार्सल पोहोचताच परतावा करू.",
+            ],
+            [
+                "ऑर्डर #{n} की वापसी",
+                "मुझे मिली कुर्ती का रंग फ़ोटो से अलग है। क्या मैं इसे वापस कर सकती हूँ?",
+                "इसके लिए खेद है। आपके लिए मुफ़्त रिटर्न लेबल बना दिया है; यह जल्द ही ईमेल पर आएगा।",
+                "लेबल मिल गया, पार्सल वापस भेज दिया है।",
+                "धन्यवाद! पार्सल पहुँचते ही रिफ़ंड कर देंगे।",
+            ],
+        ],
+    },
+    Scenario {
+        tag: "refund",
+        team: 1,
+        priority: Priority::High,
+        lines: [
+            [
+                "Refund not received",
+                "I returned my order #{n} two weeks ago and still haven't been refunded.",
+                "I've checked: the refund was issued today and should show on your card within 3–5 working days.",
+                "It arrived, thanks.",
+                "Glad to hear it. Thanks for your patience.",
+            ],
+            [
+                "مبلغ برگشتی واریز نشده",
+                "دو هفته پیش سفارش {n} رو مرجوع کردم ولی هنوز پولم برنگشته.",
+                "بررسی کردم: مبلغ امروز واریز شد و ظرف ۳ تا ۵ روز کاری به حسابتون می‌رسه.",
+                "واریز شد، ممنون.",
+                "خوشحالیم که حل شد. ممنون از صبوری‌تون.",
+            ],
+            [
+                "परतावा मिळाला नाही",
+                "दोन आठवड्यांपूर्वी ऑर्डर #{n} परत केली, पण अजून पैसे परत आले नाहीत.",
+                "मी तपासले: परतावा आज केला आहे आणि ३–५ कामकाजाच्या दिवसांत खात्यात दिसेल.",
+                "पैसे आले, धन्यवाद.",
+                "ऐकून आनंद झाला. संयमाबद्दल धन्यवाद.",
+            ],
+            [
+                "रिफ़ंड नहीं मिला",
+                "मैंने दो हफ़्ते पहले ऑर्डर #{n} लौटाया था, पर अब तक पैसे वापस नहीं आए।",
+                "मैंने जाँच की: रिफ़ंड आज जारी हुआ है और 3–5 कार्यदिवसों में खाते में दिखेगा।",
+                "पैसे आ गए, धन्यवाद।",
+                "सुनकर अच्छा लगा। धैर्य के लिए धन्यवाद।",
+            ],
+        ],
+    },
+    Scenario {
+        tag: "damaged",
+        team: 0,
+        priority: Priority::Urgent,
+        lines: [
+            [
+                "Item arrived broken",
+                "The ceramic vase in order #{n} arrived in pieces. Photos attached.",
+                "I'm so sorry! A replacement is on its way today at no cost, no need to return the broken one.",
+                "Thank you, that was quick.",
+                "Our pleasure. Enjoy the new vase!",
+            ],
+            [
+                "کالا شکسته رسید",
+                "گلدان سرامیکی سفارش {n} شکسته به دستم رسید. عکس‌ها پیوست شده.",
+                "واقعاً متأسفیم! یک گلدان جایگزین همین امروز بدون هزینه ارسال می‌شه و نیازی به برگشت قبلی نیست.",
+                "ممنونم، خیلی سریع بود.",
+                "خواهش می‌کنم. از گلدان جدید لذت ببرید!",
+            ],
+            [
+                "वस्तू तुटलेली आली",
+                "ऑर्डर #{n} मधील दिवा तुटलेला आला. फोटो जोडले आहेत.",
+                "खूप क्षमस्व! बदली वस्तू आजच मोफत पाठवत आहोत, तुटलेली परत करायची गरज नाही.",
+                "धन्यवाद, खूप लवकर केलेत.",
+                "आमचा आनंद. नवीन दिव्याचा आनंद घ्या!",
+            ],
+            [
+                "सामान टूटा हुआ आया",
+                "ऑर्डर #{n} का फूलदान टूटा हुआ पहुँचा। फ़ोटो संलग्न हैं।",
+                "बहुत खेद है! बदले में नया फूलदान आज ही मुफ़्त भेजा जा रहा है, पुराना लौटाने की ज़रूरत नहीं।",
+                "धन्यवाद, बहुत जल्दी किया।",
+                "हमारी ख़ुशी। नए फूलदान का आनंद लें!",
+            ],
+        ],
+    },
+    Scenario {
+        tag: "product-question",
+        team: 2,
+        priority: Priority::Low,
+        lines: [
+            [
+                "Question about sizes",
+                "Does the linen dress run small? I'm usually a medium.",
+                "It's true to size; a medium should fit. The size guide on the product page has exact measurements.",
+                "Perfect, ordering now.",
+                "Wonderful, enjoy it!",
+            ],
+            [
+                "سؤال درباره اندازه",
+                "اندازه رومیزی کتان برای میز شش‌نفره مناسبه؟",
+                "بله، اندازه ۱۶۰ در ۲۲۰ برای میز شش‌نفره عالیه. ابعاد دقیق در صفحه محصول هست.",
+                "عالی، همین الان سفارش می‌دم.",
+                "خیلی هم عالی، امیدواریم دوستش داشته باشید!",
+            ],
+            [
+                "मापाबद्दल प्रश्न",
+                "हा कुर्ता लहान मापाचा आहे का? मी सहसा मीडियम घालते.",
+                "माप अचूक आहे; मीडियम बसेल. उत्पादन पानावर मापांचा तक्ता आहे.",
+                "छान, आत्ताच ऑर्डर करते.",
+                "उत्तम, आनंद घ्या!",
+            ],
+            [
+                "साइज़ के बारे में सवाल",
+                "क्या यह लिनन ड्रेस छोटी बनती है? मैं आमतौर पर मीडियम पहनती हूँ।",
+                "साइज़ सही है; मीडियम फ़िट होगा। प्रोडक्ट पेज पर साइज़ गाइड में सटीक माप हैं।",
+                "बढ़िया, अभी ऑर्डर करती हूँ।",
+                "शानदार, आनंद लें!",
+            ],
+        ],
+    },
+    Scenario {
+        tag: "payment",
+        team: 0,
+        priority: Priority::High,
+        lines: [
+            [
+                "Payment failed but money taken",
+                "My card was charged for order #{n} but the site says the payment failed.",
+                "The charge is a temporary hold and will be released by your bank within 48 hours. Your order is confirmed now.",
+                "Thanks for sorting it out.",
+                "Anytime!",
+            ],
+            [
+                "پرداخت ناموفق ولی پول کسر شده",
+                "برای سفارش {n} از کارتم پول کم شده ولی سایت می‌گه پرداخت ناموفق بوده.",
+                "این مبلغ موقتاً بلوکه شده و بانک ظرف ۷۲ ساعت برمی‌گردونه. سفارشتون الان تأیید شد.",
+                "ممنون که پیگیری کردید.",
+                "خواهش می‌کنم!",
+            ],
+            [
+                "पेमेंट अयशस्वी पण पैसे कापले",
+                "ऑर्डर #{n} साठी माझ्या UPI मधून पैसे कापले गेले पण साइट पेमेंट अयशस्वी दाखवते.",
+                "ही रक्कम तात्पुरती रोखली आहे आणि बँक ४८ तासांत परत करेल. तुमची ऑर्डर आता निश्चित झाली आहे.",
+                "सोडवल्याबद्दल धन्यवाद.",
+                "कधीही!",
+            ],
+            [
+                "पेमेंट फ़ेल पर पैसे कटे",
+                "ऑर्डर #{n} के लिए मेरे UPI से पैसे कट गए पर साइट पेमेंट फ़ेल दिखा रही है।",
+                "यह राशि अस्थायी रूप से रोकी गई है और बैंक 48 घंटों में लौटा देगा। आपका ऑर्डर अब कन्फ़र्म है।",
+                "सुलझाने के लिए धन्यवाद।",
+                "कभी भी!",
+            ],
+        ],
+    },
 ];
 
 const CHANNELS: [(Channel, u32); 8] = [
@@ -161,7 +418,10 @@ fn make_customers(rng: &mut Rng, count: usize) -> Vec<DemoCustomer> {
             // Persian customers shop at the Iranian brand; Marathi and Hindi at the Indian one;
             // English speakers at both.
             let lang = [Lang::Fa, Lang::Fa, Lang::Mr, Lang::Hi, Lang::En][i % 5];
-            let (_, given, family) = NAMES.iter().find(|(l, _, _)| *l == lang).expect("every language has names");
+            let (_, given, family) = NAMES
+                .iter()
+                .find(|(l, _, _)| *l == lang)
+                .expect("every language has names");
             let (g, g_latin) = given[rng.usize(0..given.len())];
             let (f, f_latin) = family[rng.usize(0..family.len())];
             let brand = match lang {
@@ -186,11 +446,16 @@ fn make_customers(rng: &mut Rng, count: usize) -> Vec<DemoCustomer> {
 
 impl App {
     /// Loads the demo shop. Refuses when it is already there.
+    #[allow(clippy::too_many_lines)] // one story told top to bottom reads better than fragments
     pub async fn load_demo(&self, seed: u64, size: DemoSize) -> Result<DemoReport> {
         let now = self.now();
         let mut rng = Rng::with_seed(seed);
         let mut conn = self.store.conn().await?;
-        if staff::brands(&mut conn).await?.iter().any(|b| b.name == BRANDS[0]) {
+        if staff::brands(&mut conn)
+            .await?
+            .iter()
+            .any(|b| b.name == BRANDS[0])
+        {
             return Err(AppError::AlreadyExists("the demo shop"));
         }
         let mut brands: Vec<BrandId> = Vec::new();
@@ -205,7 +470,9 @@ impl App {
         let mut agents: Vec<User> = Vec::new();
         for (i, (name, email, role, language)) in AGENTS.into_iter().enumerate() {
             // Demo staff have no password: they cannot sign in until an admin sets one.
-            let user = self.create_user(email, name, role, None, Some(language)).await?;
+            let user = self
+                .create_user(email, name, role, None, Some(language))
+                .await?;
             let mut conn = self.store.conn().await?;
             staff::add_team_member(&mut conn, teams[i % teams.len()], user.id).await?;
             staff::add_team_member(&mut conn, teams[(i + 1) % teams.len()], user.id).await?;
@@ -213,13 +480,22 @@ impl App {
         }
         // The loader writes history with its original times, which needs the import right;
         // each step still acts as the agent who would have done it.
-        let as_importer = |user: &User| Caller { user: User { role: Role::Admin, ..user.clone() } };
+        let as_importer = |user: &User| Caller {
+            user: User {
+                role: Role::Admin,
+                ..user.clone()
+            },
+        };
 
         let customers = make_customers(&mut rng, size.customers);
         let mut messages = 0;
         for n in 0..size.conversations {
             // Every customer writes at least once; then some write again and again.
-            let who = if n < customers.len() { n } else { rng.usize(0..customers.len()) };
+            let who = if n < customers.len() {
+                n
+            } else {
+                rng.usize(0..customers.len())
+            };
             let customer = &customers[who];
             let scenario = &SCENARIOS[rng.usize(0..SCENARIOS.len())];
             let lines = scenario.lines[customer.lang as usize];
@@ -236,8 +512,9 @@ impl App {
             let started = now - Duration::minutes(rng.i64(30..90 * 24 * 60));
             let channel = pick_channel(&mut rng);
             let customer_input = CustomerInput {
-                email: (channel != Channel::Sms && channel != Channel::Whatsapp || customer.phone.is_none())
-                    .then(|| customer.email.clone()),
+                email: (channel != Channel::Sms && channel != Channel::Whatsapp
+                    || customer.phone.is_none())
+                .then(|| customer.email.clone()),
                 phone: customer.phone.clone(),
                 name: Some(customer.name.clone()),
                 language: Some(customer.lang.code().to_owned()),
@@ -270,59 +547,157 @@ impl App {
             if unanswered {
                 continue;
             }
-            let mut at = started + Duration::minutes(rng.i64(3..if channel == Channel::Chat { 15 } else { 600 }));
+            let mut at = started
+                + Duration::minutes(rng.i64(3..if channel == Channel::Chat { 15 } else { 600 }));
             // Nothing happens after "now": a conversation whose next step would, waits there.
             if at + Duration::minutes(20) >= now {
                 continue;
             }
-            self.patch(&as_importer(agent), id, ConversationPatch { assignee_id: Some(Some(agent.id)), at: Some(at), ..Default::default() })
-                .await?;
+            self.patch(
+                &as_importer(agent),
+                id,
+                ConversationPatch {
+                    assignee_id: Some(Some(agent.id)),
+                    at: Some(at),
+                    ..Default::default()
+                },
+            )
+            .await?;
             if rng.u32(0..4) == 0 {
-                let note = msg(MessageKind::Note, "Checked the order in the shop system; see the tracking link.".into(), at);
-                self.add_message(&as_importer(agent), id, &note, None).await?;
+                let note = msg(
+                    MessageKind::Note,
+                    "Checked the order in the shop system; see the tracking link.".into(),
+                    at,
+                );
+                self.add_message(&as_importer(agent), id, &note, None)
+                    .await?;
                 messages += 1;
             }
             at += Duration::minutes(rng.i64(1..20));
-            self.add_message(&as_importer(agent), id, &msg(MessageKind::Reply, line(2), at), None).await?;
+            self.add_message(
+                &as_importer(agent),
+                id,
+                &msg(MessageKind::Reply, line(2), at),
+                None,
+            )
+            .await?;
             messages += 1;
             if age_days < 4 && fate < 70 {
-                let status = if fate < 55 { Status::Pending } else { Status::OnHold };
-                self.patch(&as_importer(agent), id, ConversationPatch { status: Some(status), at: Some(at), ..Default::default() }).await?;
+                let status = if fate < 55 {
+                    Status::Pending
+                } else {
+                    Status::OnHold
+                };
+                self.patch(
+                    &as_importer(agent),
+                    id,
+                    ConversationPatch {
+                        status: Some(status),
+                        at: Some(at),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 continue;
             }
             at += Duration::hours(rng.i64(1..30));
             if at >= now {
                 continue;
             }
-            self.add_message(&as_importer(agent), id, &msg(MessageKind::Customer, line(3), at), None).await?;
+            self.add_message(
+                &as_importer(agent),
+                id,
+                &msg(MessageKind::Customer, line(3), at),
+                None,
+            )
+            .await?;
             at += Duration::minutes(rng.i64(5..240));
-            self.add_message(&as_importer(agent), id, &msg(MessageKind::Reply, line(4), at), None).await?;
+            self.add_message(
+                &as_importer(agent),
+                id,
+                &msg(MessageKind::Reply, line(4), at),
+                None,
+            )
+            .await?;
             messages += 2;
-            self.patch(&as_importer(agent), id, ConversationPatch { status: Some(Status::Resolved), at: Some(at), ..Default::default() })
-                .await?;
+            self.patch(
+                &as_importer(agent),
+                id,
+                ConversationPatch {
+                    status: Some(Status::Resolved),
+                    at: Some(at),
+                    ..Default::default()
+                },
+            )
+            .await?;
             // About one in twelve comes back: the customer writes again and it is resolved again.
             if fate >= 92 && at + Duration::days(3) < now {
                 at += Duration::hours(rng.i64(6..48));
-                self.add_message(&as_importer(agent), id, &msg(MessageKind::Customer, line(1), at), None).await?;
+                self.add_message(
+                    &as_importer(agent),
+                    id,
+                    &msg(MessageKind::Customer, line(1), at),
+                    None,
+                )
+                .await?;
                 at += Duration::minutes(rng.i64(10..300));
-                self.add_message(&as_importer(agent), id, &msg(MessageKind::Reply, line(4), at), None).await?;
+                self.add_message(
+                    &as_importer(agent),
+                    id,
+                    &msg(MessageKind::Reply, line(4), at),
+                    None,
+                )
+                .await?;
                 messages += 2;
-                self.patch(&as_importer(agent), id, ConversationPatch { status: Some(Status::Resolved), at: Some(at), ..Default::default() })
-                    .await?;
+                self.patch(
+                    &as_importer(agent),
+                    id,
+                    ConversationPatch {
+                        status: Some(Status::Resolved),
+                        at: Some(at),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             }
             if age_days > 30 && fate < 30 {
-                self.patch(&as_importer(agent), id, ConversationPatch { status: Some(Status::Closed), at: Some(at + Duration::days(4)), ..Default::default() })
-                    .await?;
+                self.patch(
+                    &as_importer(agent),
+                    id,
+                    ConversationPatch {
+                        status: Some(Status::Closed),
+                        at: Some(at + Duration::days(4)),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             }
         }
-        Ok(DemoReport { customers: customers.len(), conversations: size.conversations, messages })
+        Ok(DemoReport {
+            customers: customers.len(),
+            conversations: size.conversations,
+            messages,
+        })
     }
 
-    async fn patch(&self, caller: &Caller, id: ConversationId, patch: ConversationPatch) -> Result<()> {
-        self.update_conversation(caller, id, &patch).await.map(|_| ())
+    async fn patch(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+        patch: ConversationPatch,
+    ) -> Result<()> {
+        self.update_conversation(caller, id, &patch)
+            .await
+            .map(|_| ())
     }
 }
 
 fn msg(kind: MessageKind, text: String, at: Timestamp) -> MessageInput {
-    MessageInput { kind, text, html: None, external_id: None, created_at: Some(at) }
+    MessageInput {
+        kind,
+        text,
+        html: None,
+        external_id: None,
+        created_at: Some(at),
+    }
 }

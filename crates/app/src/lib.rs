@@ -38,18 +38,27 @@ impl FixedClock {
     }
 
     pub fn set(&self, at: Timestamp) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
     }
 
     pub fn advance(&self, by: chrono::Duration) {
-        let mut now = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
     }
 }
 
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -78,11 +87,19 @@ pub struct Caller {
 
 impl Caller {
     pub fn require_write(&self) -> Result<(), AppError> {
-        if self.user.role.can_write() { Ok(()) } else { Err(AppError::Forbidden) }
+        if self.user.role.can_write() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 
     pub fn require_role(&self, role: Role) -> Result<(), AppError> {
-        if self.user.role == role { Ok(()) } else { Err(AppError::Forbidden) }
+        if self.user.role == role {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 
     /// Original times from another system may be written by admins only.

@@ -1,8 +1,8 @@
 //! Conversations and their messages: statuses and the moves between them.
 
+use crate::Timestamp;
 use crate::ids::{BrandId, ConversationId, CustomerId, MessageId, TeamId, UserId};
 use crate::macros::string_enum;
-use crate::Timestamp;
 
 string_enum! {
     /// Where a conversation stands. `pending` waits on the customer; `on_hold` waits on a third
@@ -94,7 +94,10 @@ impl Status {
     /// The status after a customer writes: a waiting or resolved conversation opens again.
     pub fn after_customer_message(self) -> Result<Status, InvalidTransition> {
         match self {
-            Status::Closed => Err(InvalidTransition { from: self, to: Status::Open }),
+            Status::Closed => Err(InvalidTransition {
+                from: self,
+                to: Status::Open,
+            }),
             Status::OnHold => Ok(Status::OnHold),
             _ => Ok(Status::Open),
         }
@@ -162,7 +165,10 @@ mod tests {
     fn closed_is_final() {
         assert!(Status::Closed.transition(Status::Open).is_err());
         assert!(Status::Closed.after_customer_message().is_err());
-        assert_eq!(Status::Closed.transition(Status::Closed), Ok(Status::Closed));
+        assert_eq!(
+            Status::Closed.transition(Status::Closed),
+            Ok(Status::Closed)
+        );
     }
 
     #[test]

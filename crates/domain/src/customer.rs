@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::Timestamp;
 use crate::ids::CustomerId;
 use crate::macros::string_enum;
-use crate::values::{limits, Email, Phone, ValueError};
-use crate::Timestamp;
+use crate::values::{Email, Phone, ValueError, limits};
 
 string_enum! {
     pub enum IdentityKind {
@@ -26,11 +26,17 @@ pub struct Identity {
 
 impl Identity {
     pub fn email(email: &Email) -> Self {
-        Self { kind: IdentityKind::Email, value: email.as_str().to_owned() }
+        Self {
+            kind: IdentityKind::Email,
+            value: email.as_str().to_owned(),
+        }
     }
 
     pub fn phone(phone: &Phone) -> Self {
-        Self { kind: IdentityKind::Phone, value: phone.as_str().to_owned() }
+        Self {
+            kind: IdentityKind::Phone,
+            value: phone.as_str().to_owned(),
+        }
     }
 
     /// Validates and normalises a value of the given kind.
@@ -62,12 +68,17 @@ pub type Attributes = BTreeMap<String, AttributeValue>;
 /// Checks the number, keys and sizes of custom attributes.
 pub fn validate_attributes(attributes: &Attributes) -> Result<(), ValueError> {
     if attributes.len() > limits::ATTRIBUTES {
-        return Err(ValueError::TooLong { field: "attributes", max: limits::ATTRIBUTES });
+        return Err(ValueError::TooLong {
+            field: "attributes",
+            max: limits::ATTRIBUTES,
+        });
     }
     for (key, value) in attributes {
         let key_ok = !key.is_empty()
             && key.len() <= limits::ATTRIBUTE_KEY
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !key_ok {
             return Err(ValueError::UnknownValue {
                 field: "attribute name (letters, digits, _ and -, at most 64)",
@@ -77,12 +88,18 @@ pub fn validate_attributes(attributes: &Attributes) -> Result<(), ValueError> {
         if let AttributeValue::Text(text) = value
             && text.chars().count() > limits::ATTRIBUTE_TEXT
         {
-            return Err(ValueError::TooLong { field: "attribute value", max: limits::ATTRIBUTE_TEXT });
+            return Err(ValueError::TooLong {
+                field: "attribute value",
+                max: limits::ATTRIBUTE_TEXT,
+            });
         }
         if let AttributeValue::Number(n) = value
             && !n.is_finite()
         {
-            return Err(ValueError::UnknownValue { field: "attribute value", value: n.to_string() });
+            return Err(ValueError::UnknownValue {
+                field: "attribute value",
+                value: n.to_string(),
+            });
         }
     }
     Ok(())
@@ -110,7 +127,10 @@ impl Customer {
     }
 
     fn identities_of(&self, kind: IdentityKind) -> impl Iterator<Item = &str> {
-        self.identities.iter().filter(move |i| i.kind == kind).map(|i| i.value.as_str())
+        self.identities
+            .iter()
+            .filter(move |i| i.kind == kind)
+            .map(|i| i.value.as_str())
     }
 }
 

@@ -1,11 +1,11 @@
 //! Events: the immutable record of everything that happened. Written in the same transaction as
 //! the change they describe; the base of the KPIs and of the audit log.
 
+use crate::Timestamp;
 use crate::conversation::{Channel, MessageKind, Priority, Status};
 use crate::customer::Identity;
 use crate::ids::{ConversationId, CustomerId, EventId, MessageId, TeamId, UserId};
 use crate::macros::string_enum;
-use crate::Timestamp;
 
 string_enum! {
     pub enum ActorKind {
@@ -24,14 +24,23 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub const SYSTEM: Actor = Actor { kind: ActorKind::System, id: None };
+    pub const SYSTEM: Actor = Actor {
+        kind: ActorKind::System,
+        id: None,
+    };
 
     pub fn user(id: UserId) -> Self {
-        Self { kind: ActorKind::User, id: Some(id.0) }
+        Self {
+            kind: ActorKind::User,
+            id: Some(id.0),
+        }
     }
 
     pub fn customer(id: CustomerId) -> Self {
-        Self { kind: ActorKind::Customer, id: Some(id.0) }
+        Self {
+            kind: ActorKind::Customer,
+            id: Some(id.0),
+        }
     }
 }
 
@@ -40,17 +49,47 @@ impl Actor {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
-    ConversationCreated { channel: Channel, subject: Option<String> },
-    MessageAdded { message_id: MessageId, kind: MessageKind },
-    StatusChanged { from: Status, to: Status },
-    PriorityChanged { from: Priority, to: Priority },
-    Assigned { from: Option<UserId>, to: Option<UserId> },
-    TeamChanged { from: Option<TeamId>, to: Option<TeamId> },
-    TagsChanged { added: Vec<String>, removed: Vec<String> },
-    SubjectChanged { from: Option<String>, to: Option<String> },
-    CustomerCreated { name: Option<String> },
-    CustomerUpdated { fields: Vec<String> },
-    IdentityAdded { identity: Identity },
+    ConversationCreated {
+        channel: Channel,
+        subject: Option<String>,
+    },
+    MessageAdded {
+        message_id: MessageId,
+        kind: MessageKind,
+    },
+    StatusChanged {
+        from: Status,
+        to: Status,
+    },
+    PriorityChanged {
+        from: Priority,
+        to: Priority,
+    },
+    Assigned {
+        from: Option<UserId>,
+        to: Option<UserId>,
+    },
+    TeamChanged {
+        from: Option<TeamId>,
+        to: Option<TeamId>,
+    },
+    TagsChanged {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    SubjectChanged {
+        from: Option<String>,
+        to: Option<String>,
+    },
+    CustomerCreated {
+        name: Option<String>,
+    },
+    CustomerUpdated {
+        fields: Vec<String>,
+    },
+    IdentityAdded {
+        identity: Identity,
+    },
 }
 
 impl Change {

@@ -2,4 +2,12 @@
 
 use crate::macros::id_type;
 
-id_type!(CustomerId, ConversationId, MessageId, EventId, UserId, TeamId, BrandId);
+id_type!(
+    CustomerId,
+    ConversationId,
+    MessageId,
+    EventId,
+    UserId,
+    TeamId,
+    BrandId
+);

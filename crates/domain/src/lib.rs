@@ -12,7 +12,9 @@ mod macros;
 pub mod user;
 pub mod values;
 
-pub use conversation::{AuthorKind, Channel, Conversation, Direction, Message, MessageKind, Priority, Status};
+pub use conversation::{
+    AuthorKind, Channel, Conversation, Direction, Message, MessageKind, Priority, Status,
+};
 pub use customer::{AttributeValue, Customer, Identity, IdentityKind};
 pub use event::{Actor, Change, Event};
 pub use ids::{BrandId, ConversationId, CustomerId, EventId, MessageId, TeamId, UserId};

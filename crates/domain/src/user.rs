@@ -1,8 +1,8 @@
 //! The shop's staff and how they are grouped.
 
+use crate::Timestamp;
 use crate::ids::{BrandId, TeamId, UserId};
 use crate::macros::string_enum;
-use crate::Timestamp;
 
 string_enum! {
     pub enum Role {

@@ -141,7 +141,10 @@ pub fn parse_tag(input: &str) -> Result<String, ValueError> {
 pub fn parse_language(input: &str) -> Result<String, ValueError> {
     let invalid = || ValueError::InvalidLanguage(input.chars().take(20).collect());
     let mut parts = input.trim().split(['-', '_']);
-    let lang = parts.next().filter(|p| (2..=3).contains(&p.len())).ok_or_else(invalid)?;
+    let lang = parts
+        .next()
+        .filter(|p| (2..=3).contains(&p.len()))
+        .ok_or_else(invalid)?;
     if !lang.chars().all(|c| c.is_ascii_alphabetic()) {
         return Err(invalid());
     }
@@ -168,26 +171,53 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ali@Example.COM ").unwrap().as_str(), "ali@example.com");
+        assert_eq!(
+            Email::parse("  Ali@Example.COM ").unwrap().as_str(),
+            "ali@example.com"
+        );
     }
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "ali", "ali@", "@example.com", "ali@localhost", "a b@example.com", "ali@exa\nmple.com"] {
+        for bad in [
+            "",
+            "ali",
+            "ali@",
+            "@example.com",
+            "ali@localhost",
+            "a b@example.com",
+            "ali@exa\nmple.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn phones_are_normalised_to_e164_from_any_digit_script() {
-        assert_eq!(Phone::parse("+98 (912) 345-6789").unwrap().as_str(), "+989123456789");
-        assert_eq!(Phone::parse("+۹۸۹۱۲۳۴۵۶۷۸۹").unwrap().as_str(), "+989123456789");
-        assert_eq!(Phone::parse("+९१ ९८७६५ ४३२१०").unwrap().as_str(), "+919876543210");
+        assert_eq!(
+            Phone::parse("+98 (912) 345-6789").unwrap().as_str(),
+            "+989123456789"
+        );
+        assert_eq!(
+            Phone::parse("+۹۸۹۱۲۳۴۵۶۷۸۹").unwrap().as_str(),
+            "+989123456789"
+        );
+        assert_eq!(
+            Phone::parse("+९१ ९८७६५ ४३२१०").unwrap().as_str(),
+            "+919876543210"
+        );
     }
 
     #[test]
     fn phones_without_country_code_or_with_letters_are_refused() {
-        for bad in ["09123456789", "+98 912 CALL ME", "+1", "+0123456789", "", "+98+912345678"] {
+        for bad in [
+            "09123456789",
+            "+98 912 CALL ME",
+            "+1",
+            "+0123456789",
+            "",
+            "+98+912345678",
+        ] {
             assert!(Phone::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -215,8 +245,14 @@ mod tests {
         assert!(bounded_text("name", &"क".repeat(200), 200).is_ok());
         assert_eq!(
             bounded_text("name", &"क".repeat(201), 200),
-            Err(ValueError::TooLong { field: "name", max: 200 })
+            Err(ValueError::TooLong {
+                field: "name",
+                max: 200
+            })
         );
-        assert_eq!(bounded_text("name", "   ", 200), Err(ValueError::Empty { field: "name" }));
+        assert_eq!(
+            bounded_text("name", "   ", 200),
+            Err(ValueError::Empty { field: "name" })
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use seva_app::demo::DemoSize;
-use seva_app::{App, AppError, SystemClock};
+use seva_app::{App, SystemClock};
 use seva_domain::Role;
 use seva_store::{Store, StoreOptions};
 use tracing_subscriber::EnvFilter;
@@ -17,7 +17,11 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Config, Overrides, redact_url};
 
 #[derive(Debug, Parser)]
-#[command(name = "seva", version, about = "Seva: self-hosted customer service for retailers")]
+#[command(
+    name = "seva",
+    version,
+    about = "Seva: self-hosted customer service for retailers"
+)]
 struct Cli {
     /// A TOML configuration file; flags and SEVA_* variables override it.
     #[arg(long, env = "SEVA_CONFIG", global = true)]
@@ -91,10 +95,16 @@ enum AdminCommand {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("SEVA_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_env("SEVA_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("seva: cannot start the async runtime: {e}");
@@ -112,16 +122,35 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (listen, public_url) = match &cli.command {
-        Command::Serve { listen, public_url, .. } => (listen.clone(), public_url.clone()),
+        Command::Serve {
+            listen, public_url, ..
+        } => (listen.clone(), public_url.clone()),
         _ => (None, None),
     };
-    let overrides = Overrides { listen, data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), public_url };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        public_url,
+    };
     let config = Config::build(cli.config.as_deref(), &overrides)?;
     let app = open(&config).await?;
     match cli.command {
         Command::Serve { demo, .. } => serve(config, app, demo).await,
-        Command::Demo { customers, conversations, seed } => {
-            load_demo(&app, seed, DemoSize { customers, conversations }).await?;
+        Command::Demo {
+            customers,
+            conversations,
+            seed,
+        } => {
+            load_demo(
+                &app,
+                seed,
+                DemoSize {
+                    customers,
+                    conversations,
+                },
+            )
+            .await?;
             Ok(())
         }
         Command::Admin { command } => admin(&app, command).await,
@@ -130,8 +159,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn open(config: &Config) -> anyhow::Result<App> {
     if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data folder {}",
+                config.data_dir.display()
+            )
+        })?;
     }
     let url = config.effective_database_url();
     let store = Store::open(&url, &StoreOptions::default())
@@ -156,7 +189,13 @@ async fn load_demo(app: &App, seed: u64, size: DemoSize) -> anyhow::Result<()> {
 
 async fn serve(config: Config, app: App, demo: bool) -> anyhow::Result<()> {
     if demo {
-        let any = app.list_conversations(&Default::default(), None, 1).await?;
+        let any = app
+            .list_conversations(
+                &seva_store::conversations::ConversationFilter::default(),
+                None,
+                1,
+            )
+            .await?;
         if any.is_empty() {
             load_demo(&app, 7, DemoSize::default()).await?;
         }
@@ -165,17 +204,29 @@ async fn serve(config: Config, app: App, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
     if let Some(token) = app.first_admin_setup_token().await? {
         // Printed to standard output for the operator; the token is stored hashed, works
         // once and expires. A restart prints a new one and kills the old.
-        println!("\nNo admin exists yet. Open this one-time link to create the first admin (valid 24 hours):\n\n    {public_url}/setup?token={token}\n");
+        println!(
+            "\nNo admin exists yet. Open this one-time link to create the first admin (valid 24 hours):\n\n    {public_url}/setup?token={token}\n"
+        );
     }
-    let state = seva_web::AppState::new(app.clone(), seva_web::WebConfig { public_url: public_url.clone() });
+    let state = seva_web::AppState::new(
+        app.clone(),
+        seva_web::WebConfig {
+            public_url: public_url.clone(),
+        },
+    );
     let router = seva_web::router(state);
     tracing::info!(url = %public_url, listen = %local, "Seva is serving");
     println!("Seva is serving at {public_url}");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     app.store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
@@ -212,28 +263,43 @@ async fn shutdown_signal() {
 
 async fn admin(app: &App, command: AdminCommand) -> anyhow::Result<()> {
     match command {
-        AdminCommand::CreateUser { email, name, role, password_stdin, language } => {
+        AdminCommand::CreateUser {
+            email,
+            name,
+            role,
+            password_stdin,
+            language,
+        } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let password = if password_stdin {
                 let mut input = String::new();
-                std::io::stdin().read_to_string(&mut input).context("cannot read the password from standard input")?;
+                std::io::stdin()
+                    .read_to_string(&mut input)
+                    .context("cannot read the password from standard input")?;
                 let line = input.lines().next().unwrap_or("").to_owned();
                 Some(line)
             } else {
                 None
             };
-            let user = app.create_user(&email, &name, role, password.as_deref(), language.as_deref()).await.map_err(explain)?;
-            println!("Created {} user {} <{}> (id {}).", user.role, user.name, user.email, user.id);
+            let user = app
+                .create_user(
+                    &email,
+                    &name,
+                    role,
+                    password.as_deref(),
+                    language.as_deref(),
+                )
+                .await?;
+            println!(
+                "Created {} user {} <{}> (id {}).",
+                user.role, user.name, user.email, user.id
+            );
             Ok(())
         }
         AdminCommand::CreateToken { email, label } => {
-            let token = app.create_token(&email, &label).await.map_err(explain)?;
+            let token = app.create_token(&email, &label).await?;
             println!("{token}");
             Ok(())
         }
     }
-}
-
-fn explain(error: AppError) -> anyhow::Error {
-    anyhow::anyhow!("{error}")
 }

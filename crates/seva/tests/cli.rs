@@ -1,5 +1,6 @@
 //! The `seva` binary as operators use it: real processes, real TCP, real signals, on SQLite
 //! and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -21,13 +22,17 @@ struct Server {
 
 fn base_command(data_dir: &std::path::Path, database_url: Option<&str>) -> Command {
     let mut command = Command::new(SEVA);
-    command.arg("--data-dir").arg(data_dir).env("SEVA_LOG", "warn");
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("SEVA_LOG", "warn");
     if let Some(url) = database_url {
         command.arg("--database-url").arg(url);
     }
     command
 }
 
+#[allow(clippy::zombie_processes)] // the caller waits, in `terminate`
 fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server {
     let mut child = base_command(data_dir, database_url)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -45,10 +50,16 @@ fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server {
     });
     let mut output = Vec::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("seva did not announce its URL; printed: {output:?}"));
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("seva did not announce its URL; printed: {output:?}"));
         output.push(line.clone());
         if let Some(url) = line.strip_prefix("Seva is serving at ") {
-            return Server { child, url: url.trim().to_owned(), output };
+            return Server {
+                child,
+                url: url.trim().to_owned(),
+                output,
+            };
         }
     }
 }
@@ -57,36 +68,73 @@ fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server {
 fn get(url: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let addr = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).expect("connect to seva");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
 fn terminate(mut server: Server) -> std::process::ExitStatus {
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     server.child.wait().expect("seva exits")
 }
 
 fn run(command: &mut Command, stdin: Option<&str>) -> (bool, String, String) {
-    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
     drop(input);
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
 async fn sqlite_first_start_prints_a_setup_link_serves_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), None);
-    assert!(dir.path().join("seva.db").exists(), "the SQLite database is created in the data folder");
-    let link = server.output.iter().find(|l| l.contains("/setup?token=")).expect("a one-time set-up link is printed").trim().to_owned();
+    assert!(
+        dir.path().join("seva.db").exists(),
+        "the SQLite database is created in the data folder"
+    );
+    let link = server
+        .output
+        .iter()
+        .find(|l| l.contains("/setup?token="))
+        .expect("a one-time set-up link is printed")
+        .trim()
+        .to_owned();
     assert!(link.starts_with(&server.url));
     let path = link.trim_start_matches(&server.url).to_owned();
     assert_eq!(get(&server.url, "/healthz", None).0, 200);
@@ -111,28 +159,75 @@ async fn admin_commands_create_users_and_tokens_the_api_accepts(backend: Backend
         Backend::Postgres => db.url.clone(),
     };
     let (ok, out, err) = run(
-        base_command(dir.path(), Some(&url)).args(["admin", "create-user", "--email", "Owner@Shop.example", "--name", "Owner", "--role", "admin", "--password-stdin"]),
+        base_command(dir.path(), Some(&url)).args([
+            "admin",
+            "create-user",
+            "--email",
+            "Owner@Shop.example",
+            "--name",
+            "Owner",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ]),
         Some("a long enough password\n"),
     );
     assert!(ok, "{out}{err}");
-    assert!(out.contains("Created admin user Owner <owner@shop.example>"), "{out}");
+    assert!(
+        out.contains("Created admin user Owner <owner@shop.example>"),
+        "{out}"
+    );
     let (ok, _, err) = run(
-        base_command(dir.path(), Some(&url)).args(["admin", "create-user", "--email", "x@shop.example", "--name", "X", "--role", "agent", "--password-stdin"]),
+        base_command(dir.path(), Some(&url)).args([
+            "admin",
+            "create-user",
+            "--email",
+            "x@shop.example",
+            "--name",
+            "X",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ]),
         Some("short\n"),
     );
     assert!(!ok && err.contains("at least 10 characters"), "{err}");
-    let (ok, token, err) = run(base_command(dir.path(), Some(&url)).args(["admin", "create-token", "--email", "owner@shop.example", "--label", "ci"]), None);
+    let (ok, token, err) = run(
+        base_command(dir.path(), Some(&url)).args([
+            "admin",
+            "create-token",
+            "--email",
+            "owner@shop.example",
+            "--label",
+            "ci",
+        ]),
+        None,
+    );
     assert!(ok, "{err}");
     let token = token.trim().to_owned();
     assert!(token.starts_with("seva_") && token.len() == 69, "{token}");
-    let (ok, _, err) = run(base_command(dir.path(), Some(&url)).args(["admin", "create-token", "--email", "nobody@shop.example"]), None);
+    let (ok, _, err) = run(
+        base_command(dir.path(), Some(&url)).args([
+            "admin",
+            "create-token",
+            "--email",
+            "nobody@shop.example",
+        ]),
+        None,
+    );
     assert!(!ok && err.contains("user not found"), "{err}");
 
     let server = start(dir.path(), Some(&url));
-    assert!(!server.output.iter().any(|l| l.contains("/setup?token=")), "no set-up link once an admin exists");
+    assert!(
+        !server.output.iter().any(|l| l.contains("/setup?token=")),
+        "no set-up link once an admin exists"
+    );
     let (status, body) = get(&server.url, "/api/v1/me", Some(&token));
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"email\":\"owner@shop.example\"") && body.contains("\"role\":\"admin\""), "{body}");
+    assert!(
+        body.contains("\"email\":\"owner@shop.example\"") && body.contains("\"role\":\"admin\""),
+        "{body}"
+    );
     assert_eq!(get(&server.url, "/api/v1/me", Some("seva_wrong")).0, 401);
     assert!(terminate(server).success());
     db.finish().await;
@@ -151,11 +246,20 @@ async fn admin_commands_create_users_and_tokens_the_api_accepts_on_postgres() {
 #[tokio::test]
 async fn the_demo_command_loads_once_and_the_inbox_shows_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, out, err) = run(base_command(dir.path(), None).args(["demo", "--customers", "20", "--conversations", "40"]), None);
+    let (ok, out, err) = run(
+        base_command(dir.path(), None).args(["demo", "--customers", "20", "--conversations", "40"]),
+        None,
+    );
     assert!(ok, "{err}");
-    assert!(out.contains("Loaded the demo shop: 20 customers, 40 conversations"), "{out}");
+    assert!(
+        out.contains("Loaded the demo shop: 20 customers, 40 conversations"),
+        "{out}"
+    );
     let (ok, _, err) = run(base_command(dir.path(), None).args(["demo"]), None);
     assert!(!ok && err.contains("the demo shop already exists"), "{err}");
-    let (ok, _, err) = run(base_command(dir.path(), None).args(["--database-url", "mysql://x", "demo"]), None);
+    let (ok, _, err) = run(
+        base_command(dir.path(), None).args(["--database-url", "mysql://x", "demo"]),
+        None,
+    );
     assert!(!ok && err.contains("sqlite: or postgres://"), "{err}");
 }

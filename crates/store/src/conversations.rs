@@ -6,8 +6,8 @@ use seva_domain::{
     AuthorKind, BrandId, Channel, Conversation, ConversationId, CustomerId, Message, MessageId,
     MessageKind, Priority, Status, TeamId, Timestamp, UserId,
 };
-use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
 
 use crate::rows::{col, parse, placeholders, time};
 use crate::{Conn, Result, StoreError, dialect, to_micros};
@@ -174,7 +174,11 @@ pub async fn list(
         push(&mut sql, " AND c.brand_id = $?", Arg::Int(brand.0));
     }
     if let Some(channel) = filter.channel {
-        push(&mut sql, " AND c.channel = $?", Arg::Text(channel.as_str().to_owned()));
+        push(
+            &mut sql,
+            " AND c.channel = $?",
+            Arg::Text(channel.as_str().to_owned()),
+        );
     }
     if let Some(customer) = filter.customer {
         push(&mut sql, " AND c.customer_id = $?", Arg::Int(customer.0));
@@ -188,11 +192,23 @@ pub async fn list(
     }
     if let Some(cursor) = cursor {
         // Row-value comparison would be neater, but spelled out it uses the index on both.
-        push(&mut sql, " AND (c.last_activity_at < $?", Arg::Int(cursor.last_activity_at));
-        push(&mut sql, " OR (c.last_activity_at = $?", Arg::Int(cursor.last_activity_at));
+        push(
+            &mut sql,
+            " AND (c.last_activity_at < $?",
+            Arg::Int(cursor.last_activity_at),
+        );
+        push(
+            &mut sql,
+            " OR (c.last_activity_at = $?",
+            Arg::Int(cursor.last_activity_at),
+        );
         push(&mut sql, " AND c.id < $?))", Arg::Int(cursor.id));
     }
-    push(&mut sql, " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $?", Arg::Int(i64::from(limit)));
+    push(
+        &mut sql,
+        " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $?",
+        Arg::Int(i64::from(limit)),
+    );
 
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for arg in args {
@@ -229,7 +245,9 @@ async fn tags_of(
         query = query.bind(id.0);
     }
     for row in query.fetch_all(&mut *conn).await? {
-        out.entry(ConversationId(col(&row, "conversation_id")?)).or_default().push(col(&row, "tag")?);
+        out.entry(ConversationId(col(&row, "conversation_id")?))
+            .or_default()
+            .push(col(&row, "tag")?);
     }
     Ok(out)
 }
@@ -286,7 +304,10 @@ pub async fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> Result<Mes
 }
 
 /// The message already stored under this external id, if any.
-pub async fn find_message_by_external_id(conn: &mut Conn, external_id: &str) -> Result<Option<Message>> {
+pub async fn find_message_by_external_id(
+    conn: &mut Conn,
+    external_id: &str,
+) -> Result<Option<Message>> {
     let row = sqlx::query("SELECT * FROM messages WHERE external_id = $1")
         .bind(external_id)
         .fetch_optional(&mut *conn)
@@ -305,10 +326,11 @@ pub async fn get_message(conn: &mut Conn, id: MessageId) -> Result<Message> {
 
 /// The messages of a conversation in the order they were written.
 pub async fn messages(conn: &mut Conn, id: ConversationId) -> Result<Vec<Message>> {
-    let rows = sqlx::query("SELECT * FROM messages WHERE conversation_id = $1 ORDER BY created_at, id")
-        .bind(id.0)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT * FROM messages WHERE conversation_id = $1 ORDER BY created_at, id")
+            .bind(id.0)
+            .fetch_all(&mut *conn)
+            .await?;
     rows.iter().map(message_from_row).collect()
 }
 

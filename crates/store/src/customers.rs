@@ -1,11 +1,12 @@
 //! Customers and their identities.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use seva_domain::customer::Attributes;
 use seva_domain::{Customer, CustomerId, Identity, IdentityKind, Timestamp};
-use sqlx::any::AnyRow;
 use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
 
 use crate::rows::{col, parse, placeholders, time};
 use crate::{Conn, Result, StoreError, to_micros};
@@ -53,7 +54,9 @@ pub async fn add_identity(
     }
     match find_by_identity(conn, identity.kind, &identity.value).await? {
         Some(owner) if owner == customer => Ok(false),
-        _ => Err(StoreError::Conflict { constraint: "customer_identities_kind_value".into() }),
+        _ => Err(StoreError::Conflict {
+            constraint: "customer_identities_kind_value".into(),
+        }),
     }
 }
 
@@ -79,7 +82,10 @@ pub async fn get(conn: &mut Conn, id: CustomerId) -> Result<Customer> {
         .await?
         .ok_or(StoreError::NotFound)?;
     let mut customer = from_row(&row)?;
-    customer.identities = identities_of(conn, &[id]).await?.remove(&id).unwrap_or_default();
+    customer.identities = identities_of(conn, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
     Ok(customer)
 }
 
@@ -138,17 +144,22 @@ pub async fn list(conn: &mut Conn, filter: &CustomerFilter) -> Result<Vec<Custom
     }
     if filter.before_id.is_some() {
         n += 1;
-        sql.push_str(&format!(" AND c.id < ${n}"));
+        let _ = write!(sql, " AND c.id < ${n}");
     }
-    sql.push_str(&format!(" ORDER BY c.id DESC LIMIT ${}", n + 1));
+    let _ = write!(sql, " ORDER BY c.id DESC LIMIT ${}", n + 1);
     let mut query = sqlx::query(AssertSqlSafe(sql));
     if let Some(identity) = &filter.identity {
-        query = query.bind(identity.kind.as_str()).bind(identity.value.clone());
+        query = query
+            .bind(identity.kind.as_str())
+            .bind(identity.value.clone());
     }
     if let Some(before) = filter.before_id {
         query = query.bind(before.0);
     }
-    let rows = query.bind(i64::from(filter.limit)).fetch_all(&mut *conn).await?;
+    let rows = query
+        .bind(i64::from(filter.limit))
+        .fetch_all(&mut *conn)
+        .await?;
     let mut customers = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
     let ids: Vec<CustomerId> = customers.iter().map(|c| c.id).collect();
     let mut identities = identities_of(conn, &ids).await?;
@@ -178,7 +189,10 @@ async fn identities_of(
     for row in query.fetch_all(&mut *conn).await? {
         out.entry(CustomerId(col(&row, "customer_id")?))
             .or_default()
-            .push(Identity { kind: parse(&row, "kind")?, value: col(&row, "value")? });
+            .push(Identity {
+                kind: parse(&row, "kind")?,
+                value: col(&row, "value")?,
+            });
     }
     Ok(out)
 }

@@ -59,7 +59,10 @@ fn from_row(row: &AnyRow) -> Result<Event> {
         id: EventId(col(row, "id")?),
         conversation_id: col::<Option<i64>>(row, "conversation_id")?.map(ConversationId),
         customer_id: col::<Option<i64>>(row, "customer_id")?.map(CustomerId),
-        actor: Actor { kind: parse::<ActorKind>(row, "actor_kind")?, id: col(row, "actor_id")? },
+        actor: Actor {
+            kind: parse::<ActorKind>(row, "actor_kind")?,
+            id: col(row, "actor_id")?,
+        },
         change: serde_json::from_str(&data)
             .map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
         at: time(row, "at")?,

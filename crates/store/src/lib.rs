@@ -81,9 +81,13 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
+            sqlx::Error::Database(db)
+                if db.is_unique_violation() || db.is_foreign_key_violation() =>
+            {
                 StoreError::Conflict {
-                    constraint: db.constraint().map_or_else(|| db.message().to_owned(), str::to_owned),
+                    constraint: db
+                        .constraint()
+                        .map_or_else(|| db.message().to_owned(), str::to_owned),
                 }
             }
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
@@ -111,7 +115,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -187,13 +194,27 @@ impl Store {
 
 fn migrator(backend: Backend) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[(1, "init", include_str!("../migrations/sqlite/0001_init.sql"))],
-        Backend::Postgres => &[(1, "init", include_str!("../migrations/postgres/0001_init.sql"))],
+        Backend::Sqlite => &[(
+            1,
+            "init",
+            include_str!("../migrations/sqlite/0001_init.sql"),
+        )],
+        Backend::Postgres => &[(
+            1,
+            "init",
+            include_str!("../migrations/postgres/0001_init.sql"),
+        )],
     };
     let migrations = files
         .iter()
         .map(|&(version, description, sql)| {
-            Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
+            Migration::new(
+                version,
+                description.into(),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
         })
         .collect();
     Migrator::with_migrations(migrations)

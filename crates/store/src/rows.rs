@@ -18,17 +18,26 @@ pub(crate) fn time(row: &AnyRow, column: &str) -> crate::Result<seva_domain::Tim
     from_micros(col(row, column)?)
 }
 
-pub(crate) fn opt_time(row: &AnyRow, column: &str) -> crate::Result<Option<seva_domain::Timestamp>> {
-    col::<Option<i64>>(row, column)?.map(from_micros).transpose()
+pub(crate) fn opt_time(
+    row: &AnyRow,
+    column: &str,
+) -> crate::Result<Option<seva_domain::Timestamp>> {
+    col::<Option<i64>>(row, column)?
+        .map(from_micros)
+        .transpose()
 }
 
 /// Parses a stored enum spelling; an unknown one means the row was written by something else.
 pub(crate) fn parse<T: FromStr>(row: &AnyRow, column: &str) -> crate::Result<T> {
     let text: String = col(row, column)?;
-    text.parse().map_err(|_| StoreError::Corrupt(format!("{column} = {text:?}")))
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{column} = {text:?}")))
 }
 
 /// `$first, $first+1, ...` for an `IN (...)` list of `count` values.
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

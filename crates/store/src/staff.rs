@@ -48,11 +48,14 @@ pub async fn user_by_email(conn: &mut Conn, email: &str) -> Result<Option<(User,
         .bind(email)
         .fetch_optional(&mut *conn)
         .await?;
-    row.map(|row| Ok((user_from_row(&row)?, col(&row, "password_hash")?))).transpose()
+    row.map(|row| Ok((user_from_row(&row)?, col(&row, "password_hash")?)))
+        .transpose()
 }
 
 pub async fn users(conn: &mut Conn) -> Result<Vec<User>> {
-    let rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch_all(&mut *conn).await?;
+    let rows = sqlx::query("SELECT * FROM users ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter().map(user_from_row).collect()
 }
 
@@ -67,9 +70,11 @@ pub async fn set_password(conn: &mut Conn, id: UserId, hash: &str, now: Timestam
 }
 
 pub async fn count_active_admins(conn: &mut Conn) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND deactivated_at IS NULL")
-        .fetch_one(&mut *conn)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND deactivated_at IS NULL",
+    )
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
@@ -97,25 +102,38 @@ pub async fn insert_team(conn: &mut Conn, name: &str, now: Timestamp) -> Result<
 }
 
 pub async fn add_team_member(conn: &mut Conn, team: TeamId, user: UserId) -> Result<()> {
-    sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(team.0)
-        .bind(user.0)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(team.0)
+    .bind(user.0)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 pub async fn teams(conn: &mut Conn) -> Result<Vec<Team>> {
-    let rows = sqlx::query("SELECT id, name FROM teams ORDER BY name").fetch_all(&mut *conn).await?;
-    rows.iter().map(|r| Ok(Team { id: TeamId(col(r, "id")?), name: col(r, "name")? })).collect()
+    let rows = sqlx::query("SELECT id, name FROM teams ORDER BY name")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Team {
+                id: TeamId(col(r, "id")?),
+                name: col(r, "name")?,
+            })
+        })
+        .collect()
 }
 
 pub async fn team_exists(conn: &mut Conn, id: TeamId) -> Result<bool> {
-    Ok(sqlx::query_scalar::<_, i64>("SELECT id FROM teams WHERE id = $1")
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some())
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT id FROM teams WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
 }
 
 pub async fn insert_brand(conn: &mut Conn, name: &str, now: Timestamp) -> Result<BrandId> {
@@ -129,16 +147,27 @@ pub async fn insert_brand(conn: &mut Conn, name: &str, now: Timestamp) -> Result
 }
 
 pub async fn brands(conn: &mut Conn) -> Result<Vec<Brand>> {
-    let rows = sqlx::query("SELECT id, name FROM brands ORDER BY name").fetch_all(&mut *conn).await?;
-    rows.iter().map(|r| Ok(Brand { id: BrandId(col(r, "id")?), name: col(r, "name")? })).collect()
+    let rows = sqlx::query("SELECT id, name FROM brands ORDER BY name")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Brand {
+                id: BrandId(col(r, "id")?),
+                name: col(r, "name")?,
+            })
+        })
+        .collect()
 }
 
 pub async fn brand_exists(conn: &mut Conn, id: BrandId) -> Result<bool> {
-    Ok(sqlx::query_scalar::<_, i64>("SELECT id FROM brands WHERE id = $1")
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some())
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT id FROM brands WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
 }
 
 // ---- API tokens -----------------------------------------------------------------------------
@@ -199,7 +228,11 @@ pub async fn insert_session(
 }
 
 /// The signed-in user and the session's CSRF token, if the session is valid at `now`.
-pub async fn session(conn: &mut Conn, token_hash: &str, now: Timestamp) -> Result<Option<(User, String)>> {
+pub async fn session(
+    conn: &mut Conn,
+    token_hash: &str,
+    now: Timestamp,
+) -> Result<Option<(User, String)>> {
     let row = sqlx::query(
         "SELECT u.*, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deactivated_at IS NULL",
@@ -208,7 +241,8 @@ pub async fn session(conn: &mut Conn, token_hash: &str, now: Timestamp) -> Resul
     .bind(to_micros(now))
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| Ok((user_from_row(&row)?, col(&row, "csrf_token")?))).transpose()
+    row.map(|row| Ok((user_from_row(&row)?, col(&row, "csrf_token")?)))
+        .transpose()
 }
 
 pub async fn delete_session(conn: &mut Conn, token_hash: &str) -> Result<()> {
@@ -267,7 +301,10 @@ pub async fn save_throttle(conn: &mut Conn, email: &str, t: &Throttle) -> Result
 }
 
 pub async fn clear_throttle(conn: &mut Conn, email: &str) -> Result<()> {
-    sqlx::query("DELETE FROM login_throttle WHERE email = $1").bind(email).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM login_throttle WHERE email = $1")
+        .bind(email)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -280,13 +317,17 @@ pub async fn replace_setup_token(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM setup_tokens WHERE used_at IS NULL").execute(&mut *conn).await?;
-    sqlx::query("INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)")
-        .bind(token_hash)
-        .bind(to_micros(now))
-        .bind(to_micros(expires_at))
+    sqlx::query("DELETE FROM setup_tokens WHERE used_at IS NULL")
         .execute(&mut *conn)
         .await?;
+    sqlx::query(
+        "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(to_micros(now))
+    .bind(to_micros(expires_at))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

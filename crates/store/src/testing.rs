@@ -26,7 +26,10 @@ impl TestDb {
     /// A migrated, empty store on `backend`.
     pub async fn new(backend: Backend) -> Self {
         let db = Self::empty(backend).await;
-        db.store.migrate().await.expect("migrations apply to a fresh database");
+        db.store
+            .migrate()
+            .await
+            .expect("migrations apply to a fresh database");
         db
     }
 
@@ -36,8 +39,14 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("seva.db").display());
-                let store = Store::connect(&url, &StoreOptions::default()).await.expect("open sqlite");
-                Self { store, url, cleanup: Cleanup::Sqlite(dir) }
+                let store = Store::connect(&url, &StoreOptions::default())
+                    .await
+                    .expect("open sqlite");
+                Self {
+                    store,
+                    url,
+                    cleanup: Cleanup::Sqlite(dir),
+                }
             }
             Backend::Postgres => {
                 use sqlx::Connection as _;
@@ -57,18 +66,32 @@ impl TestDb {
                     .execute(&mut admin)
                     .await
                     .expect("create test database");
-                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
                 let url = format!("{base}/{name}");
-                let options = StoreOptions { max_connections: 4, ..StoreOptions::default() };
-                let store = Store::connect(&url, &options).await.expect("connect to test database");
-                Self { store, url, cleanup: Cleanup::Postgres { admin_url, name } }
+                let options = StoreOptions {
+                    max_connections: 4,
+                    ..StoreOptions::default()
+                };
+                let store = Store::connect(&url, &options)
+                    .await
+                    .expect("connect to test database");
+                Self {
+                    store,
+                    url,
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
             }
         }
     }
 
     /// The number of rows in `table`, for asserting that a refused request wrote nothing.
     pub async fn count(&self, table: &str) -> i64 {
-        assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "a plain table name");
+        assert!(
+            table.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "a plain table name"
+        );
         let mut conn = self.store.conn().await.expect("a connection");
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
             .fetch_one(&mut *conn)
@@ -83,9 +106,11 @@ impl TestDb {
         if let Cleanup::Postgres { admin_url, name } = self.cleanup {
             use sqlx::Connection as _;
             if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-                    .execute(&mut admin)
-                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name}"
+                )))
+                .execute(&mut admin)
+                .await;
             }
         }
     }

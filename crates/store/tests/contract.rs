@@ -1,5 +1,6 @@
 //! The store contract: every test here runs on SQLite and on PostgreSQL, each on a fresh
 //! database. A query that works on one backend only fails here.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
 use chrono::{DateTime, Duration, Utc};
 use seva_domain::customer::Attributes;
@@ -7,7 +8,9 @@ use seva_domain::{
     Actor, AttributeValue, AuthorKind, Change, Channel, Identity, IdentityKind, MessageKind,
     Priority, Role, Status, UserId,
 };
-use seva_store::conversations::{self, ConversationCursor, ConversationFilter, NewConversation, NewMessage};
+use seva_store::conversations::{
+    self, ConversationCursor, ConversationFilter, NewConversation, NewMessage,
+};
 use seva_store::customers::{self, CustomerFilter, NewCustomer};
 use seva_store::testing::TestDb;
 use seva_store::{Backend, StoreError, events, idempotency, staff};
@@ -47,12 +50,25 @@ fn t(secs: i64) -> DateTime<Utc> {
 async fn new_customer(db: &TestDb, email: &str) -> seva_domain::CustomerId {
     let mut tx = db.store.begin().await.unwrap();
     let attrs = Attributes::new();
-    let id = customers::insert(&mut tx, &NewCustomer { name: Some("Ali"), language: Some("fa"), attributes: &attrs }, t(0))
-        .await
-        .unwrap();
-    customers::add_identity(&mut tx, id, &Identity::parse(IdentityKind::Email, email).unwrap(), t(0))
-        .await
-        .unwrap();
+    let id = customers::insert(
+        &mut tx,
+        &NewCustomer {
+            name: Some("Ali"),
+            language: Some("fa"),
+            attributes: &attrs,
+        },
+        t(0),
+    )
+    .await
+    .unwrap();
+    customers::add_identity(
+        &mut tx,
+        id,
+        &Identity::parse(IdentityKind::Email, email).unwrap(),
+        t(0),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     id
 }
@@ -61,7 +77,13 @@ async fn new_agent(db: &TestDb, email: &str) -> UserId {
     let mut conn = db.store.conn().await.unwrap();
     staff::insert_user(
         &mut conn,
-        &staff::NewUser { email, name: "Sara", role: Role::Agent, password_hash: None, language: None },
+        &staff::NewUser {
+            email,
+            name: "Sara",
+            role: Role::Agent,
+            password_hash: None,
+            language: None,
+        },
         t(0),
     )
     .await
@@ -71,13 +93,17 @@ async fn new_agent(db: &TestDb, email: &str) -> UserId {
 async fn migrations_are_recorded_and_idempotent(backend: Backend) {
     let db = TestDb::empty(backend).await;
     db.store.migrate().await.unwrap();
-    db.store.migrate().await.expect("running migrations twice changes nothing");
-    let mut conn = db.store.conn().await.unwrap();
-    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = $1")
-        .bind(1_i64)
-        .fetch_one(&mut *conn)
+    db.store
+        .migrate()
         .await
-        .unwrap();
+        .expect("running migrations twice changes nothing");
+    let mut conn = db.store.conn().await.unwrap();
+    let applied: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = $1")
+            .bind(1_i64)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
     assert_eq!(applied, 1);
     drop(conn);
     db.finish().await;
@@ -120,7 +146,10 @@ async fn both_schemas_agree(backend: Backend) {
     let (a, b) = (TestDb::new(backend).await, TestDb::new(other).await);
     let (schema_a, schema_b) = (schema_of(&a).await, schema_of(&b).await);
     assert!(schema_a.len() > 50, "schema read back: {schema_a:?}");
-    assert_eq!(schema_a, schema_b, "the SQLite and PostgreSQL migrations have drifted apart");
+    assert_eq!(
+        schema_a, schema_b,
+        "the SQLite and PostgreSQL migrations have drifted apart"
+    );
     a.finish().await;
     b.finish().await;
 }
@@ -131,12 +160,26 @@ async fn a_customer_keeps_several_identities_and_each_identity_one_customer(back
     let sara = new_customer(&db, "sara@example.com").await;
     let mut conn = db.store.conn().await.unwrap();
     let phone = Identity::parse(IdentityKind::Phone, "+98 912 345 6789").unwrap();
-    assert!(customers::add_identity(&mut conn, ali, &phone, t(1)).await.unwrap());
-    assert!(!customers::add_identity(&mut conn, ali, &phone, t(1)).await.unwrap(), "adding twice is a no-op");
+    assert!(
+        customers::add_identity(&mut conn, ali, &phone, t(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !customers::add_identity(&mut conn, ali, &phone, t(1))
+            .await
+            .unwrap(),
+        "adding twice is a no-op"
+    );
     let taken = customers::add_identity(&mut conn, sara, &phone, t(1)).await;
-    assert!(matches!(taken, Err(StoreError::Conflict { .. })), "{taken:?}");
+    assert!(
+        matches!(taken, Err(StoreError::Conflict { .. })),
+        "{taken:?}"
+    );
 
-    let found = customers::find_by_identity(&mut conn, IdentityKind::Phone, "+989123456789").await.unwrap();
+    let found = customers::find_by_identity(&mut conn, IdentityKind::Phone, "+989123456789")
+        .await
+        .unwrap();
     assert_eq!(found, Some(ali));
     let ali_row = customers::get(&mut conn, ali).await.unwrap();
     assert_eq!(ali_row.emails().collect::<Vec<_>>(), ["ali@example.com"]);
@@ -144,14 +187,40 @@ async fn a_customer_keeps_several_identities_and_each_identity_one_customer(back
 
     let listed = customers::list(
         &mut conn,
-        &CustomerFilter { identity: Some(Identity::parse(IdentityKind::Email, "SARA@example.com").unwrap()), before_id: None, limit: 10 },
+        &CustomerFilter {
+            identity: Some(Identity::parse(IdentityKind::Email, "SARA@example.com").unwrap()),
+            before_id: None,
+            limit: 10,
+        },
     )
     .await
     .unwrap();
     assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), [sara]);
-    let all = customers::list(&mut conn, &CustomerFilter { identity: None, before_id: None, limit: 10 }).await.unwrap();
-    assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), [sara, ali], "newest first");
-    let after = customers::list(&mut conn, &CustomerFilter { identity: None, before_id: Some(sara), limit: 10 }).await.unwrap();
+    let all = customers::list(
+        &mut conn,
+        &CustomerFilter {
+            identity: None,
+            before_id: None,
+            limit: 10,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        all.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [sara, ali],
+        "newest first"
+    );
+    let after = customers::list(
+        &mut conn,
+        &CustomerFilter {
+            identity: None,
+            before_id: Some(sara),
+            limit: 10,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(after.iter().map(|c| c.id).collect::<Vec<_>>(), [ali]);
     drop(conn);
     db.finish().await;
@@ -165,9 +234,17 @@ async fn customer_attributes_round_trip(backend: Backend) {
     attrs.insert("orders".into(), AttributeValue::Integer(12));
     attrs.insert("shoe_size".into(), AttributeValue::Number(42.5));
     let mut conn = db.store.conn().await.unwrap();
-    let id = customers::insert(&mut conn, &NewCustomer { name: Some("मीरा"), language: Some("mr"), attributes: &attrs }, t(5))
-        .await
-        .unwrap();
+    let id = customers::insert(
+        &mut conn,
+        &NewCustomer {
+            name: Some("मीरा"),
+            language: Some("mr"),
+            attributes: &attrs,
+        },
+        t(5),
+    )
+    .await
+    .unwrap();
     let back = customers::get(&mut conn, id).await.unwrap();
     assert_eq!(back.attributes, attrs);
     assert_eq!(back.name.as_deref(), Some("मीरा"));
@@ -188,8 +265,16 @@ async fn conversations_list_newest_activity_first_with_filters_and_cursor(backen
             &NewConversation {
                 customer_id: customer,
                 brand_id: None,
-                channel: if i % 2 == 0 { Channel::Email } else { Channel::Chat },
-                status: if i == 4 { Status::Resolved } else { Status::Open },
+                channel: if i % 2 == 0 {
+                    Channel::Email
+                } else {
+                    Channel::Chat
+                },
+                status: if i == 4 {
+                    Status::Resolved
+                } else {
+                    Status::Open
+                },
                 priority: Priority::Normal,
                 subject: Some("Where is my order?"),
                 assignee_id: (i < 2).then_some(agent),
@@ -201,35 +286,94 @@ async fn conversations_list_newest_activity_first_with_filters_and_cursor(backen
         .unwrap();
         ids.push(id);
     }
-    conversations::set_tags(&mut conn, ids[1], &["refund".into(), "vip".into()]).await.unwrap();
+    conversations::set_tags(&mut conn, ids[1], &["refund".into(), "vip".into()])
+        .await
+        .unwrap();
 
-    let all = conversations::list(&mut conn, &ConversationFilter::default(), None, 10).await.unwrap();
-    assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), [ids[4], ids[3], ids[2], ids[1], ids[0]]);
+    let all = conversations::list(&mut conn, &ConversationFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [ids[4], ids[3], ids[2], ids[1], ids[0]]
+    );
     assert_eq!(all[3].tags, ["refund", "vip"]);
 
-    let open_email = ConversationFilter { statuses: vec![Status::Open], channel: Some(Channel::Email), ..Default::default() };
-    let listed = conversations::list(&mut conn, &open_email, None, 10).await.unwrap();
-    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), [ids[2], ids[0]]);
+    let open_email = ConversationFilter {
+        statuses: vec![Status::Open],
+        channel: Some(Channel::Email),
+        ..Default::default()
+    };
+    let listed = conversations::list(&mut conn, &open_email, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [ids[2], ids[0]]
+    );
 
-    let unassigned = ConversationFilter { assignee: Some(None), ..Default::default() };
-    assert_eq!(conversations::list(&mut conn, &unassigned, None, 10).await.unwrap().len(), 3);
-    let mine = ConversationFilter { assignee: Some(Some(agent)), ..Default::default() };
-    assert_eq!(conversations::list(&mut conn, &mine, None, 10).await.unwrap().len(), 2);
-    let tagged = ConversationFilter { tag: Some("vip".into()), ..Default::default() };
-    assert_eq!(conversations::list(&mut conn, &tagged, None, 10).await.unwrap()[0].id, ids[1]);
+    let unassigned = ConversationFilter {
+        assignee: Some(None),
+        ..Default::default()
+    };
+    assert_eq!(
+        conversations::list(&mut conn, &unassigned, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let mine = ConversationFilter {
+        assignee: Some(Some(agent)),
+        ..Default::default()
+    };
+    assert_eq!(
+        conversations::list(&mut conn, &mine, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let tagged = ConversationFilter {
+        tag: Some("vip".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        conversations::list(&mut conn, &tagged, None, 10)
+            .await
+            .unwrap()[0]
+            .id,
+        ids[1]
+    );
 
-    let page1 = conversations::list(&mut conn, &ConversationFilter::default(), None, 2).await.unwrap();
+    let page1 = conversations::list(&mut conn, &ConversationFilter::default(), None, 2)
+        .await
+        .unwrap();
     let last = page1.last().unwrap();
-    let cursor = ConversationCursor { last_activity_at: last.last_activity_at.timestamp_micros(), id: last.id.0 };
-    let page2 = conversations::list(&mut conn, &ConversationFilter::default(), Some(cursor), 2).await.unwrap();
-    assert_eq!(page2.iter().map(|c| c.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
+    let cursor = ConversationCursor {
+        last_activity_at: last.last_activity_at.timestamp_micros(),
+        id: last.id.0,
+    };
+    let page2 = conversations::list(&mut conn, &ConversationFilter::default(), Some(cursor), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [ids[2], ids[1]]
+    );
 
     let mut moved = conversations::get(&mut conn, ids[0]).await.unwrap();
     moved.last_activity_at = t(100);
     moved.status = Status::Pending;
     conversations::update(&mut conn, &moved).await.unwrap();
-    let first = conversations::list(&mut conn, &ConversationFilter::default(), None, 1).await.unwrap();
-    assert_eq!((first[0].id, first[0].status), (ids[0], Status::Pending), "activity moves a conversation to the top");
+    let first = conversations::list(&mut conn, &ConversationFilter::default(), None, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first[0].id, first[0].status),
+        (ids[0], Status::Pending),
+        "activity moves a conversation to the top"
+    );
     drop(conn);
     db.finish().await;
 }
@@ -241,8 +385,15 @@ async fn messages_with_the_same_external_id_are_refused(backend: Backend) {
     let conversation = conversations::insert(
         &mut conn,
         &NewConversation {
-            customer_id: customer, brand_id: None, channel: Channel::Email, status: Status::Open,
-            priority: Priority::Normal, subject: None, assignee_id: None, team_id: None, at: t(0),
+            customer_id: customer,
+            brand_id: None,
+            channel: Channel::Email,
+            status: Status::Open,
+            priority: Priority::Normal,
+            subject: None,
+            assignee_id: None,
+            team_id: None,
+            at: t(0),
         },
     )
     .await
@@ -257,12 +408,26 @@ async fn messages_with_the_same_external_id_are_refused(backend: Backend) {
         external_id: Some("<abc@mail.example>"),
         at: t(1),
     };
-    let id = conversations::insert_message(&mut conn, &message).await.unwrap();
+    let id = conversations::insert_message(&mut conn, &message)
+        .await
+        .unwrap();
     let again = conversations::insert_message(&mut conn, &message).await;
-    assert!(matches!(again, Err(StoreError::Conflict { .. })), "{again:?}");
-    let found = conversations::find_message_by_external_id(&mut conn, "<abc@mail.example>").await.unwrap().unwrap();
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    let found = conversations::find_message_by_external_id(&mut conn, "<abc@mail.example>")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((found.id, found.text.as_str()), (id, "سلام، سفارشم کجاست؟"));
-    assert_eq!(conversations::messages(&mut conn, conversation).await.unwrap().len(), 1);
+    assert_eq!(
+        conversations::messages(&mut conn, conversation)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     drop(conn);
     db.finish().await;
 }
@@ -275,22 +440,52 @@ async fn events_are_read_back_in_order_with_their_detail(backend: Backend) {
     let conversation = conversations::insert(
         &mut conn,
         &NewConversation {
-            customer_id: customer, brand_id: None, channel: Channel::Api, status: Status::Open,
-            priority: Priority::High, subject: None, assignee_id: None, team_id: None, at: t(0),
+            customer_id: customer,
+            brand_id: None,
+            channel: Channel::Api,
+            status: Status::Open,
+            priority: Priority::High,
+            subject: None,
+            assignee_id: None,
+            team_id: None,
+            at: t(0),
         },
     )
     .await
     .unwrap();
     let changes = [
-        Change::ConversationCreated { channel: Channel::Api, subject: None },
-        Change::Assigned { from: None, to: Some(agent) },
-        Change::StatusChanged { from: Status::Open, to: Status::Resolved },
+        Change::ConversationCreated {
+            channel: Channel::Api,
+            subject: None,
+        },
+        Change::Assigned {
+            from: None,
+            to: Some(agent),
+        },
+        Change::StatusChanged {
+            from: Status::Open,
+            to: Status::Resolved,
+        },
     ];
     for (i, change) in changes.iter().enumerate() {
-        events::record(&mut conn, Some(conversation), Some(customer), Actor::user(agent), change, t(i as i64)).await.unwrap();
+        events::record(
+            &mut conn,
+            Some(conversation),
+            Some(customer),
+            Actor::user(agent),
+            change,
+            t(i as i64),
+        )
+        .await
+        .unwrap();
     }
-    let back = events::for_conversation(&mut conn, conversation).await.unwrap();
-    assert_eq!(back.iter().map(|e| e.change.clone()).collect::<Vec<_>>(), changes);
+    let back = events::for_conversation(&mut conn, conversation)
+        .await
+        .unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.change.clone()).collect::<Vec<_>>(),
+        changes
+    );
     assert_eq!(back[2].at, t(2));
     assert_eq!(back[1].actor, Actor::user(agent));
     drop(conn);
@@ -301,10 +496,23 @@ async fn api_tokens_find_their_active_owner(backend: Backend) {
     let db = TestDb::new(backend).await;
     let agent = new_agent(&db, "sara@shop.example").await;
     let mut conn = db.store.conn().await.unwrap();
-    staff::insert_token(&mut conn, agent, "zapier", "hash-1", t(0)).await.unwrap();
-    let owner = staff::user_by_token(&mut conn, "hash-1").await.unwrap().unwrap();
-    assert_eq!((owner.id, owner.role, owner.active), (agent, Role::Agent, true));
-    assert!(staff::user_by_token(&mut conn, "hash-2").await.unwrap().is_none());
+    staff::insert_token(&mut conn, agent, "zapier", "hash-1", t(0))
+        .await
+        .unwrap();
+    let owner = staff::user_by_token(&mut conn, "hash-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (owner.id, owner.role, owner.active),
+        (agent, Role::Agent, true)
+    );
+    assert!(
+        staff::user_by_token(&mut conn, "hash-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
     drop(conn);
     db.finish().await;
 }
@@ -313,11 +521,33 @@ async fn sessions_expire(backend: Backend) {
     let db = TestDb::new(backend).await;
     let agent = new_agent(&db, "sara@shop.example").await;
     let mut conn = db.store.conn().await.unwrap();
-    staff::insert_session(&mut conn, "s1", agent, "csrf", t(0), t(0) + Duration::hours(12)).await.unwrap();
-    let (user, csrf) = staff::session(&mut conn, "s1", t(60)).await.unwrap().unwrap();
+    staff::insert_session(
+        &mut conn,
+        "s1",
+        agent,
+        "csrf",
+        t(0),
+        t(0) + Duration::hours(12),
+    )
+    .await
+    .unwrap();
+    let (user, csrf) = staff::session(&mut conn, "s1", t(60))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((user.id, csrf.as_str()), (agent, "csrf"));
-    assert!(staff::session(&mut conn, "s1", t(0) + Duration::hours(13)).await.unwrap().is_none());
-    assert_eq!(staff::delete_expired_sessions(&mut conn, t(0) + Duration::hours(13)).await.unwrap(), 1);
+    assert!(
+        staff::session(&mut conn, "s1", t(0) + Duration::hours(13))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        staff::delete_expired_sessions(&mut conn, t(0) + Duration::hours(13))
+            .await
+            .unwrap(),
+        1
+    );
     drop(conn);
     db.finish().await;
 }
@@ -325,12 +555,35 @@ async fn sessions_expire(backend: Backend) {
 async fn setup_links_work_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut conn = db.store.conn().await.unwrap();
-    staff::replace_setup_token(&mut conn, "old", t(0), t(3600)).await.unwrap();
-    staff::replace_setup_token(&mut conn, "new", t(1), t(3600)).await.unwrap();
-    assert!(!staff::use_setup_token(&mut conn, "old", t(2)).await.unwrap(), "a replaced link is dead");
-    assert!(!staff::use_setup_token(&mut conn, "new", t(3601)).await.unwrap(), "an expired link is dead");
-    assert!(staff::use_setup_token(&mut conn, "new", t(2)).await.unwrap());
-    assert!(!staff::use_setup_token(&mut conn, "new", t(3)).await.unwrap(), "a link works once");
+    staff::replace_setup_token(&mut conn, "old", t(0), t(3600))
+        .await
+        .unwrap();
+    staff::replace_setup_token(&mut conn, "new", t(1), t(3600))
+        .await
+        .unwrap();
+    assert!(
+        !staff::use_setup_token(&mut conn, "old", t(2))
+            .await
+            .unwrap(),
+        "a replaced link is dead"
+    );
+    assert!(
+        !staff::use_setup_token(&mut conn, "new", t(3601))
+            .await
+            .unwrap(),
+        "an expired link is dead"
+    );
+    assert!(
+        staff::use_setup_token(&mut conn, "new", t(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !staff::use_setup_token(&mut conn, "new", t(3))
+            .await
+            .unwrap(),
+        "a link works once"
+    );
     drop(conn);
     db.finish().await;
 }
@@ -340,12 +593,23 @@ async fn idempotency_keys_are_unique_per_user(backend: Backend) {
     let a = new_agent(&db, "a@shop.example").await;
     let b = new_agent(&db, "b@shop.example").await;
     let mut conn = db.store.conn().await.unwrap();
-    let record = idempotency::IdempotencyRecord { request_hash: "h".into(), resource_kind: "conversation".into(), resource_id: 7 };
-    idempotency::insert(&mut conn, a, "key-1", &record, t(0)).await.unwrap();
-    idempotency::insert(&mut conn, b, "key-1", &record, t(0)).await.expect("keys are per user");
+    let record = idempotency::IdempotencyRecord {
+        request_hash: "h".into(),
+        resource_kind: "conversation".into(),
+        resource_id: 7,
+    };
+    idempotency::insert(&mut conn, a, "key-1", &record, t(0))
+        .await
+        .unwrap();
+    idempotency::insert(&mut conn, b, "key-1", &record, t(0))
+        .await
+        .expect("keys are per user");
     let again = idempotency::insert(&mut conn, a, "key-1", &record, t(0)).await;
     assert!(matches!(again, Err(StoreError::Conflict { .. })));
-    assert_eq!(idempotency::find(&mut conn, a, "key-1").await.unwrap(), Some(record));
+    assert_eq!(
+        idempotency::find(&mut conn, a, "key-1").await.unwrap(),
+        Some(record)
+    );
     drop(conn);
     db.finish().await;
 }
@@ -354,10 +618,23 @@ async fn a_rolled_back_transaction_leaves_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut tx = db.store.begin().await.unwrap();
     let attrs = Attributes::new();
-    let id = customers::insert(&mut tx, &NewCustomer { name: None, language: None, attributes: &attrs }, t(0)).await.unwrap();
+    let id = customers::insert(
+        &mut tx,
+        &NewCustomer {
+            name: None,
+            language: None,
+            attributes: &attrs,
+        },
+        t(0),
+    )
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
     let mut conn = db.store.conn().await.unwrap();
-    assert!(matches!(customers::get(&mut conn, id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        customers::get(&mut conn, id).await,
+        Err(StoreError::NotFound)
+    ));
     drop(conn);
     db.finish().await;
 }

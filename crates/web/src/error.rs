@@ -4,10 +4,10 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use seva_app::AppError;
 use seva_domain::ValueError;
 use seva_store::StoreError;
-use serde::Serialize;
 
 /// Every error code the API can return. The spelling is a contract with clients: add codes,
 /// never rename them.
@@ -69,20 +69,40 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode as C;
         match self {
-            C::MalformedJson | C::InvalidQuery | C::InvalidId | C::InvalidCursor | C::InvalidLimit
+            C::MalformedJson
+            | C::InvalidQuery
+            | C::InvalidId
+            | C::InvalidCursor
+            | C::InvalidLimit
             | C::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             C::Unauthorized | C::InvalidCredentials => StatusCode::UNAUTHORIZED,
             C::Forbidden | C::ImportRequiresAdmin | C::CsrfFailed => StatusCode::FORBIDDEN,
-            C::NotFound | C::ConversationNotFound | C::CustomerNotFound | C::UserNotFound
+            C::NotFound
+            | C::ConversationNotFound
+            | C::CustomerNotFound
+            | C::UserNotFound
             | C::SetupLinkInvalid => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            C::InvalidStatusTransition | C::ConversationClosed | C::IdentityTaken | C::AlreadyExists
+            C::InvalidStatusTransition
+            | C::ConversationClosed
+            | C::IdentityTaken
+            | C::AlreadyExists
             | C::Conflict => StatusCode::CONFLICT,
             C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            C::InvalidBody | C::InvalidEmail | C::InvalidPhone | C::InvalidTag | C::InvalidLanguage
-            | C::InvalidValue | C::FieldTooLong | C::FieldRequired | C::CustomerIdentityRequired
-            | C::BrandNotFound | C::TeamNotFound | C::AssigneeNotFound | C::IdempotencyKeyReused
+            C::InvalidBody
+            | C::InvalidEmail
+            | C::InvalidPhone
+            | C::InvalidTag
+            | C::InvalidLanguage
+            | C::InvalidValue
+            | C::FieldTooLong
+            | C::FieldRequired
+            | C::CustomerIdentityRequired
+            | C::BrandNotFound
+            | C::TeamNotFound
+            | C::AssigneeNotFound
+            | C::IdempotencyKeyReused
             | C::WeakPassword => StatusCode::UNPROCESSABLE_ENTITY,
             C::SignInThrottled => StatusCode::TOO_MANY_REQUESTS,
             C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -91,7 +111,10 @@ impl ErrorCode {
     }
 
     pub fn as_str(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 }
 
@@ -116,18 +139,30 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub fn internal() -> Self {
-        Self::new(ErrorCode::InternalError, "something went wrong on our side; it has been logged")
+        Self::new(
+            ErrorCode::InternalError,
+            "something went wrong on our side; it has been logged",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code.status();
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
@@ -177,17 +212,27 @@ impl From<AppError> for ApiError {
             AppError::AlreadyExists(_) => C::AlreadyExists,
             AppError::InvalidCredentials => C::InvalidCredentials,
             AppError::SignInThrottled { retry_after_secs } => {
-                return Self { code: C::SignInThrottled, message, retry_after: Some(*retry_after_secs) };
+                return Self {
+                    code: C::SignInThrottled,
+                    message,
+                    retry_after: Some(*retry_after_secs),
+                };
             }
             AppError::SetupLinkInvalid => C::SetupLinkInvalid,
             AppError::WeakPassword { .. } => C::WeakPassword,
             AppError::Store(StoreError::Conflict { constraint }) => {
                 tracing::info!(%constraint, "write refused by a uniqueness rule");
-                return Self::new(C::Conflict, "the change conflicts with another one; retry it");
+                return Self::new(
+                    C::Conflict,
+                    "the change conflicts with another one; retry it",
+                );
             }
             AppError::Store(StoreError::Unavailable(reason)) => {
                 tracing::error!(%reason, "database unavailable");
-                return Self::new(C::DatabaseUnavailable, "the database is unavailable; retry shortly");
+                return Self::new(
+                    C::DatabaseUnavailable,
+                    "the database is unavailable; retry shortly",
+                );
             }
             AppError::Store(other) => {
                 tracing::error!(error = %other, "store error");
@@ -207,14 +252,27 @@ mod tests {
     #[test]
     fn codes_are_snake_case_and_server_errors_are_only_for_the_server() {
         let all = [
-            ErrorCode::MalformedJson, ErrorCode::ConversationNotFound, ErrorCode::InvalidStatusTransition,
-            ErrorCode::IdempotencyKeyReused, ErrorCode::SignInThrottled, ErrorCode::InternalError,
+            ErrorCode::MalformedJson,
+            ErrorCode::ConversationNotFound,
+            ErrorCode::InvalidStatusTransition,
+            ErrorCode::IdempotencyKeyReused,
+            ErrorCode::SignInThrottled,
+            ErrorCode::InternalError,
         ];
         for code in all {
             let text = code.as_str();
-            assert!(!text.is_empty() && text.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{text}");
+            assert!(
+                !text.is_empty() && text.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{text}"
+            );
         }
-        assert_eq!(ErrorCode::ConversationNotFound.as_str(), "conversation_not_found");
-        assert_eq!(ErrorCode::InvalidBody.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            ErrorCode::ConversationNotFound.as_str(),
+            "conversation_not_found"
+        );
+        assert_eq!(
+            ErrorCode::InvalidBody.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 }

@@ -28,33 +28,50 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim();
-                mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
+                mime.eq_ignore_ascii_case("application/json")
+                    || mime.to_ascii_lowercase().ends_with("+json")
             });
         if !is_json {
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send JSON with Content-Type: application/json"));
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send JSON with Content-Type: application/json",
+            ));
         }
         let method_and_path = format!("{} {}", req.method(), req.uri().path());
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than the limit")
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is larger than the limit",
+                )
             } else {
-                ApiError::new(ErrorCode::MalformedJson, "the request body could not be read")
+                ApiError::new(
+                    ErrorCode::MalformedJson,
+                    "the request body could not be read",
+                )
             }
         })?;
         let value = serde_json::from_slice(&bytes).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Syntax | Category::Eof | Category::Io => {
-                    ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {e}"))
-                }
-                Category::Data => ApiError::new(ErrorCode::InvalidBody, format!("the body does not fit: {e}")),
+                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                    ErrorCode::MalformedJson,
+                    format!("the body is not valid JSON: {e}"),
+                ),
+                Category::Data => ApiError::new(
+                    ErrorCode::InvalidBody,
+                    format!("the body does not fit: {e}"),
+                ),
             }
         })?;
         let mut hasher = Sha256::new();
         hasher.update(method_and_path.as_bytes());
         hasher.update([0]);
         hasher.update(&bytes);
-        Ok(Self { value, digest: hex::encode(hasher.finalize()) })
+        Ok(Self {
+            value,
+            digest: hex::encode(hasher.finalize()),
+        })
     }
 }
 
@@ -88,7 +105,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiId {
             .ok()
             .filter(|id| *id > 0)
             .map(Self)
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidId, format!("'{}' is not an id", raw.chars().take(30).collect::<String>())))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidId,
+                    format!(
+                        "'{}' is not an id",
+                        raw.chars().take(30).collect::<String>()
+                    ),
+                )
+            })
     }
 }
 
@@ -99,17 +124,33 @@ pub struct ApiCaller(pub seva_app::Caller);
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthorized = || ApiError::new(ErrorCode::Unauthorized, "send a valid API token as Authorization: Bearer <token>");
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized = || {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "send a valid API token as Authorization: Bearer <token>",
+            )
+        };
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 200)
             .ok_or_else(unauthorized)?;
-        state.app.authenticate_token(token).await?.map(Self).ok_or_else(unauthorized)
+        state
+            .app
+            .authenticate_token(token)
+            .await?
+            .map(Self)
+            .ok_or_else(unauthorized)
     }
 }
 
@@ -121,19 +162,29 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get("idempotency-key") else { return Ok(Self(None)) };
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
         value
             .to_str()
             .ok()
             .map(str::trim)
             .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
             .map(|k| Self(Some(k.to_owned())))
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidIdempotencyKey, "Idempotency-Key must be 1 to 255 visible ASCII characters"))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidIdempotencyKey,
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )
+            })
     }
 }
 
 impl IdempotencyHeader {
     pub fn with_digest(self, digest: &str) -> Option<seva_app::IdempotencyKey> {
-        self.0.map(|key| seva_app::IdempotencyKey { key, request_hash: digest.to_owned() })
+        self.0.map(|key| seva_app::IdempotencyKey {
+            key,
+            request_hash: digest.to_owned(),
+        })
     }
 }

@@ -21,7 +21,9 @@ pub struct Catalogues {
 
 impl std::fmt::Debug for Catalogues {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalogues").field("languages", &self.bundles.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Catalogues")
+            .field("languages", &self.bundles.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -32,10 +34,13 @@ impl Catalogues {
         let bundles = LANGUAGES
             .iter()
             .map(|&(code, source, _)| {
-                let resource = FluentResource::try_new(source.to_owned()).expect("catalogues parse (tested)");
+                let resource =
+                    FluentResource::try_new(source.to_owned()).expect("catalogues parse (tested)");
                 let id: LanguageIdentifier = code.parse().expect("language codes are valid");
                 let mut bundle = FluentBundle::new_concurrent(vec![id]);
-                bundle.add_resource(resource).expect("catalogues have no duplicate keys (tested)");
+                bundle
+                    .add_resource(resource)
+                    .expect("catalogues have no duplicate keys (tested)");
                 (code, bundle)
             })
             .collect();
@@ -44,9 +49,18 @@ impl Catalogues {
 
     /// The best language for a user: their saved choice, else the browser's preference, else
     /// English.
-    pub fn negotiate(&self, preferred: Option<&str>, accept_language: Option<&str>) -> &'static str {
+    pub fn negotiate(
+        &self,
+        preferred: Option<&str>,
+        accept_language: Option<&str>,
+    ) -> &'static str {
         let known = |tag: &str| {
-            let primary = tag.split(['-', '_', ';']).next().unwrap_or("").trim().to_ascii_lowercase();
+            let primary = tag
+                .split(['-', '_', ';'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             LANGUAGES.iter().map(|l| l.0).find(|code| *code == primary)
         };
         preferred
@@ -56,7 +70,10 @@ impl Catalogues {
     }
 
     pub fn tr(&self, lang: &'static str) -> Tr<'_> {
-        Tr { catalogues: self, lang }
+        Tr {
+            catalogues: self,
+            lang,
+        }
     }
 
     fn message(&self, lang: &str, key: &str, args: Option<&FluentArgs<'_>>) -> String {
@@ -64,9 +81,15 @@ impl Catalogues {
             let bundle = self.bundles.get(code)?;
             let pattern = bundle.get_message(key)?.value()?;
             let mut errors = Vec::new();
-            Some(bundle.format_pattern(pattern, args, &mut errors).into_owned())
+            Some(
+                bundle
+                    .format_pattern(pattern, args, &mut errors)
+                    .into_owned(),
+            )
         };
-        lookup(lang).or_else(|| lookup("en")).unwrap_or_else(|| key.to_owned())
+        lookup(lang)
+            .or_else(|| lookup("en"))
+            .unwrap_or_else(|| key.to_owned())
     }
 }
 
@@ -89,7 +112,11 @@ impl Tr<'_> {
     }
 
     pub fn dir(&self) -> &'static str {
-        if LANGUAGES.iter().any(|l| l.0 == self.lang && l.2) { "rtl" } else { "ltr" }
+        if LANGUAGES.iter().any(|l| l.0 == self.lang && l.2) {
+            "rtl"
+        } else {
+            "ltr"
+        }
     }
 }
 
@@ -119,7 +146,10 @@ mod tests {
             let missing: Vec<_> = english.iter().filter(|k| !theirs.contains(k)).collect();
             assert!(missing.is_empty(), "{code}.ftl lacks {missing:?}");
             let extra: Vec<_> = theirs.iter().filter(|k| !english.contains(k)).collect();
-            assert!(extra.is_empty(), "{code}.ftl has keys English lacks: {extra:?}");
+            assert!(
+                extra.is_empty(),
+                "{code}.ftl has keys English lacks: {extra:?}"
+            );
         }
     }
 

@@ -19,7 +19,9 @@ use axum::routing::get;
 use seva_app::App;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -50,7 +52,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(app: App, config: WebConfig) -> Self {
-        Self { app, i18n: Arc::new(i18n::Catalogues::load()), config: Arc::new(config) }
+        Self {
+            app,
+            i18n: Arc::new(i18n::Catalogues::load()),
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -100,14 +106,19 @@ impl Default for RequestIds {
     fn default() -> Self {
         let mut bytes = [0u8; 4];
         getrandom::fill(&mut bytes).expect("the operating system's random generator is available");
-        Self { prefix: hex::encode(bytes), next: Arc::new(AtomicU64::new(1)) }
+        Self {
+            prefix: hex::encode(bytes),
+            next: Arc::new(AtomicU64::new(1)),
+        }
     }
 }
 
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{}-{n}", self.prefix)).ok().map(RequestId::new)
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -122,7 +133,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            ApiError::new(ErrorCode::DatabaseUnavailable, "the database is not reachable").into_response()
+            ApiError::new(
+                ErrorCode::DatabaseUnavailable,
+                "the database is not reachable",
+            )
+            .into_response()
         }
     }
 }

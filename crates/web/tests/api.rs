@@ -1,5 +1,6 @@
 //! HTTP tests against the real router, on SQLite and on PostgreSQL, each on a fresh database.
 //! Only the clock is faked.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
 use std::sync::Arc;
 
@@ -7,11 +8,11 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, Duration, Utc};
 use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
 use seva_app::{App, FixedClock};
 use seva_domain::Role;
 use seva_store::Backend;
 use seva_store::testing::TestDb;
-use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 macro_rules! on_both_backends {
@@ -67,7 +68,9 @@ struct Reply {
 
 impl Reply {
     fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("<no error code>")
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
     }
 }
 
@@ -76,15 +79,34 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(FixedClock::new(t0()));
         let app = App::new(db.store.clone(), clock.clone());
-        let state = seva_web::AppState::new(app.clone(), seva_web::WebConfig { public_url: "http://seva.test".into() });
+        let state = seva_web::AppState::new(
+            app.clone(),
+            seva_web::WebConfig {
+                public_url: "http://seva.test".into(),
+            },
+        );
         let router = seva_web::router(state);
         let mut tokens = Vec::new();
-        for (email, role) in [("admin@shop.example", Role::Admin), ("sara@shop.example", Role::Agent), ("ro@shop.example", Role::ReadOnly)] {
-            app.create_user(email, "Sara", role, Some("correct horse battery"), None).await.unwrap();
+        for (email, role) in [
+            ("admin@shop.example", Role::Admin),
+            ("sara@shop.example", Role::Agent),
+            ("ro@shop.example", Role::ReadOnly),
+        ] {
+            app.create_user(email, "Sara", role, Some("correct horse battery"), None)
+                .await
+                .unwrap();
             tokens.push(app.create_token(email, "test").await.unwrap());
         }
         let [admin, agent, readonly] = tokens.try_into().unwrap();
-        Self { db, app, clock, router, admin, agent, readonly }
+        Self {
+            db,
+            app,
+            clock,
+            router,
+            admin,
+            agent,
+            readonly,
+        }
     }
 
     async fn finish(self) {
@@ -98,16 +120,33 @@ impl TestApp {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
-    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>, key: Option<&str>) -> Reply {
-        let mut request = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
         }
         let request = match body {
-            Some(body) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())),
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
             None => request.body(Body::empty()),
         };
         self.send(request.unwrap()).await
@@ -118,7 +157,14 @@ impl TestApp {
     }
 
     async fn post_conversation(&self, body: Value) -> Reply {
-        self.call(Method::POST, "/api/v1/conversations", &self.agent, Some(body), None).await
+        self.call(
+            Method::POST,
+            "/api/v1/conversations",
+            &self.agent,
+            Some(body),
+            None,
+        )
+        .await
     }
 
     async fn open_conversation(&self, email: &str) -> i64 {
@@ -128,20 +174,43 @@ impl TestApp {
     }
 
     async fn message(&self, id: i64, kind: &str, text: &str) -> Reply {
-        self.call(Method::POST, &format!("/api/v1/conversations/{id}/messages"), &self.agent, Some(json!({"kind": kind, "text": text})), None)
-            .await
+        self.call(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+            &self.agent,
+            Some(json!({"kind": kind, "text": text})),
+            None,
+        )
+        .await
     }
 
     async fn patch(&self, id: i64, body: Value) -> Reply {
-        self.call(Method::PATCH, &format!("/api/v1/conversations/{id}"), &self.agent, Some(body), None).await
+        self.call(
+            Method::PATCH,
+            &format!("/api/v1/conversations/{id}"),
+            &self.agent,
+            Some(body),
+            None,
+        )
+        .await
     }
 
     async fn count(&self, table: &str) -> i64 {
         self.db.count(table).await
     }
 
-    async fn page(&self, method: Method, path: &str, form: Option<&str>, cookies: &str, lang: Option<&str>) -> Reply {
-        let mut request = Request::builder().method(method).uri(path).header(header::COOKIE, cookies);
+    async fn page(
+        &self,
+        method: Method,
+        path: &str,
+        form: Option<&str>,
+        cookies: &str,
+        lang: Option<&str>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::COOKIE, cookies);
         if let Some(lang) = lang {
             request = request.header(header::ACCEPT_LANGUAGE, lang);
         }
@@ -168,7 +237,10 @@ fn cookies_of(reply: &Reply) -> String {
 
 fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).map(|i| i + marker.len()).expect("hidden field present");
+    let start = html
+        .find(&marker)
+        .map(|i| i + marker.len())
+        .expect("hidden field present");
     html[start..].split('"').next().unwrap().to_owned()
 }
 
@@ -183,17 +255,35 @@ async fn creating_a_conversation_finds_or_creates_the_customer_by_email_or_phone
     assert_eq!(first.body["subject"], "Where is my order?");
     let customer_id = first.body["customer_id"].as_i64().unwrap();
 
-    let by_phone = t.post_conversation(json!({"customer": {"phone": "+989123456789"}, "message": {"text": "Any news?"}})).await;
+    let by_phone = t
+        .post_conversation(
+            json!({"customer": {"phone": "+989123456789"}, "message": {"text": "Any news?"}}),
+        )
+        .await;
     assert_eq!(by_phone.status, StatusCode::CREATED);
-    assert_eq!(by_phone.body["customer_id"].as_i64(), Some(customer_id), "the phone finds the same customer");
-    let by_email = t.post_conversation(json!({"customer": {"email": "ALI@example.com"}, "message": {"text": "Hello?"}})).await;
-    assert_eq!(by_email.body["customer_id"].as_i64(), Some(customer_id), "emails match case-insensitively");
+    assert_eq!(
+        by_phone.body["customer_id"].as_i64(),
+        Some(customer_id),
+        "the phone finds the same customer"
+    );
+    let by_email = t
+        .post_conversation(
+            json!({"customer": {"email": "ALI@example.com"}, "message": {"text": "Hello?"}}),
+        )
+        .await;
+    assert_eq!(
+        by_email.body["customer_id"].as_i64(),
+        Some(customer_id),
+        "emails match case-insensitively"
+    );
 
     let customer = t.get(&format!("/api/v1/customers/{customer_id}")).await;
     assert_eq!(customer.body["name"], "Ali");
     assert_eq!(customer.body["emails"], json!(["ali@example.com"]));
     assert_eq!(customer.body["phones"], json!(["+989123456789"]));
-    let shown = t.get(&format!("/api/v1/conversations/{}", first.body["id"])).await;
+    let shown = t
+        .get(&format!("/api/v1/conversations/{}", first.body["id"]))
+        .await;
     assert_eq!(shown.body["messages"][0]["text"], "سفارشم کجاست؟");
     assert_eq!(shown.body["messages"][0]["kind"], "customer");
     assert_eq!(shown.body["messages"][0]["direction"], "inbound");
@@ -203,23 +293,61 @@ async fn creating_a_conversation_finds_or_creates_the_customer_by_email_or_phone
 async fn the_same_idempotency_key_yields_one_conversation(backend: Backend) {
     let t = TestApp::new(backend).await;
     let body = json!({"customer": {"email": "ali@example.com"}, "subject": "Refund", "message": {"text": "Please refund"}});
-    let first = t.call(Method::POST, "/api/v1/conversations", &t.agent, Some(body.clone()), Some("req-1")).await;
-    let second = t.call(Method::POST, "/api/v1/conversations", &t.agent, Some(body.clone()), Some("req-1")).await;
+    let first = t
+        .call(
+            Method::POST,
+            "/api/v1/conversations",
+            &t.agent,
+            Some(body.clone()),
+            Some("req-1"),
+        )
+        .await;
+    let second = t
+        .call(
+            Method::POST,
+            "/api/v1/conversations",
+            &t.agent,
+            Some(body.clone()),
+            Some("req-1"),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(first.body["id"], second.body["id"]);
     assert_eq!(t.count("conversations").await, 1);
     assert_eq!(t.count("messages").await, 1);
 
-    let other = json!({"customer": {"email": "ali@example.com"}, "message": {"text": "Something else"}});
-    let reused = t.call(Method::POST, "/api/v1/conversations", &t.agent, Some(other), Some("req-1")).await;
-    assert_eq!((reused.status, reused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+    let other =
+        json!({"customer": {"email": "ali@example.com"}, "message": {"text": "Something else"}});
+    let reused = t
+        .call(
+            Method::POST,
+            "/api/v1/conversations",
+            &t.agent,
+            Some(other),
+            Some("req-1"),
+        )
+        .await;
+    assert_eq!(
+        (reused.status, reused.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+    );
 
     let id = first.body["id"].as_i64().unwrap();
     let path = format!("/api/v1/conversations/{id}/messages");
     let reply = json!({"kind": "reply", "text": "Done!"});
-    let a = t.call(Method::POST, &path, &t.agent, Some(reply.clone()), Some("reply-1")).await;
-    let b = t.call(Method::POST, &path, &t.agent, Some(reply), Some("reply-1")).await;
+    let a = t
+        .call(
+            Method::POST,
+            &path,
+            &t.agent,
+            Some(reply.clone()),
+            Some("reply-1"),
+        )
+        .await;
+    let b = t
+        .call(Method::POST, &path, &t.agent, Some(reply), Some("reply-1"))
+        .await;
     assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::OK));
     assert_eq!(a.body["id"], b.body["id"]);
     assert_eq!(t.count("messages").await, 2);
@@ -231,29 +359,50 @@ async fn a_message_external_id_is_stored_once(backend: Backend) {
     let body = json!({"customer": {"email": "ali@example.com"}, "message": {"text": "Hi", "external_id": "<m1@mail.example>"}});
     let first = t.post_conversation(body.clone()).await;
     let again = t.post_conversation(body).await;
-    assert_eq!((first.status, again.status), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(
+        (first.status, again.status),
+        (StatusCode::CREATED, StatusCode::OK)
+    );
     assert_eq!(first.body["id"], again.body["id"]);
     let id = first.body["id"].as_i64().unwrap();
     let path = format!("/api/v1/conversations/{id}/messages");
     let follow_up = json!({"kind": "customer", "text": "More", "external_id": "<m2@mail.example>"});
-    let a = t.call(Method::POST, &path, &t.agent, Some(follow_up.clone()), None).await;
-    let b = t.call(Method::POST, &path, &t.agent, Some(follow_up), None).await;
+    let a = t
+        .call(Method::POST, &path, &t.agent, Some(follow_up.clone()), None)
+        .await;
+    let b = t
+        .call(Method::POST, &path, &t.agent, Some(follow_up), None)
+        .await;
     assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::OK));
     assert_eq!(t.count("messages").await, 2);
     t.finish().await;
 }
+
+/// (method, path, who calls, raw body, expected code, what it shows)
+type Case<'a> = (
+    Method,
+    String,
+    Option<&'a str>,
+    Option<String>,
+    &'a str,
+    &'a str,
+);
 
 async fn malformed_requests_get_stable_4xx_codes_and_write_nothing(backend: Backend) {
     let t = TestApp::new(backend).await;
     let id = t.open_conversation("ali@example.com").await;
     t.patch(id, json!({"status": "closed"})).await;
     let open = t.open_conversation("sara@example.com").await;
-    let (conversations, messages, customers, events) =
-        (t.count("conversations").await, t.count("messages").await, t.count("customers").await, t.count("events").await);
+    let (conversations, messages, customers, events) = (
+        t.count("conversations").await,
+        t.count("messages").await,
+        t.count("customers").await,
+        t.count("events").await,
+    );
     let long = "x".repeat(501);
     let huge = "x".repeat(2 * 1024 * 1024);
     let conv = "/api/v1/conversations";
-    let cases: Vec<(Method, String, Option<&str>, Option<String>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         // (method, path, token, raw body, expected code, what)
         (Method::POST, conv.into(), Some("agent"), Some("{\"customer\": ".into()), "malformed_json", "truncated JSON"),
         (Method::POST, conv.into(), Some("agent"), Some("[1, 2]".into()), "invalid_body", "an array instead of an object"),
@@ -306,14 +455,32 @@ async fn malformed_requests_get_stable_4xx_codes_and_write_nothing(backend: Back
         if content_json {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
-        let request = request.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+        let request = request
+            .body(body.map_or_else(Body::empty, Body::from))
+            .unwrap();
         let reply = t.send(request).await;
-        assert!(reply.status.is_client_error(), "{what}: expected 4xx, got {} {}", reply.status, reply.text);
+        assert!(
+            reply.status.is_client_error(),
+            "{what}: expected 4xx, got {} {}",
+            reply.status,
+            reply.text
+        );
         assert_eq!(reply.code(), expected, "{what}: {}", reply.text);
-        assert!(!reply.body["error"]["message"].as_str().unwrap_or("").is_empty(), "{what}: a message explains the error");
+        assert!(
+            !reply.body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty(),
+            "{what}: a message explains the error"
+        );
     }
     assert_eq!(
-        (t.count("conversations").await, t.count("messages").await, t.count("customers").await, t.count("events").await),
+        (
+            t.count("conversations").await,
+            t.count("messages").await,
+            t.count("customers").await,
+            t.count("events").await
+        ),
         (conversations, messages, customers, events),
         "refused requests wrote nothing"
     );
@@ -325,9 +492,18 @@ async fn replies_notes_and_changes_are_recorded_as_events(backend: Backend) {
     let id = t.open_conversation("ali@example.com").await;
     let me = t.get("/api/v1/me").await.body["id"].as_i64().unwrap();
     t.clock.advance(Duration::minutes(5));
-    assert_eq!(t.message(id, "note", "Checking the warehouse").await.status, StatusCode::CREATED);
+    assert_eq!(
+        t.message(id, "note", "Checking the warehouse").await.status,
+        StatusCode::CREATED
+    );
     let reply = t.message(id, "reply", "It ships today").await;
-    assert_eq!((reply.body["kind"].as_str(), reply.body["direction"].as_str()), (Some("reply"), Some("outbound")));
+    assert_eq!(
+        (
+            reply.body["kind"].as_str(),
+            reply.body["direction"].as_str()
+        ),
+        (Some("reply"), Some("outbound"))
+    );
     assert_eq!(reply.body["author_user_id"].as_i64(), Some(me));
     let patched = t.patch(id, json!({"status": "resolved", "assignee_id": me, "priority": "high", "tags": ["Shipping", "vip"]})).await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
@@ -337,13 +513,34 @@ async fn replies_notes_and_changes_are_recorded_as_events(backend: Backend) {
     assert_eq!(unassigned.body["assignee_id"], Value::Null);
 
     let events = t.get(&format!("/api/v1/conversations/{id}/events")).await;
-    let kinds: Vec<&str> = events.body["items"].as_array().unwrap().iter().map(|e| e["change"]["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["change"]["type"].as_str().unwrap())
+        .collect();
     assert_eq!(
         kinds,
-        ["conversation_created", "message_added", "message_added", "message_added", "status_changed", "priority_changed", "assigned", "tags_changed", "assigned"]
+        [
+            "conversation_created",
+            "message_added",
+            "message_added",
+            "message_added",
+            "status_changed",
+            "priority_changed",
+            "assigned",
+            "tags_changed",
+            "assigned"
+        ]
     );
     let status = &events.body["items"][4];
-    assert_eq!((status["change"]["from"].as_str(), status["change"]["to"].as_str()), (Some("open"), Some("resolved")));
+    assert_eq!(
+        (
+            status["change"]["from"].as_str(),
+            status["change"]["to"].as_str()
+        ),
+        (Some("open"), Some("resolved"))
+    );
     assert_eq!(status["actor"], json!({"kind": "user", "id": me}));
     assert_eq!(status["at"].as_str(), Some("2026-11-18T11:11:40Z"));
     t.finish().await;
@@ -353,16 +550,33 @@ async fn a_customer_message_reopens_a_resolved_conversation_but_not_a_closed_one
     let t = TestApp::new(backend).await;
     let id = t.open_conversation("ali@example.com").await;
     t.patch(id, json!({"status": "resolved"})).await;
-    assert_eq!(t.message(id, "customer", "It broke again").await.status, StatusCode::CREATED);
-    assert_eq!(t.get(&format!("/api/v1/conversations/{id}")).await.body["status"], "open");
+    assert_eq!(
+        t.message(id, "customer", "It broke again").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        t.get(&format!("/api/v1/conversations/{id}")).await.body["status"],
+        "open"
+    );
     let events = t.get(&format!("/api/v1/conversations/{id}/events")).await;
-    let last = events.body["items"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(last["change"], json!({"type": "status_changed", "from": "resolved", "to": "open"}));
+    let last = events.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["change"],
+        json!({"type": "status_changed", "from": "resolved", "to": "open"})
+    );
     assert_eq!(last["actor"]["kind"], "customer");
 
     t.patch(id, json!({"status": "closed"})).await;
     let refused = t.message(id, "customer", "Hello?").await;
-    assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "conversation_closed"));
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::CONFLICT, "conversation_closed")
+    );
     t.finish().await;
 }
 
@@ -383,27 +597,48 @@ async fn conversations_page_through_with_a_cursor_and_filters(backend: Backend) 
     loop {
         let page = t.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-        seen.extend(page.body["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()));
+        seen.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_i64().unwrap()),
+        );
         match page.body["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/conversations?limit=3&cursor={cursor}"),
             None => break,
         }
     }
     let newest_first: Vec<i64> = ids.iter().rev().copied().collect();
-    assert_eq!(seen, newest_first, "every conversation once, newest activity first");
+    assert_eq!(
+        seen, newest_first,
+        "every conversation once, newest activity first"
+    );
 
     let chats = t.get("/api/v1/conversations?channel=chat").await;
     assert_eq!(chats.body["items"].as_array().unwrap().len(), 3);
     let vip = t.get("/api/v1/conversations?tag=VIP").await;
     assert_eq!(vip.body["items"][0]["id"].as_i64(), Some(ids[3]));
-    t.patch(ids[0], json!({"assignee_id": t.get("/api/v1/me").await.body["id"]})).await;
+    t.patch(
+        ids[0],
+        json!({"assignee_id": t.get("/api/v1/me").await.body["id"]}),
+    )
+    .await;
     t.patch(ids[1], json!({"status": "pending"})).await;
     let mine = t.get("/api/v1/conversations?assignee=me").await;
     assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
-    let unassigned_open = t.get("/api/v1/conversations?assignee=none&status=open").await;
+    let unassigned_open = t
+        .get("/api/v1/conversations?assignee=none&status=open")
+        .await;
     assert_eq!(unassigned_open.body["items"].as_array().unwrap().len(), 5);
-    let customer = t.get(&format!("/api/v1/conversations/{}", ids[2])).await.body["customer_id"].clone();
-    let theirs = t.get(&format!("/api/v1/conversations?customer={customer}")).await;
+    let customer = t
+        .get(&format!("/api/v1/conversations/{}", ids[2]))
+        .await
+        .body["customer_id"]
+        .clone();
+    let theirs = t
+        .get(&format!("/api/v1/conversations?customer={customer}"))
+        .await;
     assert_eq!(theirs.body["items"][0]["id"].as_i64(), Some(ids[2]));
     t.finish().await;
 }
@@ -433,35 +668,93 @@ async fn customers_are_created_looked_up_and_updated(backend: Backend) {
             Some(json!({"attributes": {"vip": null, "shoe_size": 38}, "add_phones": ["+91 91234 56789"], "name": "Prajakta Patil"})), None)
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
-    assert_eq!(patched.body["attributes"], json!({"city": "पुणे", "shoe_size": 38}));
-    assert_eq!(patched.body["phones"], json!(["+919876543210", "+919123456789"]));
+    assert_eq!(
+        patched.body["attributes"],
+        json!({"city": "पुणे", "shoe_size": 38})
+    );
+    assert_eq!(
+        patched.body["phones"],
+        json!(["+919876543210", "+919123456789"])
+    );
     assert_eq!(patched.body["name"], "Prajakta Patil");
 
-    let other = t.call(Method::POST, "/api/v1/customers", &t.agent, Some(json!({"name": "Other"})), None).await;
-    let taken = t
-        .call(Method::PATCH, &format!("/api/v1/customers/{}", other.body["id"]), &t.agent, Some(json!({"add_emails": ["prajakta@example.com"]})), None)
+    let other = t
+        .call(
+            Method::POST,
+            "/api/v1/customers",
+            &t.agent,
+            Some(json!({"name": "Other"})),
+            None,
+        )
         .await;
-    assert_eq!((taken.status, taken.code()), (StatusCode::CONFLICT, "identity_taken"));
+    let taken = t
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/customers/{}", other.body["id"]),
+            &t.agent,
+            Some(json!({"add_emails": ["prajakta@example.com"]})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (taken.status, taken.code()),
+        (StatusCode::CONFLICT, "identity_taken")
+    );
     t.finish().await;
 }
 
 async fn only_admins_may_import_history_with_original_times(backend: Backend) {
     let t = TestApp::new(backend).await;
     let body = json!({"customer": {"email": "old@example.com"}, "message": {"text": "From 2024"}, "created_at": "2024-03-01T09:00:00Z"});
-    let refused = t.call(Method::POST, "/api/v1/conversations", &t.agent, Some(body.clone()), None).await;
-    assert_eq!((refused.status, refused.code()), (StatusCode::FORBIDDEN, "import_requires_admin"));
-    let imported = t.call(Method::POST, "/api/v1/conversations", &t.admin, Some(body), None).await;
+    let refused = t
+        .call(
+            Method::POST,
+            "/api/v1/conversations",
+            &t.agent,
+            Some(body.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::FORBIDDEN, "import_requires_admin")
+    );
+    let imported = t
+        .call(
+            Method::POST,
+            "/api/v1/conversations",
+            &t.admin,
+            Some(body),
+            None,
+        )
+        .await;
     assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.text);
     assert_eq!(imported.body["created_at"], "2024-03-01T09:00:00Z");
     let id = imported.body["id"].as_i64().unwrap();
     let resolved = t
-        .call(Method::PATCH, &format!("/api/v1/conversations/{id}"), &t.admin, Some(json!({"status": "resolved", "at": "2024-03-02T10:00:00Z"})), None)
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/conversations/{id}"),
+            &t.admin,
+            Some(json!({"status": "resolved", "at": "2024-03-02T10:00:00Z"})),
+            None,
+        )
         .await;
     assert_eq!(resolved.status, StatusCode::OK);
     let events = t.get(&format!("/api/v1/conversations/{id}/events")).await;
-    let last = events.body["items"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((last["change"]["type"].as_str(), last["at"].as_str()), (Some("status_changed"), Some("2024-03-02T10:00:00Z")));
-    let agent_patch = t.patch(id, json!({"status": "open", "at": "2024-03-03T10:00:00Z"})).await;
+    let last = events.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["change"]["type"].as_str(), last["at"].as_str()),
+        (Some("status_changed"), Some("2024-03-02T10:00:00Z"))
+    );
+    let agent_patch = t
+        .patch(id, json!({"status": "open", "at": "2024-03-03T10:00:00Z"}))
+        .await;
     assert_eq!(agent_patch.code(), "import_requires_admin");
     t.finish().await;
 }
@@ -469,18 +762,49 @@ async fn only_admins_may_import_history_with_original_times(backend: Backend) {
 async fn read_only_users_can_read_but_not_write(backend: Backend) {
     let t = TestApp::new(backend).await;
     let id = t.open_conversation("ali@example.com").await;
-    let read = t.call(Method::GET, &format!("/api/v1/conversations/{id}"), &t.readonly, None, None).await;
+    let read = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{id}"),
+            &t.readonly,
+            None,
+            None,
+        )
+        .await;
     assert_eq!(read.status, StatusCode::OK);
     for (method, path, body) in [
-        (Method::PATCH, format!("/api/v1/conversations/{id}"), json!({"status": "resolved"})),
-        (Method::POST, format!("/api/v1/conversations/{id}/messages"), json!({"kind": "note", "text": "x"})),
-        (Method::POST, "/api/v1/conversations".to_owned(), json!({"customer": {"email": "x@example.com"}, "message": {"text": "x"}})),
-        (Method::POST, "/api/v1/customers".to_owned(), json!({"name": "X"})),
+        (
+            Method::PATCH,
+            format!("/api/v1/conversations/{id}"),
+            json!({"status": "resolved"}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{id}/messages"),
+            json!({"kind": "note", "text": "x"}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/conversations".to_owned(),
+            json!({"customer": {"email": "x@example.com"}, "message": {"text": "x"}}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/customers".to_owned(),
+            json!({"name": "X"}),
+        ),
     ] {
         let reply = t.call(method, &path, &t.readonly, Some(body), None).await;
-        assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "forbidden"), "{path}");
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{path}"
+        );
     }
-    assert_eq!(t.get(&format!("/api/v1/conversations/{id}")).await.body["status"], "open");
+    assert_eq!(
+        t.get(&format!("/api/v1/conversations/{id}")).await.body["status"],
+        "open"
+    );
     t.finish().await;
 }
 
@@ -491,16 +815,33 @@ async fn the_openapi_document_describes_every_endpoint(backend: Backend) {
     assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc.body["paths"].as_object().unwrap();
     for (path, method) in [
-        ("/api/v1/conversations", "post"), ("/api/v1/conversations", "get"), ("/api/v1/conversations/{id}", "get"),
-        ("/api/v1/conversations/{id}", "patch"), ("/api/v1/conversations/{id}/messages", "post"),
-        ("/api/v1/conversations/{id}/events", "get"), ("/api/v1/customers", "get"), ("/api/v1/customers", "post"),
-        ("/api/v1/customers/{id}", "get"), ("/api/v1/customers/{id}", "patch"),
+        ("/api/v1/conversations", "post"),
+        ("/api/v1/conversations", "get"),
+        ("/api/v1/conversations/{id}", "get"),
+        ("/api/v1/conversations/{id}", "patch"),
+        ("/api/v1/conversations/{id}/messages", "post"),
+        ("/api/v1/conversations/{id}/events", "get"),
+        ("/api/v1/customers", "get"),
+        ("/api/v1/customers", "post"),
+        ("/api/v1/customers/{id}", "get"),
+        ("/api/v1/customers/{id}", "patch"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is documented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is documented"
+        );
     }
-    let codes = doc.body["components"]["schemas"]["ErrorCode"]["enum"].as_array().unwrap();
-    assert!(codes.contains(&json!("conversation_not_found")) && codes.contains(&json!("idempotency_key_reused")));
-    assert_eq!(doc.body["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let codes = doc.body["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(
+        codes.contains(&json!("conversation_not_found"))
+            && codes.contains(&json!("idempotency_key_reused"))
+    );
+    assert_eq!(
+        doc.body["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     t.finish().await;
 }
 
@@ -508,11 +849,17 @@ async fn health_and_readiness_answer(backend: Backend) {
     let t = TestApp::new(backend).await;
     let health = t.page(Method::GET, "/healthz", None, "", None).await;
     let ready = t.page(Method::GET, "/readyz", None, "", None).await;
-    assert_eq!((health.status, ready.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        (health.status, ready.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
     assert!(health.headers.contains_key("x-request-id"));
     t.db.store.close().await;
     let down = t.page(Method::GET, "/readyz", None, "", None).await;
-    assert_eq!((down.status, down.code()), (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"));
+    assert_eq!(
+        (down.status, down.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+    );
     t.finish().await;
 }
 
@@ -525,34 +872,104 @@ async fn sign_in_form(t: &TestApp, lang: Option<&str>) -> (String, String) {
 async fn agents_sign_in_and_out_with_csrf_protection(backend: Backend) {
     let t = TestApp::new(backend).await;
     let anonymous = t.page(Method::GET, "/", None, "", None).await;
-    assert_eq!((anonymous.status, anonymous.headers[header::LOCATION].to_str().unwrap()), (StatusCode::SEE_OTHER, "/login"));
+    assert_eq!(
+        (
+            anonymous.status,
+            anonymous.headers[header::LOCATION].to_str().unwrap()
+        ),
+        (StatusCode::SEE_OTHER, "/login")
+    );
 
     let (cookies, csrf) = sign_in_form(&t, None).await;
-    assert!(t.page(Method::GET, "/login", None, "", None).await.headers[header::SET_COOKIE].to_str().unwrap().contains("HttpOnly"));
-    let forged = t.page(Method::POST, "/login", Some("email=sara%40shop.example&password=correct+horse+battery&csrf=forged"), &cookies, None).await;
-    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a form without the right CSRF token is refused");
-    let wrong = t.page(Method::POST, "/login", Some(&format!("email=sara%40shop.example&password=wrong&csrf={csrf}")), &cookies, None).await;
+    assert!(
+        t.page(Method::GET, "/login", None, "", None).await.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("HttpOnly")
+    );
+    let forged = t
+        .page(
+            Method::POST,
+            "/login",
+            Some("email=sara%40shop.example&password=correct+horse+battery&csrf=forged"),
+            &cookies,
+            None,
+        )
+        .await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "a form without the right CSRF token is refused"
+    );
+    let wrong = t
+        .page(
+            Method::POST,
+            "/login",
+            Some(&format!(
+                "email=sara%40shop.example&password=wrong&csrf={csrf}"
+            )),
+            &cookies,
+            None,
+        )
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.text.contains("The email or password is wrong."));
     let (cookies, csrf) = sign_in_form(&t, None).await;
     let ok = t
-        .page(Method::POST, "/login", Some(&format!("email=Sara%40shop.example&password=correct+horse+battery&csrf={csrf}")), &cookies, None)
+        .page(
+            Method::POST,
+            "/login",
+            Some(&format!(
+                "email=Sara%40shop.example&password=correct+horse+battery&csrf={csrf}"
+            )),
+            &cookies,
+            None,
+        )
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
-    let set_cookie = ok.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>().join("\n");
-    assert!(set_cookie.contains("seva_session=") && set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    let set_cookie = ok
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        set_cookie.contains("seva_session=")
+            && set_cookie.contains("HttpOnly")
+            && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
     let session = cookies_of(&ok);
 
     let home = t.page(Method::GET, "/", None, &session, None).await;
     assert_eq!(home.status, StatusCode::OK);
-    assert!(home.text.contains("Signed in as") && home.text.contains("Sara"), "{}", home.text);
+    assert!(
+        home.text.contains("Signed in as") && home.text.contains("Sara"),
+        "{}",
+        home.text
+    );
     let logout_csrf = hidden_field(&home.text, "csrf");
-    let forged_logout = t.page(Method::POST, "/logout", Some("csrf=forged"), &session, None).await;
+    let forged_logout = t
+        .page(Method::POST, "/logout", Some("csrf=forged"), &session, None)
+        .await;
     assert_eq!(forged_logout.status, StatusCode::FORBIDDEN);
-    let out = t.page(Method::POST, "/logout", Some(&format!("csrf={logout_csrf}")), &session, None).await;
+    let out = t
+        .page(
+            Method::POST,
+            "/logout",
+            Some(&format!("csrf={logout_csrf}")),
+            &session,
+            None,
+        )
+        .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     let after = t.page(Method::GET, "/", None, &session, None).await;
-    assert_eq!(after.status, StatusCode::SEE_OTHER, "the old session cookie no longer works");
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "the old session cookie no longer works"
+    );
     t.finish().await;
 }
 
@@ -562,60 +979,136 @@ async fn repeated_failed_sign_ins_slow_down_then_lock(backend: Backend) {
         let t = &t;
         async move {
             let (cookies, csrf) = sign_in_form(t, None).await;
-            t.page(Method::POST, "/login", Some(&format!("email=sara%40shop.example&password={password}&csrf={csrf}")), &cookies, None)
-                .await
+            t.page(
+                Method::POST,
+                "/login",
+                Some(&format!(
+                    "email=sara%40shop.example&password={password}&csrf={csrf}"
+                )),
+                &cookies,
+                None,
+            )
+            .await
         }
     };
     for _ in 0..3 {
         assert_eq!(attempt("wrong").await.status, StatusCode::UNAUTHORIZED);
     }
     let slowed = attempt("correct+horse+battery").await;
-    assert_eq!(slowed.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits after three failures");
+    assert_eq!(
+        slowed.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits after three failures"
+    );
     // Fluent isolates placeables with U+2068/U+2069 so numbers stay right in Persian text.
-    let plain: String = slowed.text.chars().filter(|c| !matches!(c, '\u{2068}' | '\u{2069}')).collect();
+    let plain: String = slowed
+        .text
+        .chars()
+        .filter(|c| !matches!(c, '\u{2068}' | '\u{2069}'))
+        .collect();
     assert!(plain.contains("Try again in 1 seconds"), "{plain}");
     for _ in 0..7 {
         t.clock.advance(Duration::seconds(61));
         assert_eq!(attempt("wrong").await.status, StatusCode::UNAUTHORIZED);
     }
     t.clock.advance(Duration::minutes(5));
-    assert_eq!(attempt("correct+horse+battery").await.status, StatusCode::TOO_MANY_REQUESTS, "locked after ten failures");
+    assert_eq!(
+        attempt("correct+horse+battery").await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked after ten failures"
+    );
     t.clock.advance(Duration::minutes(11));
-    assert_eq!(attempt("correct+horse+battery").await.status, StatusCode::SEE_OTHER, "the lock runs out");
+    assert_eq!(
+        attempt("correct+horse+battery").await.status,
+        StatusCode::SEE_OTHER,
+        "the lock runs out"
+    );
     t.finish().await;
 }
 
 async fn the_first_admin_is_created_from_a_one_time_link(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = App::new(db.store.clone(), Arc::new(FixedClock::new(t0())));
-    let state = seva_web::AppState::new(app.clone(), seva_web::WebConfig { public_url: "http://seva.test".into() });
-    let t = TestApp { router: seva_web::router(state), app: app.clone(), clock: Arc::new(FixedClock::new(t0())), db, admin: String::new(), agent: String::new(), readonly: String::new() };
-    let token = t.app.first_admin_setup_token().await.unwrap().expect("no admin yet, so a link");
-    let bogus = t.page(Method::GET, "/setup?token=bogus", None, "", None).await;
+    let state = seva_web::AppState::new(
+        app.clone(),
+        seva_web::WebConfig {
+            public_url: "http://seva.test".into(),
+        },
+    );
+    let t = TestApp {
+        router: seva_web::router(state),
+        app: app.clone(),
+        clock: Arc::new(FixedClock::new(t0())),
+        db,
+        admin: String::new(),
+        agent: String::new(),
+        readonly: String::new(),
+    };
+    let token = t
+        .app
+        .first_admin_setup_token()
+        .await
+        .unwrap()
+        .expect("no admin yet, so a link");
+    let bogus = t
+        .page(Method::GET, "/setup?token=bogus", None, "", None)
+        .await;
     assert_eq!(bogus.status, StatusCode::NOT_FOUND);
-    let form = t.page(Method::GET, &format!("/setup?token={token}"), None, "", None).await;
+    let form = t
+        .page(
+            Method::GET,
+            &format!("/setup?token={token}"),
+            None,
+            "",
+            None,
+        )
+        .await;
     assert_eq!(form.status, StatusCode::OK);
     let (cookies, csrf) = (cookies_of(&form), hidden_field(&form.text, "csrf"));
-    let mismatch = format!("token={token}&name=Owner&email=owner%40shop.example&password=long+enough+pw&password_confirm=other+password&csrf={csrf}");
-    let refused = t.page(Method::POST, "/setup", Some(&mismatch), &cookies, None).await;
+    let mismatch = format!(
+        "token={token}&name=Owner&email=owner%40shop.example&password=long+enough+pw&password_confirm=other+password&csrf={csrf}"
+    );
+    let refused = t
+        .page(Method::POST, "/setup", Some(&mismatch), &cookies, None)
+        .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     let csrf = hidden_field(&refused.text, "csrf");
     let cookies = cookies_of(&refused);
-    let body = format!("token={token}&name=Owner&email=owner%40shop.example&password=long+enough+pw&password_confirm=long+enough+pw&csrf={csrf}");
-    let done = t.page(Method::POST, "/setup", Some(&body), &cookies, None).await;
+    let body = format!(
+        "token={token}&name=Owner&email=owner%40shop.example&password=long+enough+pw&password_confirm=long+enough+pw&csrf={csrf}"
+    );
+    let done = t
+        .page(Method::POST, "/setup", Some(&body), &cookies, None)
+        .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
-    let home = t.page(Method::GET, "/", None, &cookies_of(&done), None).await;
+    let home = t
+        .page(Method::GET, "/", None, &cookies_of(&done), None)
+        .await;
     assert!(home.text.contains("Owner"), "the new admin is signed in");
-    assert_eq!(t.app.user_by_email("owner@shop.example").await.unwrap().role, Role::Admin);
-    let again = t.page(Method::POST, "/setup", Some(&body), &cookies, None).await;
+    assert_eq!(
+        t.app
+            .user_by_email("owner@shop.example")
+            .await
+            .unwrap()
+            .role,
+        Role::Admin
+    );
+    let again = t
+        .page(Method::POST, "/setup", Some(&body), &cookies, None)
+        .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "the link works once");
-    assert!(t.app.first_admin_setup_token().await.unwrap().is_none(), "no link once an admin exists");
+    assert!(
+        t.app.first_admin_setup_token().await.unwrap().is_none(),
+        "no link once an admin exists"
+    );
     t.finish().await;
 }
 
 async fn pages_follow_the_browser_language_and_persian_is_right_to_left(backend: Backend) {
     let t = TestApp::new(backend).await;
-    let fa = t.page(Method::GET, "/login", None, "", Some("fa-IR,fa;q=0.9")).await;
+    let fa = t
+        .page(Method::GET, "/login", None, "", Some("fa-IR,fa;q=0.9"))
+        .await;
     assert!(fa.text.contains("dir=\"rtl\"") && fa.text.contains("lang=\"fa\""));
     assert!(fa.text.contains("ورود به سوا"));
     let mr = t.page(Method::GET, "/login", None, "", Some("mr")).await;

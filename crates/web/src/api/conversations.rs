@@ -5,15 +5,15 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use seva_app::conversations::{ConversationPatch, MessageInput, NewConversationInput, Outcome};
 use seva_app::customers::CustomerInput;
 use seva_domain::event::Actor;
 use seva_domain::{
-    AuthorKind, BrandId, Change, Channel, Conversation, ConversationId, CustomerId, Direction, Event,
-    Message, MessageKind, Priority, Status, TeamId, UserId,
+    AuthorKind, BrandId, Change, Channel, Conversation, ConversationId, CustomerId, Direction,
+    Event, Message, MessageKind, Priority, Status, TeamId, UserId,
 };
 use seva_store::conversations::{ConversationCursor, ConversationFilter};
-use serde::{Deserialize, Serialize};
 
 use super::{Page, check_limit, decode_cursor, double_option, encode_cursor};
 use crate::AppState;
@@ -22,9 +22,18 @@ use crate::extract::{ApiCaller, ApiId, ApiJson, ApiQuery, IdempotencyHeader};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/conversations", get(list_conversations).post(create_conversation))
-        .route("/conversations/{id}", get(show_conversation).patch(update_conversation))
-        .route("/conversations/{id}/messages", get(list_messages).post(create_message))
+        .route(
+            "/conversations",
+            get(list_conversations).post(create_conversation),
+        )
+        .route(
+            "/conversations/{id}",
+            get(show_conversation).patch(update_conversation),
+        )
+        .route(
+            "/conversations/{id}/messages",
+            get(list_messages).post(create_message),
+        )
         .route("/conversations/{id}/events", get(list_events))
 }
 
@@ -185,7 +194,10 @@ pub async fn create_conversation(
     let req = body.value;
     let kind = req.message.kind.unwrap_or(MessageKind::Customer);
     if kind == MessageKind::Note {
-        return Err(ApiError::new(ErrorCode::InvalidValue, "a conversation starts with a customer message or a reply, not a note"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "a conversation starts with a customer message or a reply, not a note",
+        ));
     }
     let input = NewConversationInput {
         customer: CustomerInput {
@@ -211,8 +223,10 @@ pub async fn create_conversation(
             created_at: req.created_at,
         },
     };
-    let (conversation, outcome) =
-        state.app.create_conversation(&caller, &input, key.with_digest(&body.digest).as_ref()).await?;
+    let (conversation, outcome) = state
+        .app
+        .create_conversation(&caller, &input, key.with_digest(&body.digest).as_ref())
+        .await?;
     Ok((created_or_ok(outcome), Json(conversation.into())))
 }
 
@@ -250,7 +264,13 @@ pub async fn list_conversations(
 ) -> ApiResult<Json<Page<ConversationJson>>> {
     let limit = check_limit(q.limit)?;
     let invalid = |what: &str, value: &str| {
-        ApiError::new(ErrorCode::InvalidQuery, format!("{what} '{}' is not known", value.chars().take(40).collect::<String>()))
+        ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!(
+                "{what} '{}' is not known",
+                value.chars().take(40).collect::<String>()
+            ),
+        )
     };
     let statuses = q
         .status
@@ -263,9 +283,15 @@ pub async fn list_conversations(
         None => None,
         Some("none") => Some(None),
         Some("me") => Some(Some(caller.user.id)),
-        Some(id) => Some(Some(UserId(id.parse().map_err(|_| invalid("assignee", id))?))),
+        Some(id) => Some(Some(UserId(
+            id.parse().map_err(|_| invalid("assignee", id))?,
+        ))),
     };
-    let channel = q.channel.as_deref().map(|c| c.parse::<Channel>().map_err(|_| invalid("channel", c))).transpose()?;
+    let channel = q
+        .channel
+        .as_deref()
+        .map(|c| c.parse::<Channel>().map_err(|_| invalid("channel", c)))
+        .transpose()?;
     let filter = ConversationFilter {
         statuses,
         assignee,
@@ -278,17 +304,30 @@ pub async fn list_conversations(
     let cursor = q
         .cursor
         .as_deref()
-        .map(|c| decode_cursor(c, 2).map(|p| ConversationCursor { last_activity_at: p[0], id: p[1] }))
+        .map(|c| {
+            decode_cursor(c, 2).map(|p| ConversationCursor {
+                last_activity_at: p[0],
+                id: p[1],
+            })
+        })
         .transpose()?;
     // One extra row tells whether another page exists.
-    let mut items = state.app.list_conversations(&filter, cursor, limit + 1).await?;
+    let mut items = state
+        .app
+        .list_conversations(&filter, cursor, limit + 1)
+        .await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
-        items.last().map(|c| encode_cursor(&[c.last_activity_at.timestamp_micros(), c.id.0]))
+        items
+            .last()
+            .map(|c| encode_cursor(&[c.last_activity_at.timestamp_micros(), c.id.0]))
     } else {
         None
     };
-    Ok(Json(Page { items: items.into_iter().map(Into::into).collect(), next_cursor }))
+    Ok(Json(Page {
+        items: items.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 /// One conversation with its messages.
@@ -352,7 +391,13 @@ pub async fn update_conversation(
         subject: req.subject,
         at: req.at,
     };
-    Ok(Json(state.app.update_conversation(&caller, ConversationId(id), &patch).await?.into()))
+    Ok(Json(
+        state
+            .app
+            .update_conversation(&caller, ConversationId(id), &patch)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -388,8 +433,15 @@ pub async fn create_message(
         external_id: req.external_id,
         created_at: req.created_at,
     };
-    let (message, outcome) =
-        state.app.add_message(&caller, ConversationId(id), &input, key.with_digest(&body.digest).as_ref()).await?;
+    let (message, outcome) = state
+        .app
+        .add_message(
+            &caller,
+            ConversationId(id),
+            &input,
+            key.with_digest(&body.digest).as_ref(),
+        )
+        .await?;
     Ok((created_or_ok(outcome), Json(message.into())))
 }
 
@@ -402,7 +454,10 @@ pub async fn list_messages(
     ApiId(id): ApiId,
 ) -> ApiResult<Json<Page<MessageJson>>> {
     let messages = state.app.messages(ConversationId(id)).await?;
-    Ok(Json(Page { items: messages.into_iter().map(Into::into).collect(), next_cursor: None }))
+    Ok(Json(Page {
+        items: messages.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+    }))
 }
 
 /// Everything that happened to a conversation, oldest first.
@@ -414,5 +469,8 @@ pub async fn list_events(
     ApiId(id): ApiId,
 ) -> ApiResult<Json<Page<EventJson>>> {
     let events = state.app.conversation_events(ConversationId(id)).await?;
-    Ok(Json(Page { items: events.into_iter().map(Into::into).collect(), next_cursor: None }))
+    Ok(Json(Page {
+        items: events.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+    }))
 }

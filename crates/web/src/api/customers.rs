@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use seva_app::customers::{CustomerPatch, NewCustomerInput};
 use seva_domain::customer::Attributes;
 use seva_domain::{AttributeValue, Customer, CustomerId, Identity, IdentityKind};
 use seva_store::customers::CustomerFilter;
-use serde::{Deserialize, Serialize};
 
 use super::{Page, check_limit, decode_cursor, double_option, encode_cursor};
 use crate::AppState;
@@ -41,7 +41,13 @@ pub struct CustomerJson {
 
 impl From<Customer> for CustomerJson {
     fn from(c: Customer) -> Self {
-        let of = |kind| c.identities.iter().filter(|i| i.kind == kind).map(|i| i.value.clone()).collect();
+        let of = |kind| {
+            c.identities
+                .iter()
+                .filter(|i| i.kind == kind)
+                .map(|i| i.value.clone())
+                .collect()
+        };
         Self {
             id: c.id.0,
             emails: of(IdentityKind::Email),
@@ -79,21 +85,42 @@ pub async fn list_customers(
     let limit = check_limit(q.limit)?;
     let identity = match (&q.email, &q.phone) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::new(ErrorCode::InvalidQuery, "look up by email or by phone, not both"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                "look up by email or by phone, not both",
+            ));
         }
-        (Some(email), None) => Some(Identity::parse(IdentityKind::Email, email).map_err(seva_app::AppError::from)?),
-        (None, Some(phone)) => Some(Identity::parse(IdentityKind::Phone, phone).map_err(seva_app::AppError::from)?),
+        (Some(email), None) => {
+            Some(Identity::parse(IdentityKind::Email, email).map_err(seva_app::AppError::from)?)
+        }
+        (None, Some(phone)) => {
+            Some(Identity::parse(IdentityKind::Phone, phone).map_err(seva_app::AppError::from)?)
+        }
         (None, None) => None,
     };
-    let before_id = q.cursor.as_deref().map(|c| decode_cursor(c, 1).map(|p| CustomerId(p[0]))).transpose()?;
-    let mut items = state.app.list_customers(&CustomerFilter { identity, before_id, limit: limit + 1 }).await?;
+    let before_id = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c, 1).map(|p| CustomerId(p[0])))
+        .transpose()?;
+    let mut items = state
+        .app
+        .list_customers(&CustomerFilter {
+            identity,
+            before_id,
+            limit: limit + 1,
+        })
+        .await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|c| encode_cursor(&[c.id.0]))
     } else {
         None
     };
-    Ok(Json(Page { items: items.into_iter().map(Into::into).collect(), next_cursor }))
+    Ok(Json(Page {
+        items: items.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -129,7 +156,10 @@ pub async fn create_customer(
         external_ids: req.external_ids,
         attributes: req.attributes,
     };
-    Ok((StatusCode::CREATED, Json(state.app.create_customer(&caller, &input).await?.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.app.create_customer(&caller, &input).await?.into()),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = i64, Path)),
@@ -186,5 +216,11 @@ pub async fn update_customer(
         attributes: req.attributes.map(|a| a.into_iter().collect()),
         add_identities,
     };
-    Ok(Json(state.app.update_customer(&caller, CustomerId(id), &patch).await?.into()))
+    Ok(Json(
+        state
+            .app
+            .update_customer(&caller, CustomerId(id), &patch)
+            .await?
+            .into(),
+    ))
 }

@@ -28,11 +28,17 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn api_not_found(uri: Uri) -> ApiError {
-    ApiError::new(ErrorCode::NotFound, format!("no API endpoint at {}", uri.path()))
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("no API endpoint at {}", uri.path()),
+    )
 }
 
 async fn api_method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} is not allowed on {}", uri.path()))
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// A page of results: `next_cursor` is absent on the last page.
@@ -46,22 +52,44 @@ pub fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::new(ErrorCode::InvalidLimit, format!("limit {n} is out of range 1..={MAX_LIMIT}"))),
+        Some(n) => Err(ApiError::new(
+            ErrorCode::InvalidLimit,
+            format!("limit {n} is out of range 1..={MAX_LIMIT}"),
+        )),
     }
 }
 
 /// Cursors are opaque to clients: base64url of the position's parts.
 pub fn encode_cursor(parts: &[i64]) -> String {
-    let text = parts.iter().map(ToString::to_string).collect::<Vec<_>>().join(":");
+    let text = parts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(":");
     URL_SAFE_NO_PAD.encode(text)
 }
 
 pub fn decode_cursor(cursor: &str, parts: usize) -> Result<Vec<i64>, ApiError> {
-    let bad = || ApiError::new(ErrorCode::InvalidCursor, "the cursor is not one this API returned");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).map_err(|_| bad())?;
+    let bad = || {
+        ApiError::new(
+            ErrorCode::InvalidCursor,
+            "the cursor is not one this API returned",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let values = text.split(':').map(str::parse::<i64>).collect::<Result<Vec<_>, _>>().map_err(|_| bad())?;
-    if values.len() == parts { Ok(values) } else { Err(bad()) }
+    let values = text
+        .split(':')
+        .map(str::parse::<i64>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad())?;
+    if values.len() == parts {
+        Ok(values)
+    } else {
+        Err(bad())
+    }
 }
 
 /// Tells a field that is absent (`None`) from one set to null (`Some(None)`), for PATCH.
@@ -80,7 +108,10 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let cursor = encode_cursor(&[1_767_225_600_000_000, 42]);
-        assert_eq!(decode_cursor(&cursor, 2).unwrap(), [1_767_225_600_000_000, 42]);
+        assert_eq!(
+            decode_cursor(&cursor, 2).unwrap(),
+            [1_767_225_600_000_000, 42]
+        );
         assert!(decode_cursor("not-a-cursor!", 2).is_err());
         assert!(decode_cursor(&encode_cursor(&[1]), 2).is_err());
     }

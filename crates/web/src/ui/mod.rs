@@ -3,18 +3,18 @@
 //! is no session yet); signed-in forms carry the session's own token.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::Deserialize;
 use seva_app::auth::{NewSession, SESSION_LIFETIME};
 use seva_app::{AppError, Caller};
 use seva_domain::Status;
 use seva_store::conversations::ConversationFilter;
-use serde::Deserialize;
 
 use crate::AppState;
 use crate::i18n::Tr;
@@ -33,7 +33,10 @@ pub fn router() -> Router<AppState> {
 
 async fn stylesheet() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../static/seva.css"),
     )
 }
@@ -49,7 +52,9 @@ fn render(template: &impl Template, status: StatusCode) -> Response {
 }
 
 fn tr<'a>(state: &'a AppState, headers: &HeaderMap, preferred: Option<&str>) -> Tr<'a> {
-    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
     state.i18n.tr(state.i18n.negotiate(preferred, accept))
 }
 
@@ -59,11 +64,20 @@ fn new_csrf() -> String {
     hex::encode(bytes)
 }
 
-fn cookie(state: &AppState, name: &'static str, value: String, max_age: Option<time_like::Duration>) -> Cookie<'static> {
+fn cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age: Option<time_like::Duration>,
+) -> Cookie<'static> {
     let mut c = Cookie::build((name, value))
         .path("/")
         .http_only(true)
-        .same_site(if name == SESSION_COOKIE { SameSite::Lax } else { SameSite::Strict })
+        .same_site(if name == SESSION_COOKIE {
+            SameSite::Lax
+        } else {
+            SameSite::Strict
+        })
         .secure(state.config.secure_cookies())
         .build();
     if let Some(age) = max_age {
@@ -79,10 +93,16 @@ mod time_like {
 
 /// Compares the form's CSRF token with the expected one in constant time.
 fn csrf_ok(expected: Option<&str>, given: &str) -> bool {
-    let Some(expected) = expected else { return false };
+    let Some(expected) = expected else {
+        return false;
+    };
     expected.len() == given.len()
         && !given.is_empty()
-        && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 async fn signed_in(state: &AppState, jar: &CookieJar) -> Option<(Caller, String)> {
@@ -115,7 +135,12 @@ async fn show_login(State(state): State<AppState>, headers: HeaderMap, jar: Cook
     }
     let csrf = new_csrf();
     let jar = jar.add(cookie(&state, FORM_CSRF_COOKIE, csrf.clone(), None));
-    let page = LoginPage { tr: tr(&state, &headers, None), csrf, email: String::new(), error: None };
+    let page = LoginPage {
+        tr: tr(&state, &headers, None),
+        csrf,
+        email: String::new(),
+        error: None,
+    };
     (jar, render(&page, StatusCode::OK)).into_response()
 }
 
@@ -136,20 +161,38 @@ async fn sign_in(
     let csrf = new_csrf();
     let retry = |jar: CookieJar, email: String, error: String, status: StatusCode| {
         let jar = jar.add(cookie(&state, FORM_CSRF_COOKIE, csrf.clone(), None));
-        let page = LoginPage { tr, csrf: csrf.clone(), email, error: Some(error) };
+        let page = LoginPage {
+            tr,
+            csrf: csrf.clone(),
+            email,
+            error: Some(error),
+        };
         (jar, render(&page, status)).into_response()
     };
     let Ok(Form(form)) = form else {
-        return retry(jar, String::new(), tr.t("error-form-expired"), StatusCode::BAD_REQUEST);
+        return retry(
+            jar,
+            String::new(),
+            tr.t("error-form-expired"),
+            StatusCode::BAD_REQUEST,
+        );
     };
     if !csrf_ok(jar.get(FORM_CSRF_COOKIE).map(Cookie::value), &form.csrf) {
-        return retry(jar, form.email, tr.t("error-form-expired"), StatusCode::FORBIDDEN);
+        return retry(
+            jar,
+            form.email,
+            tr.t("error-form-expired"),
+            StatusCode::FORBIDDEN,
+        );
     }
     match state.app.sign_in(&form.email, &form.password).await {
         Ok(session) => start_session(&state, jar, session).into_response(),
-        Err(AppError::InvalidCredentials) => {
-            retry(jar, form.email, tr.t("error-invalid-credentials"), StatusCode::UNAUTHORIZED)
-        }
+        Err(AppError::InvalidCredentials) => retry(
+            jar,
+            form.email,
+            tr.t("error-invalid-credentials"),
+            StatusCode::UNAUTHORIZED,
+        ),
         Err(AppError::SignInThrottled { retry_after_secs }) => retry(
             jar,
             form.email,
@@ -158,7 +201,12 @@ async fn sign_in(
         ),
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
-            retry(jar, form.email, tr.t("error-generic"), StatusCode::SERVICE_UNAVAILABLE)
+            retry(
+                jar,
+                form.email,
+                tr.t("error-generic"),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
         }
     }
 }
@@ -178,14 +226,22 @@ async fn sign_out(
     };
     let given = form.map(|Form(f)| f.csrf).unwrap_or_default();
     if !csrf_ok(Some(&expected), &given) {
-        return (StatusCode::FORBIDDEN, "The form expired; go back and try again.").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "The form expired; go back and try again.",
+        )
+            .into_response();
     }
     if let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned())
         && let Err(e) = state.app.sign_out(&token).await
     {
         tracing::error!(error = %e, "sign-out failed");
     }
-    (jar.remove(Cookie::build(SESSION_COOKIE).path("/")), Redirect::to("/login")).into_response()
+    (
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        Redirect::to("/login"),
+    )
+        .into_response()
 }
 
 // ---- first-admin set-up ---------------------------------------------------------------------
@@ -226,7 +282,18 @@ async fn show_setup(
         email: String::new(),
         error: None,
     };
-    (jar, render(&page, if valid { StatusCode::OK } else { StatusCode::NOT_FOUND })).into_response()
+    (
+        jar,
+        render(
+            &page,
+            if valid {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            },
+        ),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,35 +315,78 @@ async fn complete_setup(
     let tr = tr(&state, &headers, None);
     let csrf = new_csrf();
     let Ok(Form(form)) = form else {
-        let page = SetupPage { tr, valid: false, csrf, token: String::new(), name: String::new(), email: String::new(), error: None };
+        let page = SetupPage {
+            tr,
+            valid: false,
+            csrf,
+            token: String::new(),
+            name: String::new(),
+            email: String::new(),
+            error: None,
+        };
         return render(&page, StatusCode::BAD_REQUEST);
     };
     let again = |jar: CookieJar, form: SetupForm, error: String, status: StatusCode| {
         let jar = jar.add(cookie(&state, FORM_CSRF_COOKIE, csrf.clone(), None));
-        let page = SetupPage { tr, valid: true, csrf: csrf.clone(), token: form.token, name: form.name, email: form.email, error: Some(error) };
+        let page = SetupPage {
+            tr,
+            valid: true,
+            csrf: csrf.clone(),
+            token: form.token,
+            name: form.name,
+            email: form.email,
+            error: Some(error),
+        };
         (jar, render(&page, status)).into_response()
     };
     if !csrf_ok(jar.get(FORM_CSRF_COOKIE).map(Cookie::value), &form.csrf) {
         return again(jar, form, tr.t("error-form-expired"), StatusCode::FORBIDDEN);
     }
     if form.password != form.password_confirm {
-        return again(jar, form, tr.t("error-password-mismatch"), StatusCode::UNPROCESSABLE_ENTITY);
+        return again(
+            jar,
+            form,
+            tr.t("error-password-mismatch"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
     }
-    match state.app.complete_setup(&form.token, &form.email, &form.name, &form.password).await {
+    match state
+        .app
+        .complete_setup(&form.token, &form.email, &form.name, &form.password)
+        .await
+    {
         Ok(session) => start_session(&state, jar, session).into_response(),
         Err(AppError::SetupLinkInvalid) => {
-            let page = SetupPage { tr, valid: false, csrf, token: String::new(), name: String::new(), email: String::new(), error: None };
+            let page = SetupPage {
+                tr,
+                valid: false,
+                csrf,
+                token: String::new(),
+                name: String::new(),
+                email: String::new(),
+                error: None,
+            };
             render(&page, StatusCode::NOT_FOUND)
         }
-        Err(AppError::WeakPassword { min }) => {
-            again(jar, form, tr.t1("error-weak-password", "min", &min.to_string()), StatusCode::UNPROCESSABLE_ENTITY)
-        }
-        Err(AppError::Invalid(seva_domain::ValueError::InvalidEmail(_))) => {
-            again(jar, form, tr.t("error-invalid-email"), StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        Err(AppError::WeakPassword { min }) => again(
+            jar,
+            form,
+            tr.t1("error-weak-password", "min", &min.to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(AppError::Invalid(seva_domain::ValueError::InvalidEmail(_))) => again(
+            jar,
+            form,
+            tr.t("error-invalid-email"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "first-admin set-up refused");
-            let message = if matches!(e, AppError::Store(_)) { tr.t("error-generic") } else { e.to_string() };
+            let message = if matches!(e, AppError::Store(_)) {
+                tr.t("error-generic")
+            } else {
+                e.to_string()
+            };
             again(jar, form, message, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
@@ -307,7 +417,10 @@ async fn show_home(State(state): State<AppState>, headers: HeaderMap, jar: Cooki
         return Redirect::to("/login").into_response();
     };
     let tr = tr(&state, &headers, caller.user.language.as_deref());
-    let filter = ConversationFilter { statuses: vec![Status::Open], ..ConversationFilter::default() };
+    let filter = ConversationFilter {
+        statuses: vec![Status::Open],
+        ..ConversationFilter::default()
+    };
     let conversations = match state.app.list_conversations(&filter, None, 25).await {
         Ok(list) => list,
         Err(e) => {
