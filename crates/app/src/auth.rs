@@ -237,6 +237,12 @@ impl App {
         Ok(())
     }
 
+    /// Deletes sessions that have expired; returns how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let mut conn = self.store.conn().await?;
+        Ok(staff::delete_expired_sessions(&mut conn, self.now()).await?)
+    }
+
     /// When no active admin exists, issues a new one-time set-up link token (replacing any
     /// earlier one) for the operator to open; otherwise `None`.
     pub async fn first_admin_setup_token(&self) -> Result<Option<String>> {
