@@ -402,72 +402,19 @@ impl App {
             patch.assignee_id.flatten(),
         )
         .await?;
-        let mut changes = Vec::new();
-        if let Some(to) = patch.status
-            && to != c.status
+        let validated = ConversationPatch {
+            tags,
+            subject,
+            ..patch.clone()
+        };
+        let changes = apply_patch(&mut c, validated)?;
+        if changes
+            .iter()
+            .any(|change| matches!(change, Change::TagsChanged { .. }))
         {
-            c.status.transition(to)?;
-            changes.push(Change::StatusChanged { from: c.status, to });
-            c.status = to;
+            store::set_tags(&mut tx, id, &c.tags).await?;
         }
-        if let Some(to) = patch.priority
-            && to != c.priority
-        {
-            changes.push(Change::PriorityChanged {
-                from: c.priority,
-                to,
-            });
-            c.priority = to;
-        }
-        if let Some(to) = patch.assignee_id
-            && to != c.assignee_id
-        {
-            changes.push(Change::Assigned {
-                from: c.assignee_id,
-                to,
-            });
-            c.assignee_id = to;
-        }
-        if let Some(to) = patch.team_id
-            && to != c.team_id
-        {
-            changes.push(Change::TeamChanged {
-                from: c.team_id,
-                to,
-            });
-            c.team_id = to;
-        }
-        if let Some(to) = patch.brand_id {
-            c.brand_id = to;
-        }
-        if let Some(to) = subject
-            && to != c.subject
-        {
-            changes.push(Change::SubjectChanged {
-                from: c.subject.clone(),
-                to: to.clone(),
-            });
-            c.subject = to;
-        }
-        if let Some(tags) = tags
-            && tags != c.tags
-        {
-            let added = tags
-                .iter()
-                .filter(|t| !c.tags.contains(t))
-                .cloned()
-                .collect();
-            let removed = c
-                .tags
-                .iter()
-                .filter(|t| !tags.contains(t))
-                .cloned()
-                .collect();
-            store::set_tags(&mut tx, id, &tags).await?;
-            changes.push(Change::TagsChanged { added, removed });
-            c.tags = tags;
-        }
-        if changes.is_empty() && patch.brand_id.is_none() {
+        if changes.is_empty() {
             return Ok(c);
         }
         for change in &changes {
@@ -512,6 +459,83 @@ impl App {
             .map_err(not_found("conversation"))?;
         Ok(events::for_conversation(&mut conn, id).await?)
     }
+}
+
+/// Applies a patch to a conversation in memory and returns one change per field that actually
+/// changed, in a fixed order. Refuses moves out of a closed conversation.
+/// `patch` has its tags and subject already validated.
+fn apply_patch(c: &mut Conversation, patch: ConversationPatch) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    if let Some(to) = patch.status
+        && to != c.status
+    {
+        c.status.transition(to)?;
+        changes.push(Change::StatusChanged { from: c.status, to });
+        c.status = to;
+    }
+    if let Some(to) = patch.priority
+        && to != c.priority
+    {
+        changes.push(Change::PriorityChanged {
+            from: c.priority,
+            to,
+        });
+        c.priority = to;
+    }
+    if let Some(to) = patch.assignee_id
+        && to != c.assignee_id
+    {
+        changes.push(Change::Assigned {
+            from: c.assignee_id,
+            to,
+        });
+        c.assignee_id = to;
+    }
+    if let Some(to) = patch.team_id
+        && to != c.team_id
+    {
+        changes.push(Change::TeamChanged {
+            from: c.team_id,
+            to,
+        });
+        c.team_id = to;
+    }
+    if let Some(to) = patch.brand_id
+        && to != c.brand_id
+    {
+        changes.push(Change::BrandChanged {
+            from: c.brand_id,
+            to,
+        });
+        c.brand_id = to;
+    }
+    if let Some(to) = patch.subject
+        && to != c.subject
+    {
+        changes.push(Change::SubjectChanged {
+            from: c.subject.clone(),
+            to: to.clone(),
+        });
+        c.subject = to;
+    }
+    if let Some(tags) = patch.tags
+        && tags != c.tags
+    {
+        let added = tags
+            .iter()
+            .filter(|t| !c.tags.contains(t))
+            .cloned()
+            .collect();
+        let removed = c
+            .tags
+            .iter()
+            .filter(|t| !tags.contains(t))
+            .cloned()
+            .collect();
+        changes.push(Change::TagsChanged { added, removed });
+        c.tags = tags;
+    }
+    Ok(changes)
 }
 
 /// Stores one message and its event. The author follows from the kind: the customer for

@@ -4,7 +4,7 @@
 use crate::Timestamp;
 use crate::conversation::{Channel, MessageKind, Priority, Status};
 use crate::customer::Identity;
-use crate::ids::{ConversationId, CustomerId, EventId, MessageId, TeamId, UserId};
+use crate::ids::{BrandId, ConversationId, CustomerId, EventId, MessageId, TeamId, UserId};
 use crate::macros::string_enum;
 
 string_enum! {
@@ -73,6 +73,10 @@ pub enum Change {
         from: Option<TeamId>,
         to: Option<TeamId>,
     },
+    BrandChanged {
+        from: Option<BrandId>,
+        to: Option<BrandId>,
+    },
     TagsChanged {
         added: Vec<String>,
         removed: Vec<String>,
@@ -102,6 +106,7 @@ impl Change {
             Change::PriorityChanged { .. } => "priority_changed",
             Change::Assigned { .. } => "assigned",
             Change::TeamChanged { .. } => "team_changed",
+            Change::BrandChanged { .. } => "brand_changed",
             Change::TagsChanged { .. } => "tags_changed",
             Change::SubjectChanged { .. } => "subject_changed",
             Change::CustomerCreated { .. } => "customer_created",

@@ -543,6 +543,45 @@ async fn replies_notes_and_changes_are_recorded_as_events(backend: Backend) {
     );
     assert_eq!(status["actor"], json!({"kind": "user", "id": me}));
     assert_eq!(status["at"].as_str(), Some("2026-11-18T11:11:40Z"));
+
+    let (brand, team) = {
+        let mut conn = t.db.store.conn().await.unwrap();
+        let brand = seva_store::staff::insert_brand(&mut conn, "Kahroba Home", t0())
+            .await
+            .unwrap();
+        let team = seva_store::staff::insert_team(&mut conn, "Returns", t0())
+            .await
+            .unwrap();
+        (brand.0, team.0)
+    };
+    let moved = t
+        .patch(id, json!({"brand_id": brand, "team_id": team}))
+        .await;
+    assert_eq!(
+        (
+            moved.body["brand_id"].as_i64(),
+            moved.body["team_id"].as_i64()
+        ),
+        (Some(brand), Some(team))
+    );
+    let unchanged = t.patch(id, json!({"brand_id": brand})).await;
+    assert_eq!(unchanged.status, StatusCode::OK);
+    let events = t.get(&format!("/api/v1/conversations/{id}/events")).await;
+    let tail: Vec<Value> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(9)
+        .map(|e| e["change"].clone())
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            json!({"type": "team_changed", "from": null, "to": team}),
+            json!({"type": "brand_changed", "from": null, "to": brand})
+        ],
+        "every change is an event; a patch that changes nothing records none"
+    );
     t.finish().await;
 }
 
