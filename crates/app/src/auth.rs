@@ -175,19 +175,34 @@ impl App {
     }
 
     /// Checks a password sign-in, with slow-down then lockout after repeated failures.
+    ///
+    /// Password checks in one process take turns (a one-permit semaphore): the throttle state is
+    /// read after the permit is granted, so a burst of parallel guesses is counted guess by
+    /// guess instead of all passing the same check, and queued guesses cannot occupy every
+    /// thread. The hash itself runs on a blocking thread, off the async workers.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession> {
-        let now = self.now();
         let Ok(email) = Email::parse(email) else {
             return Err(AppError::InvalidCredentials);
         };
+        let _turn = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| AppError::InvalidCredentials)?;
+        let now = self.now();
         let mut conn = self.store.conn().await?;
         let state = staff::throttle(&mut conn, email.as_str()).await?;
         throttle_check(state.as_ref(), now)?;
         let found = staff::user_by_email(&mut conn, email.as_str()).await?;
         let hash = found
             .as_ref()
-            .and_then(|(u, h)| h.as_deref().filter(|_| u.active));
-        if !verify_password(password, hash) {
+            .and_then(|(u, h)| h.clone().filter(|_| u.active));
+        let password = password.to_owned();
+        let verified =
+            tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
+                .await
+                .unwrap_or(false);
+        if !verified {
             staff::save_throttle(
                 &mut conn,
                 email.as_str(),
@@ -247,18 +262,19 @@ impl App {
     /// earlier one) for the operator to open; otherwise `None`.
     pub async fn first_admin_setup_token(&self) -> Result<Option<String>> {
         let now = self.now();
-        let mut conn = self.store.conn().await?;
-        if staff::count_active_admins(&mut conn).await? > 0 {
+        let mut tx = self.store.begin().await?;
+        if staff::count_active_admins(&mut tx).await? > 0 {
             return Ok(None);
         }
         let token = new_secret("");
         staff::replace_setup_token(
-            &mut conn,
+            &mut tx,
             &hash_secret(&token),
             now,
             now + SETUP_LINK_LIFETIME,
         )
         .await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(Some(token))
     }
 
@@ -280,6 +296,10 @@ impl App {
         let hash = hash_password(password)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        // A link printed before an admin was made another way no longer works.
+        if staff::count_active_admins(&mut tx).await? > 0 {
+            return Err(AppError::SetupLinkInvalid);
+        }
         if !staff::use_setup_token(&mut tx, &hash_secret(token), now).await? {
             return Err(AppError::SetupLinkInvalid);
         }

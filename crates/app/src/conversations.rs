@@ -12,7 +12,7 @@ use seva_store::conversations::{
 use seva_store::idempotency::{self, IdempotencyRecord};
 use seva_store::{Conn, StoreError, Tx, customers, events, staff};
 
-use crate::customers::{CustomerInput, find_or_create_customer};
+use crate::customers::{CustomerInput, find_customer, find_or_create_customer};
 use crate::{App, AppError, Caller, IdempotencyKey, Result, not_found};
 
 #[derive(Debug, Clone)]
@@ -221,6 +221,11 @@ impl App {
             && let Some(message) = store::find_message_by_external_id(&mut tx, external_id).await?
         {
             let conversation = store::find(&mut tx, message.conversation_id).await?;
+            // The same message again (a retried delivery) comes from the same customer; another
+            // customer's message with this id is a collision, not a retry.
+            if find_customer(&mut tx, &input.customer).await? != Some(conversation.customer_id) {
+                return Err(AppError::ExternalIdTaken);
+            }
             remember(
                 &mut tx,
                 caller,
@@ -304,6 +309,27 @@ impl App {
     ) -> Result<(Message, Outcome)> {
         caller.require_write()?;
         caller.allow_backdating(input.created_at)?;
+        // A concurrent retry with the same key or external id loses the race on a unique rule;
+        // the second try then finds what the first one stored.
+        match self
+            .try_add_message(caller, conversation_id, input, key)
+            .await
+        {
+            Err(AppError::Store(StoreError::Conflict { .. })) => {
+                self.try_add_message(caller, conversation_id, input, key)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_add_message(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        input: &MessageInput,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(Message, Outcome)> {
         let (text, external_id, html) = validate_message(input)?;
         let now = self.now();
         let at = input.created_at.unwrap_or(now);
@@ -316,6 +342,9 @@ impl App {
         if let Some(external_id) = &external_id
             && let Some(message) = store::find_message_by_external_id(&mut tx, external_id).await?
         {
+            if message.conversation_id != conversation_id {
+                return Err(AppError::ExternalIdTaken);
+            }
             remember(&mut tx, caller, key, RESOURCE_MESSAGE, message.id.0, now).await?;
             tx.commit().await.map_err(StoreError::from)?;
             return Ok((message, Outcome::Existing));

@@ -83,6 +83,27 @@ async fn add_identities(
     Ok(())
 }
 
+/// The customer the given identities point to, if any, without creating one.
+pub(crate) async fn find_customer(
+    conn: &mut Conn,
+    input: &CustomerInput,
+) -> Result<Option<CustomerId>> {
+    let given = [
+        (IdentityKind::Email, input.email.as_deref()),
+        (IdentityKind::Phone, input.phone.as_deref()),
+        (IdentityKind::External, input.external_id.as_deref()),
+    ];
+    for (kind, value) in given {
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            let identity = Identity::parse(kind, value)?;
+            if let Some(id) = store::find_by_identity(conn, identity.kind, &identity.value).await? {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// The customer an incoming message is from: found by email, then phone, then external id;
 /// created (with every identity given) when none matches. Identities given that the found
 /// customer lacks are added, unless another customer has them.
@@ -114,16 +135,22 @@ pub(crate) async fn find_or_create_customer(
     for identity in &identities {
         if let Some(id) = store::find_by_identity(conn, identity.kind, &identity.value).await? {
             // Only identities nobody has yet are added: a message never moves an identity.
-            let mut free = Vec::new();
+            // An identity claimed by a concurrent request meanwhile is simply not added.
             for other in &identities {
-                if store::find_by_identity(conn, other.kind, &other.value)
+                let free = store::find_by_identity(conn, other.kind, &other.value)
                     .await?
-                    .is_none()
+                    .is_none();
+                if free
+                    && store::add_identity(conn, id, other, at)
+                        .await
+                        .unwrap_or(false)
                 {
-                    free.push(other.clone());
+                    let change = Change::IdentityAdded {
+                        identity: other.clone(),
+                    };
+                    events::record(conn, None, Some(id), actor, &change, at).await?;
                 }
             }
-            add_identities(conn, id, &free, actor, at).await?;
             return Ok(id);
         }
     }
@@ -223,6 +250,7 @@ impl App {
             .map(|(kind, value)| Identity::parse(*kind, value))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.store.begin().await?;
+        store::lock(&mut tx, id).await?;
         let mut customer = store::get(&mut tx, id)
             .await
             .map_err(not_found("customer"))?;

@@ -67,11 +67,17 @@ impl Clock for FixedClock {
 pub struct App {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Password checks take turns: see `App::sign_in`.
+    password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            password_checks: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -139,6 +145,8 @@ pub enum AppError {
     CustomerIdentityRequired,
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
+    #[error("this external_id belongs to another conversation's message")]
+    ExternalIdTaken,
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
     #[error("the email or password is wrong")]

@@ -13,6 +13,8 @@ pub enum ValueError {
     TooLong { field: &'static str, max: usize },
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
+    #[error("{field} contains a control character")]
+    ControlCharacter { field: &'static str },
     #[error("'{0}' is not a valid tag: 1 to 50 characters, no spaces or commas")]
     InvalidTag(String),
     #[error("'{0}' is not a valid language tag (e.g. en, fa, mr, hi, en-IN)")]
@@ -35,11 +37,18 @@ pub mod limits {
     pub const EMAIL: usize = 254;
 }
 
-/// Trims `value` and checks it is non-empty and at most `max` characters long.
+/// Trims `value` and checks it is non-empty, at most `max` characters long, and free of control
+/// characters other than line breaks and tabs (PostgreSQL cannot store NUL at all).
 pub fn bounded_text(field: &'static str, value: &str, max: usize) -> Result<String, ValueError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(ValueError::Empty { field });
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ValueError::ControlCharacter { field });
     }
     if trimmed.chars().count() > max {
         return Err(ValueError::TooLong { field, max });
@@ -254,5 +263,10 @@ mod tests {
             bounded_text("name", "   ", 200),
             Err(ValueError::Empty { field: "name" })
         );
+        assert_eq!(
+            bounded_text("text", "a\0b", 200),
+            Err(ValueError::ControlCharacter { field: "text" })
+        );
+        assert!(bounded_text("text", "line one\nline two\tend", 200).is_ok());
     }
 }

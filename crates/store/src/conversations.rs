@@ -236,8 +236,7 @@ async fn tags_of(
         return Ok(out);
     }
     let sql = format!(
-        "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id IN ({})
-         ORDER BY tag",
+        "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id IN ({})",
         placeholders(1, ids.len())
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -248,6 +247,11 @@ async fn tags_of(
         out.entry(ConversationId(col(&row, "conversation_id")?))
             .or_default()
             .push(col(&row, "tag")?);
+    }
+    // Sorted here, in byte order, because ORDER BY follows PostgreSQL's collation while SQLite
+    // compares bytes: both backends must answer alike.
+    for tags in out.values_mut() {
+        tags.sort();
     }
     Ok(out)
 }

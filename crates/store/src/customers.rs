@@ -89,6 +89,19 @@ pub async fn get(conn: &mut Conn, id: CustomerId) -> Result<Customer> {
     Ok(customer)
 }
 
+/// Locks the customer's row until the transaction ends, on PostgreSQL, so that concurrent
+/// read-modify-write updates apply one after the other (SQLite's `BEGIN IMMEDIATE` already
+/// serialises writers).
+pub async fn lock(conn: &mut Conn, id: CustomerId) -> Result<()> {
+    if crate::dialect::is_postgres(conn) {
+        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn exists(conn: &mut Conn, id: CustomerId) -> Result<bool> {
     let found: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
         .bind(id.0)

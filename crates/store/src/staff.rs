@@ -113,7 +113,7 @@ pub async fn add_team_member(conn: &mut Conn, team: TeamId, user: UserId) -> Res
 }
 
 pub async fn teams(conn: &mut Conn) -> Result<Vec<Team>> {
-    let rows = sqlx::query("SELECT id, name FROM teams ORDER BY name")
+    let rows = sqlx::query("SELECT id, name FROM teams ORDER BY id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
@@ -147,7 +147,7 @@ pub async fn insert_brand(conn: &mut Conn, name: &str, now: Timestamp) -> Result
 }
 
 pub async fn brands(conn: &mut Conn) -> Result<Vec<Brand>> {
-    let rows = sqlx::query("SELECT id, name FROM brands ORDER BY name")
+    let rows = sqlx::query("SELECT id, name FROM brands ORDER BY id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()

@@ -38,6 +38,7 @@ pub enum ErrorCode {
     InvalidStatusTransition,
     ConversationClosed,
     IdentityTaken,
+    ExternalIdTaken,
     AlreadyExists,
     Conflict,
     // 413, 415
@@ -86,6 +87,7 @@ impl ErrorCode {
             C::InvalidStatusTransition
             | C::ConversationClosed
             | C::IdentityTaken
+            | C::ExternalIdTaken
             | C::AlreadyExists
             | C::Conflict => StatusCode::CONFLICT,
             C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -191,7 +193,9 @@ impl From<AppError> for ApiError {
                 ValueError::Empty { .. } => C::FieldRequired,
                 ValueError::InvalidTag(_) => C::InvalidTag,
                 ValueError::InvalidLanguage(_) => C::InvalidLanguage,
-                ValueError::UnknownValue { .. } => C::InvalidValue,
+                ValueError::UnknownValue { .. } | ValueError::ControlCharacter { .. } => {
+                    C::InvalidValue
+                }
             },
             AppError::NotFound(what) => match *what {
                 "conversation" => C::ConversationNotFound,
@@ -207,6 +211,7 @@ impl From<AppError> for ApiError {
             AppError::InvalidTransition(_) => C::InvalidStatusTransition,
             AppError::ConversationClosed => C::ConversationClosed,
             AppError::IdentityTaken(_) => C::IdentityTaken,
+            AppError::ExternalIdTaken => C::ExternalIdTaken,
             AppError::CustomerIdentityRequired => C::CustomerIdentityRequired,
             AppError::IdempotencyKeyReused => C::IdempotencyKeyReused,
             AppError::AlreadyExists(_) => C::AlreadyExists,

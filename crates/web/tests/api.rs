@@ -42,6 +42,7 @@ on_both_backends!(
     agents_sign_in_and_out_with_csrf_protection,
     repeated_failed_sign_ins_slow_down_then_lock,
     the_first_admin_is_created_from_a_one_time_link,
+    a_setup_link_dies_once_an_admin_exists,
     pages_follow_the_browser_language_and_persian_is_right_to_left,
 );
 
@@ -375,6 +376,29 @@ async fn a_message_external_id_is_stored_once(backend: Backend) {
         .await;
     assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::OK));
     assert_eq!(t.count("messages").await, 2);
+    let stranger = t
+        .post_conversation(json!({"customer": {"email": "eve@example.com"}, "message": {"text": "Hi", "external_id": "<m1@mail.example>"}}))
+        .await;
+    assert_eq!(
+        (stranger.status, stranger.code()),
+        (StatusCode::CONFLICT, "external_id_taken"),
+        "another customer's id is a collision, not a retry"
+    );
+    let other = t.open_conversation("sara@example.com").await;
+    let elsewhere = t
+        .call(
+            Method::POST,
+            &format!("/api/v1/conversations/{other}/messages"),
+            &t.agent,
+            Some(json!({"kind": "customer", "text": "More", "external_id": "<m2@mail.example>"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (elsewhere.status, elsewhere.code()),
+        (StatusCode::CONFLICT, "external_id_taken")
+    );
+    assert_eq!(t.count("messages").await, 3);
     t.finish().await;
 }
 
@@ -419,6 +443,9 @@ async fn malformed_requests_get_stable_4xx_codes_and_write_nothing(backend: Back
         (Method::POST, conv.into(), Some("agent"), Some(json!({"customer": {"email": "new@b.co", "language": "klingon"}, "message": {"text": "x"}}).to_string()), "invalid_language", "bad language"),
         (Method::POST, conv.into(), Some("agent"), Some(format!("{{\"customer\": {{\"email\": \"a@b.co\"}}, \"message\": {{\"text\": \"{huge}\"}}}}")), "payload_too_large", "2 MB body"),
         (Method::POST, conv.into(), Some("agent"), None, "unsupported_media_type", "no JSON content type"),
+        (Method::POST, conv.into(), Some("agent"), Some(json!({"customer": {"email": "nul@b.co"}, "message": {"text": "a\u{0}b"}}).to_string()), "invalid_value", "NUL in text"),
+        (Method::POST, conv.into(), Some("agent"), Some(json!({"customer": {"email": "nul@b.co", "name": "A\u{0}"}, "message": {"text": "x"}}).to_string()), "invalid_value", "NUL in name"),
+        (Method::GET, "/api/v1/conversations?tag=%00".into(), Some("agent"), None, "invalid_query", "NUL in tag filter"),
         (Method::POST, conv.into(), None, Some(json!({}).to_string()), "unauthorized", "no token"),
         (Method::POST, conv.into(), Some("bogus"), Some(json!({}).to_string()), "unauthorized", "unknown token"),
         (Method::GET, "/api/v1/conversations/999999".into(), Some("agent"), None, "conversation_not_found", "unknown id"),
@@ -1155,4 +1182,36 @@ async fn pages_follow_the_browser_language_and_persian_is_right_to_left(backend:
     let hi = t.page(Method::GET, "/login", None, "", Some("hi-IN")).await;
     assert!(hi.text.contains("सेवा में साइन इन करें"));
     t.finish().await;
+}
+
+async fn a_setup_link_dies_once_an_admin_exists(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = App::new(db.store.clone(), Arc::new(FixedClock::new(t0())));
+    let token = app
+        .first_admin_setup_token()
+        .await
+        .unwrap()
+        .expect("no admin yet, so a link");
+    assert!(app.setup_token_valid(&token).await.unwrap());
+    app.create_user(
+        "cli@shop.example",
+        "From the CLI",
+        Role::Admin,
+        Some("correct horse battery"),
+        None,
+    )
+    .await
+    .unwrap();
+    let late = app
+        .complete_setup(&token, "late@shop.example", "Late", "long enough pw")
+        .await;
+    assert!(
+        matches!(late, Err(seva_app::AppError::SetupLinkInvalid)),
+        "{late:?}"
+    );
+    assert!(
+        app.user_by_email("late@shop.example").await.is_err(),
+        "no second admin was made"
+    );
+    db.finish().await;
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use seva_app::conversations::{ConversationPatch, MessageInput, NewConversationInput, Outcome};
 use seva_app::customers::CustomerInput;
 use seva_domain::event::Actor;
+use seva_domain::values::parse_tag;
 use seva_domain::{
     AuthorKind, BrandId, Change, Channel, Conversation, ConversationId, CustomerId, Direction,
     Event, Message, MessageKind, Priority, Status, TeamId, UserId,
@@ -299,7 +300,11 @@ pub async fn list_conversations(
         brand: q.brand.map(BrandId),
         channel,
         customer: q.customer.map(CustomerId),
-        tag: q.tag.map(|t| t.trim().to_lowercase()),
+        tag: q
+            .tag
+            .as_deref()
+            .map(|t| parse_tag(t).map_err(|_| invalid("tag", t)))
+            .transpose()?,
     };
     let cursor = q
         .cursor
