@@ -1,5 +1,7 @@
 //! `cargo xtask ci`: exactly what CI runs, runnable locally. Each step says what it checks.
 
+mod bench;
+
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
@@ -8,11 +10,16 @@ use anyhow::{Context as _, bail};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) != Some("ci") {
-        eprintln!("usage: cargo xtask ci");
-        return ExitCode::from(2);
-    }
-    let result = ci();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask ci | cargo xtask bench [--scale quick|10k|100k|1m] [--backend sqlite|postgres|both]"
+            );
+            return ExitCode::from(2);
+        }
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -65,6 +72,19 @@ fn ci() -> anyhow::Result<()> {
         println!("(cargo-nextest not installed: using cargo test)");
         cargo(&["test", "--workspace", "--no-fail-fast"])?;
     }
+
+    step(
+        "benchmark smoke test: every scenario at quick scale on both backends, errors only, no timings",
+    );
+    bench::run(&[
+        "--scale".into(),
+        "quick".into(),
+        "--duration".into(),
+        "2".into(),
+        "--out".into(),
+        "target/bench-smoke".into(),
+    ])?;
+
     println!("\nxtask: all checks passed");
     Ok(())
 }

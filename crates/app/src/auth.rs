@@ -136,7 +136,7 @@ impl App {
             other => other.into(),
         })?;
         let user = staff::user(&mut tx, id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -274,7 +274,7 @@ impl App {
             now + SETUP_LINK_LIFETIME,
         )
         .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Some(token))
     }
 
@@ -320,7 +320,7 @@ impl App {
             other => other.into(),
         })?;
         let user = staff::user(&mut tx, id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.open_session(user).await
     }
 }

@@ -235,7 +235,7 @@ impl App {
                 now,
             )
             .await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             return Ok((conversation, Outcome::Existing));
         }
         check_refs(&mut tx, input.brand_id, input.team_id, input.assignee_id).await?;
@@ -294,7 +294,7 @@ impl App {
         }
         remember(&mut tx, caller, key, RESOURCE_CONVERSATION, id.0, now).await?;
         let conversation = store::find(&mut tx, id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok((conversation, Outcome::Created))
     }
 
@@ -346,7 +346,7 @@ impl App {
                 return Err(AppError::ExternalIdTaken);
             }
             remember(&mut tx, caller, key, RESOURCE_MESSAGE, message.id.0, now).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             return Ok((message, Outcome::Existing));
         }
         let mut conversation = store::get(&mut tx, conversation_id)
@@ -397,7 +397,7 @@ impl App {
         store::update(&mut tx, &conversation).await?;
         remember(&mut tx, caller, key, RESOURCE_MESSAGE, message_id.0, now).await?;
         let message = store::get_message(&mut tx, message_id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok((message, Outcome::Created))
     }
 
@@ -452,7 +452,7 @@ impl App {
         c.updated_at = now.max(at);
         c.last_activity_at = c.last_activity_at.max(at);
         store::update(&mut tx, &c).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(c)
     }
 

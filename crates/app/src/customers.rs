@@ -231,7 +231,7 @@ impl App {
         .await?;
         add_identities(&mut tx, id, &identities, actor, now).await?;
         let customer = store::get(&mut tx, id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(customer)
     }
 
@@ -297,7 +297,7 @@ impl App {
         }
         add_identities(&mut tx, id, &identities, actor, now).await?;
         let customer = store::get(&mut tx, id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(customer)
     }
 

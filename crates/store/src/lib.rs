@@ -27,8 +27,47 @@ use sqlx::{AnyPool, ConnectOptions as _, SqlSafeStr as _};
 
 pub use sqlx::AnyConnection as Conn;
 
-/// A transaction; `&mut *tx` is a [`Conn`].
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A write transaction; `&mut *tx` is a [`Conn`]. Dropped without `commit`, it rolls back.
+///
+/// On SQLite it also holds the store's write turn: SQLite allows one writer at a time, and
+/// writers waiting on its busy handler sleep in growing steps (up to 100 ms each), which makes
+/// latency spiky under concurrent writes. Queuing them here, in arrival order, costs nothing
+/// and keeps the wait exactly as long as the writes ahead.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").finish_non_exhaustive()
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.inner
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -105,6 +144,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's single writer turn; see [`Tx`].
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +194,11 @@ impl Store {
             })
             .connect_with(connect)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            write_turn: std::sync::Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -171,8 +216,17 @@ impl Store {
     /// when it upgrades a read lock.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let turn = self.write_turn.clone().lock_owned().await;
+                Tx {
+                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => Tx {
+                inner: self.pool.begin().await?,
+                _turn: None,
+            },
         })
     }
 

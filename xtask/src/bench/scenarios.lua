@@ -1,0 +1,79 @@
+-- Seva benchmark scenarios for wrk (https://github.com/wg/wrk).
+-- Arguments after `--`: scenario token customers conversations agents run_id
+-- Each thread builds its own requests: random customers, conversations and inbox filters, and
+-- unique message ids, so every request is one a real client could send.
+
+local next_thread = 1
+
+function setup(thread)
+  thread:set("thread_no", next_thread)
+  next_thread = next_thread + 1
+end
+
+local scenario, customers, conversations, agents, run_id, headers
+local counter = 0
+
+function init(args)
+  scenario = args[1]
+  customers = tonumber(args[3])
+  conversations = tonumber(args[4])
+  agents = tonumber(args[5])
+  run_id = args[6]
+  math.randomseed(os.time() * 1000 + (thread_no or 0) * 7919)
+  headers = { ["Authorization"] = "Bearer " .. args[2], ["Content-Type"] = "application/json" }
+end
+
+local texts = {
+  "Where is my order? The tracking page has not changed for three days.",
+  "سلام، سفارشم هنوز نرسیده. لطفاً بررسی کنید.",
+  "माझी ऑर्डर अजून आली नाही. कृपया तपासा.",
+  "मेरा ऑर्डर अभी तक नहीं आया। कृपया जाँच करें।",
+}
+
+local function inbox_filter()
+  local pick = math.random(1, 8)
+  if pick == 1 then return "status=open"
+  elseif pick == 2 then return "status=open&assignee=" .. math.random(1, agents)
+  elseif pick == 3 then return "status=pending"
+  elseif pick == 4 then return "status=open&team=" .. math.random(1, 3)
+  elseif pick == 5 then return "tag=refund"
+  elseif pick == 6 then return "status=open&channel=email"
+  elseif pick == 7 then return "status=open&assignee=none"
+  else return "status=open,pending&brand=2" end
+end
+
+function request()
+  counter = counter + 1
+  if scenario == "intake" then
+    local body = string.format(
+      '{"customer":{"email":"c%d@bench.example"},"channel":"email","subject":"Order question %d",' ..
+      '"message":{"text":"%s","external_id":"<%s-%d-%d@bench.example>"}}',
+      math.random(1, customers), counter, texts[(counter % 4) + 1], run_id, thread_no or 0, counter)
+    return wrk.format("POST", "/api/v1/conversations", headers, body)
+  elseif scenario == "inbox" then
+    return wrk.format("GET", "/api/v1/conversations?limit=25&" .. inbox_filter(), headers)
+  elseif scenario == "conversation" then
+    return wrk.format("GET", "/api/v1/conversations/" .. math.random(1, conversations), headers)
+  elseif scenario == "customer" then
+    return wrk.format("GET", "/api/v1/customers/" .. math.random(1, customers), headers)
+  end
+  error("unknown scenario " .. tostring(scenario))
+end
+
+-- The first few failures are printed, so a failing run says why.
+local failures_shown = 0
+function response(status, headers, body)
+  if status >= 400 and failures_shown < 3 then
+    failures_shown = failures_shown + 1
+    io.write(string.format("BENCH_FAILURE thread %s status %d: %s\n", tostring(thread_no), status, body))
+  end
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.status, summary.errors.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean))
+end
