@@ -152,6 +152,26 @@ async fn remember(
     Ok(())
 }
 
+/// The conversation a retried delivery of the same first message already created. Another
+/// customer's message with this external id is a collision, not a retry.
+async fn delivered_before(
+    conn: &mut Conn,
+    input: &NewConversationInput,
+    external_id: Option<&str>,
+) -> Result<Option<Conversation>> {
+    let Some(external_id) = external_id else {
+        return Ok(None);
+    };
+    let Some(message) = store::find_message_by_external_id(conn, external_id).await? else {
+        return Ok(None);
+    };
+    let conversation = store::find(conn, message.conversation_id).await?;
+    if find_customer(conn, &input.customer).await? != Some(conversation.customer_id) {
+        return Err(AppError::ExternalIdTaken);
+    }
+    Ok(Some(conversation))
+}
+
 async fn check_refs(
     conn: &mut Conn,
     brand: Option<BrandId>,
@@ -217,15 +237,8 @@ impl App {
             let conversation = store::find(&mut tx, ConversationId(id)).await?;
             return Ok((conversation, Outcome::Existing));
         }
-        if let Some(external_id) = &external_id
-            && let Some(message) = store::find_message_by_external_id(&mut tx, external_id).await?
+        if let Some(conversation) = delivered_before(&mut tx, input, external_id.as_deref()).await?
         {
-            let conversation = store::find(&mut tx, message.conversation_id).await?;
-            // The same message again (a retried delivery) comes from the same customer; another
-            // customer's message with this id is a collision, not a retry.
-            if find_customer(&mut tx, &input.customer).await? != Some(conversation.customer_id) {
-                return Err(AppError::ExternalIdTaken);
-            }
             remember(
                 &mut tx,
                 caller,
@@ -242,6 +255,7 @@ impl App {
         let actor = Actor::user(caller.user.id);
         let customer_id = find_or_create_customer(&mut tx, &input.customer, actor, at).await?;
         let status = input.status.unwrap_or(Status::Open);
+        let priority = input.priority.unwrap_or(Priority::Normal);
         let id = store::insert(
             &mut tx,
             &NewConversation {
@@ -249,7 +263,7 @@ impl App {
                 brand_id: input.brand_id,
                 channel: input.channel,
                 status,
-                priority: input.priority.unwrap_or(Priority::Normal),
+                priority,
                 subject: subject.as_deref(),
                 assignee_id: input.assignee_id,
                 team_id: input.team_id,
@@ -257,7 +271,7 @@ impl App {
             },
         )
         .await?;
-        store::set_tags(&mut tx, id, &tags).await?;
+        store::add_tags(&mut tx, id, &tags).await?;
         let created = Change::ConversationCreated {
             channel: input.channel,
             subject: subject.clone(),
@@ -293,8 +307,23 @@ impl App {
             events::record(&mut tx, Some(id), Some(customer_id), actor, &change, at).await?;
         }
         remember(&mut tx, caller, key, RESOURCE_CONVERSATION, id.0, now).await?;
-        let conversation = store::find(&mut tx, id).await?;
         tx.commit().await?;
+        // Exactly what was written; reading it back would cost two more queries per intake.
+        let conversation = Conversation {
+            id,
+            customer_id,
+            brand_id: input.brand_id,
+            channel: input.channel,
+            status,
+            priority,
+            subject,
+            assignee_id: input.assignee_id,
+            team_id: input.team_id,
+            tags,
+            created_at: at,
+            updated_at: at,
+            last_activity_at: at,
+        };
         Ok((conversation, Outcome::Created))
     }
 

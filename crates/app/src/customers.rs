@@ -136,7 +136,7 @@ pub(crate) async fn find_or_create_customer(
         if let Some(id) = store::find_by_identity(conn, identity.kind, &identity.value).await? {
             // Only identities nobody has yet are added: a message never moves an identity.
             // An identity claimed by a concurrent request meanwhile is simply not added.
-            for other in &identities {
+            for other in identities.iter().filter(|other| *other != identity) {
                 let free = store::find_by_identity(conn, other.kind, &other.value)
                     .await?
                     .is_none();

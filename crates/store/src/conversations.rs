@@ -99,11 +99,17 @@ pub async fn update(conn: &mut Conn, c: &Conversation) -> Result<()> {
     Ok(())
 }
 
+/// Replaces a conversation's tags.
 pub async fn set_tags(conn: &mut Conn, id: ConversationId, tags: &[String]) -> Result<()> {
     sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
         .bind(id.0)
         .execute(&mut *conn)
         .await?;
+    add_tags(conn, id, tags).await
+}
+
+/// Adds tags (a new conversation has none to replace).
+pub async fn add_tags(conn: &mut Conn, id: ConversationId, tags: &[String]) -> Result<()> {
     for tag in tags {
         sqlx::query(
             "INSERT INTO conversation_tags (conversation_id, tag) VALUES ($1, $2)
