@@ -472,6 +472,12 @@ impl App {
         {
             store::set_tags(&mut tx, id, &c.tags).await?;
         }
+        if changes
+            .iter()
+            .any(|change| matches!(change, Change::SubjectChanged { .. }))
+        {
+            seva_store::search::index_subject(&mut tx, id, c.subject.as_deref()).await?;
+        }
         if changes.is_empty() {
             return Ok(c);
         }
@@ -500,6 +506,29 @@ impl App {
     ) -> Result<Vec<Conversation>> {
         let mut conn = self.store.conn().await?;
         Ok(store::list(&mut conn, filter, cursor, limit).await?)
+    }
+
+    /// Conversations matching every word of `query` in a subject or message, best first, each
+    /// with a highlighted snippet. Blank queries find nothing.
+    pub async fn search(
+        &self,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<(Conversation, seva_store::search::Hit)>> {
+        if query.chars().count() > 200 {
+            return Err(seva_domain::ValueError::TooLong {
+                field: "q",
+                max: 200,
+            }
+            .into());
+        }
+        let mut conn = self.store.conn().await?;
+        let hits = seva_store::search::search(&mut conn, query, limit).await?;
+        let mut out = Vec::with_capacity(hits.len());
+        for hit in hits {
+            out.push((store::find(&mut conn, hit.conversation_id).await?, hit));
+        }
+        Ok(out)
     }
 
     pub async fn messages(&self, id: ConversationId) -> Result<Vec<Message>> {

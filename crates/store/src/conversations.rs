@@ -41,7 +41,11 @@ pub async fn insert(conn: &mut Conn, new: &NewConversation<'_>) -> Result<Conver
     .bind(to_micros(new.at))
     .fetch_one(&mut *conn)
     .await?;
-    Ok(ConversationId(id))
+    let id = ConversationId(id);
+    if new.subject.is_some() {
+        crate::search::index_subject(conn, id, new.subject).await?;
+    }
+    Ok(id)
 }
 
 /// Reads a conversation. Inside a write transaction on PostgreSQL the row is locked until
@@ -310,7 +314,9 @@ pub async fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> Result<Mes
     .bind(to_micros(new.at))
     .fetch_one(&mut *conn)
     .await?;
-    Ok(MessageId(id))
+    let id = MessageId(id);
+    crate::search::index_message(conn, new.conversation_id, id, new.text).await?;
+    Ok(id)
 }
 
 /// The message already stored under this external id, if any.

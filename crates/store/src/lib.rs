@@ -14,6 +14,7 @@ pub mod dialect;
 pub mod events;
 pub mod idempotency;
 mod rows;
+pub mod search;
 pub mod staff;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -248,16 +249,30 @@ impl Store {
 
 fn migrator(backend: Backend) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[(
-            1,
-            "init",
-            include_str!("../migrations/sqlite/0001_init.sql"),
-        )],
-        Backend::Postgres => &[(
-            1,
-            "init",
-            include_str!("../migrations/postgres/0001_init.sql"),
-        )],
+        Backend::Sqlite => &[
+            (
+                1,
+                "init",
+                include_str!("../migrations/sqlite/0001_init.sql"),
+            ),
+            (
+                2,
+                "search",
+                include_str!("../migrations/sqlite/0002_search.sql"),
+            ),
+        ],
+        Backend::Postgres => &[
+            (
+                1,
+                "init",
+                include_str!("../migrations/postgres/0001_init.sql"),
+            ),
+            (
+                2,
+                "search",
+                include_str!("../migrations/postgres/0002_search.sql"),
+            ),
+        ],
     };
     let migrations = files
         .iter()

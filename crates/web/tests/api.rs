@@ -43,6 +43,7 @@ on_both_backends!(
     repeated_failed_sign_ins_slow_down_then_lock,
     the_first_admin_is_created_from_a_one_time_link,
     a_setup_link_dies_once_an_admin_exists,
+    search_finds_persian_and_marathi_messages_with_highlights,
     pages_follow_the_browser_language_and_persian_is_right_to_left,
 );
 
@@ -1214,4 +1215,60 @@ async fn a_setup_link_dies_once_an_admin_exists(backend: Backend) {
         "no second admin was made"
     );
     db.finish().await;
+}
+
+async fn search_finds_persian_and_marathi_messages_with_highlights(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    let persian = t
+        .post_conversation(
+            json!({"customer": {"email": "maryam@example.com"}, "subject": "سفارش",
+            "message": {"text": "سلام، بسته\u{200C}ام هنوز نرسیده است"}}),
+        )
+        .await;
+    let marathi = t
+        .post_conversation(json!({"customer": {"email": "sneha@example.com"}, "message": {"text": "माझी ऑर्डर अजून आली नाही"}}))
+        .await;
+    let id = persian.body["id"].as_i64().unwrap();
+    t.message(id, "reply", "بسته شما امروز ارسال شد").await;
+
+    let found = t
+        .get("/api/v1/search?q=%D8%A8%D8%B3%D8%AA%D9%87%D8%A7%D9%85")
+        .await; // بستهام, typed without ZWNJ
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    assert_eq!(
+        found.body["items"][0]["conversation"]["id"].as_i64(),
+        Some(id)
+    );
+    assert!(
+        found.body["items"][0]["snippet_html"]
+            .as_str()
+            .unwrap()
+            .contains("<mark>"),
+        "{}",
+        found.text
+    );
+    let marathi_hit = t
+        .get("/api/v1/search?q=%E0%A4%91%E0%A4%B0%E0%A5%8D%E0%A4%A1%E0%A4%B0")
+        .await; // ऑर्डर
+    assert_eq!(marathi_hit.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        marathi_hit.body["items"][0]["conversation"]["id"],
+        marathi.body["id"]
+    );
+
+    let missing = t.get("/api/v1/search").await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+    let long = t
+        .get(&format!("/api/v1/search?q={}", "a".repeat(201)))
+        .await;
+    assert_eq!(long.code(), "field_too_long");
+    let nothing = t.get("/api/v1/search?q=%22%2A%28").await;
+    assert_eq!(
+        (nothing.status, nothing.body["items"].clone()),
+        (StatusCode::OK, json!([]))
+    );
+    t.finish().await;
 }

@@ -5,6 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fastrand::Rng;
+use seva_domain::search::normalize;
 use seva_domain::{Actor, Change, Channel, MessageId, MessageKind, Status, UserId};
 use seva_store::{Backend, Store};
 use sqlx::AssertSqlSafe;
@@ -398,6 +399,13 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
             "at",
         ],
     );
+    // The search index keys documents by message id * 2 and conversation id * 2 + 1 (see the
+    // store's search module); the key column is named differently on each backend.
+    let search_columns: &'static [&'static str] = match store.backend() {
+        Backend::Sqlite => &["rowid", "body", "conversation_id"],
+        Backend::Postgres => &["doc_id", "body", "conversation_id"],
+    };
+    let mut search = Rows::new("search_index", search_columns);
     let (mut message_id, mut event_id) = (0_i64, 0_i64);
     let mut tx = store.begin().await?;
     for id in 1..=scale.conversations as i64 {
@@ -478,6 +486,7 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
                 MessageKind::Reply => answer,
                 MessageKind::Note => "Checked the order in the shop system.",
             };
+            search.push([V::I(message_id * 2), V::T(normalize(text)), V::I(id)]);
             messages.push([
                 V::I(message_id),
                 V::I(id),
@@ -549,19 +558,32 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
             V::I(at),
             V::I(at),
         ]);
+        search.push([V::I(id * 2 + 1), V::T(normalize(subject)), V::I(id)]);
         tags.push([V::I(id), V::S(TAGS[rng.usize(0..TAGS.len())])]);
         if rng.u32(0..10) == 0 {
             tags.push([V::I(id), V::S("vip")]);
         }
         if conversations.len() >= 10_000 {
-            for rows in [&mut conversations, &mut tags, &mut messages, &mut events] {
+            for rows in [
+                &mut conversations,
+                &mut tags,
+                &mut messages,
+                &mut events,
+                &mut search,
+            ] {
                 rows.flush(&mut tx).await?;
             }
             tx.commit().await?;
             tx = store.begin().await?;
         }
     }
-    for rows in [&mut conversations, &mut tags, &mut messages, &mut events] {
+    for rows in [
+        &mut conversations,
+        &mut tags,
+        &mut messages,
+        &mut events,
+        &mut search,
+    ] {
         rows.flush(&mut tx).await?;
     }
     tx.commit().await?;

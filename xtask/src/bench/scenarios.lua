@@ -30,6 +30,21 @@ local texts = {
   "मेरा ऑर्डर अभी तक नहीं आया। कृपया जाँच करें।",
 }
 
+local function urlencode(s)
+  return (s:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", string.byte(c)) end))
+end
+
+-- Words that occur in the data set's subjects and messages, per language.
+local search_terms = {
+  search_en = { "parcel", "refund", "tracking", "colour" },
+  search_fa = { "بسته", "مرجوعی", "واریز", "رهگیری" },
+  search_mr = { "पार्सल", "परतावा", "ट्रॅकिंग", "साडीचा" },
+  search_hi = { "पार्सल", "रिफ़ंड", "ट्रैकिंग", "कुर्ती" },
+}
+for language, terms in pairs(search_terms) do
+  for i, term in ipairs(terms) do terms[i] = urlencode(term) end
+end
+
 local function inbox_filter()
   local pick = math.random(1, 8)
   if pick == 1 then return "status=open"
@@ -56,6 +71,9 @@ function request()
     return wrk.format("GET", "/api/v1/conversations/" .. math.random(1, conversations), headers)
   elseif scenario == "customer" then
     return wrk.format("GET", "/api/v1/customers/" .. math.random(1, customers), headers)
+  elseif search_terms[scenario] then
+    local terms = search_terms[scenario]
+    return wrk.format("GET", "/api/v1/search?q=" .. terms[math.random(1, #terms)], headers)
   end
   error("unknown scenario " .. tostring(scenario))
 end

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
             get(list_messages).post(create_message),
         )
         .route("/conversations/{id}/events", get(list_events))
+        .route("/search", get(search_conversations))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -476,6 +477,48 @@ pub async fn list_events(
     let events = state.app.conversation_events(ConversationId(id)).await?;
     Ok(Json(Page {
         items: events.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Words to find in subjects and messages, in any supported language (all must match).
+    pub q: String,
+    /// 1 to 100, default 25.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchHit {
+    pub conversation: ConversationJson,
+    /// The best-matching text, HTML-escaped, with matched words in `<mark>`.
+    pub snippet_html: String,
+    /// Relevance; higher is better. Comparable within one response only.
+    pub score: f64,
+}
+
+/// Full-text search over subjects and messages, best match first.
+#[utoipa::path(get, path = "/api/v1/search", tag = "conversations", params(SearchQuery),
+    responses((status = 200, body = Page<SearchHit>), (status = "4XX", body = ErrorBody)))]
+pub async fn search_conversations(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> ApiResult<Json<Page<SearchHit>>> {
+    let limit = check_limit(q.limit)?;
+    let hits = state.app.search(&q.q, limit).await?;
+    let items = hits
+        .into_iter()
+        .map(|(conversation, hit)| SearchHit {
+            conversation: conversation.into(),
+            snippet_html: hit.snippet_html,
+            score: hit.score,
+        })
+        .collect();
+    Ok(Json(Page {
+        items,
         next_cursor: None,
     }))
 }

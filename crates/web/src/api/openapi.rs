@@ -21,6 +21,7 @@ use crate::AppState;
         super::conversations::create_message,
         super::conversations::list_messages,
         super::conversations::list_events,
+        super::conversations::search_conversations,
         super::customers::list_customers,
         super::customers::create_customer,
         super::customers::show_customer,
