@@ -524,11 +524,9 @@ impl App {
         }
         let mut conn = self.store.conn().await?;
         let hits = seva_store::search::search(&mut conn, query, limit).await?;
-        let mut out = Vec::with_capacity(hits.len());
-        for hit in hits {
-            out.push((store::find(&mut conn, hit.conversation_id).await?, hit));
-        }
-        Ok(out)
+        let ids: Vec<ConversationId> = hits.iter().map(|h| h.conversation_id).collect();
+        let conversations = store::find_many(&mut conn, &ids).await?;
+        Ok(conversations.into_iter().zip(hits).collect())
     }
 
     pub async fn messages(&self, id: ConversationId) -> Result<Vec<Message>> {

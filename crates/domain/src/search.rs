@@ -44,6 +44,82 @@ fn is_mark(c: char) -> bool {
     matches!(c, '\u{0900}'..='\u{0903}' | '\u{093A}'..='\u{094F}' | '\u{0951}'..='\u{0957}' | '\u{0962}' | '\u{0963}')
 }
 
+/// A short extract of `text` around the first word that matches one of `terms` (as produced
+/// by [`query_terms`]), HTML-escaped, with every matching word in `<mark>`. About `words` words
+/// long; "…" marks a cut.
+pub fn snippet_html(text: &str, terms: &[String], words: usize) -> String {
+    // Tokens alternate between words and the separators between them, so the text can be
+    // rebuilt exactly.
+    let mut tokens: Vec<(bool, &str)> = Vec::new();
+    let mut start = 0;
+    let mut in_word = None;
+    for (i, c) in text.char_indices() {
+        let word_char = c.is_alphanumeric() || is_mark(c);
+        if in_word != Some(word_char) {
+            if i > start {
+                tokens.push((in_word.unwrap_or(false), &text[start..i]));
+            }
+            start = i;
+            in_word = Some(word_char);
+        }
+    }
+    if start < text.len() {
+        tokens.push((in_word.unwrap_or(false), &text[start..]));
+    }
+    let matches = |token: &str| terms.iter().any(|t| token.to_lowercase() == *t);
+    let first = tokens
+        .iter()
+        .position(|(w, t)| *w && matches(t))
+        .unwrap_or(0);
+    let word_positions: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, (w, _))| *w)
+        .map(|(i, _)| i)
+        .collect();
+    let first_word = word_positions.iter().position(|&i| i >= first).unwrap_or(0);
+    let from_word = first_word.saturating_sub(words / 3);
+    let to_word = (from_word + words).min(word_positions.len());
+    // Whole text at either end keeps its leading or trailing punctuation.
+    let from = if from_word == 0 {
+        0
+    } else {
+        word_positions[from_word]
+    };
+    let to = if to_word >= word_positions.len() || to_word == 0 {
+        tokens.len()
+    } else {
+        word_positions[to_word - 1] + 1
+    };
+    let mut out = String::new();
+    if from > 0 {
+        out.push('…');
+    }
+    for &(is_word, token) in &tokens[from..to] {
+        let marked = is_word && matches(token);
+        if marked {
+            out.push_str("<mark>");
+        }
+        for c in token.chars() {
+            match c {
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                _ => out.push(c),
+            }
+        }
+        if marked {
+            out.push_str("</mark>");
+        }
+    }
+    if to < tokens.len() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +145,22 @@ mod tests {
             ["माझी", "ऑर्डर", "कुठे", "आहे"]
         );
         assert_eq!(query_terms("रिफ़ंड नहीं मिला", 10), ["रिफ़ंड", "नहीं", "मिला"]);
+    }
+
+    #[test]
+    fn snippets_mark_matches_escape_the_rest_and_cut_around_the_first_match() {
+        let terms = query_terms("parcel", 4);
+        assert_eq!(
+            snippet_html("Where is my <b>Parcel</b>?", &terms, 16),
+            "Where is my &lt;b&gt;<mark>Parcel</mark>&lt;/b&gt;?"
+        );
+        let long = "one two three four five six seven eight parcel nine ten eleven twelve";
+        assert_eq!(
+            snippet_html(long, &terms, 6),
+            "…seven eight <mark>parcel</mark> nine ten eleven…"
+        );
+        let marathi = snippet_html("माझी ऑर्डर अजून आली नाही", &query_terms("ऑर्डर", 4), 16);
+        assert_eq!(marathi, "माझी <mark>ऑर्डर</mark> अजून आली नाही");
     }
 
     #[test]

@@ -79,6 +79,36 @@ pub async fn find(conn: &mut Conn, id: ConversationId) -> Result<Conversation> {
     Ok(conversation)
 }
 
+/// Several conversations by id, without locking, in the order of `ids`; unknown ids are skipped.
+pub async fn find_many(conn: &mut Conn, ids: &[ConversationId]) -> Result<Vec<Conversation>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT * FROM conversations WHERE id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id.0);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut found = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    let mut tags = tags_of(conn, ids).await?;
+    for c in &mut found {
+        c.tags = tags.remove(&c.id).unwrap_or_default();
+    }
+    Ok(ids
+        .iter()
+        .filter_map(|id| {
+            found
+                .iter()
+                .position(|c| c.id == *id)
+                .map(|i| found[i].clone())
+        })
+        .collect())
+}
+
 /// Writes every mutable field of `conversation` (tags apart: see [`set_tags`]).
 pub async fn update(conn: &mut Conn, c: &Conversation) -> Result<()> {
     let done = sqlx::query(

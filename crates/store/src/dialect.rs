@@ -24,18 +24,28 @@ pub const SEARCH_UPSERT_POSTGRES: &str = "INSERT INTO search_index (doc_id, body
 pub const SEARCH_DELETE_SQLITE: &str = "DELETE FROM search_index WHERE rowid = $1";
 pub const SEARCH_DELETE_POSTGRES: &str = "DELETE FROM search_index WHERE doc_id = $1";
 
-/// The best-matching documents: conversation id, a snippet with the matches between U+E000 and
-/// U+E001 (escaped and turned into <mark> by the caller), and a score where higher is better.
-/// SQLite: `$1` is an FTS5 query of quoted terms; PostgreSQL: `$1` is the terms joined by spaces.
-pub const SEARCH_SQLITE: &str = "SELECT conversation_id, \
-     snippet(search_index, 0, char(57344), char(57345), '…', 16) AS snippet, \
-     -bm25(search_index) AS score \
-     FROM search_index WHERE search_index MATCH $1 ORDER BY rank LIMIT $2";
-pub const SEARCH_POSTGRES: &str = "SELECT conversation_id, \
-     ts_headline('simple', body, q, 'StartSel=\u{E000}, StopSel=\u{E001}, MaxWords=24, MinWords=10') AS snippet, \
-     ts_rank(tsv, q)::FLOAT8 AS score \
+/// How many of the newest matching documents are ranked. Ranking every match of a common word
+/// in millions of messages would take seconds; the newest few thousand hold what an agent looks
+/// for, and both engines find them without visiting the rest.
+pub const SEARCH_RANK_WINDOW: i64 = 2_000;
+
+/// The best of the newest matching documents: `doc`, `conversation_id`, `score` (higher is
+/// better). SQLite: `$1` is an FTS5 query of quoted terms; PostgreSQL: the terms joined by
+/// spaces. `$2` is the rank window, `$3` the number of rows.
+pub const SEARCH_SQLITE: &str = "SELECT doc, conversation_id, score FROM ( \
+     SELECT rowid AS doc, conversation_id, -bm25(search_index) AS score FROM search_index \
+     WHERE search_index MATCH $1 ORDER BY rowid DESC LIMIT $2) \
+     ORDER BY score DESC, doc DESC LIMIT $3";
+pub const SEARCH_POSTGRES: &str = "SELECT doc, conversation_id, score FROM ( \
+     SELECT doc_id AS doc, conversation_id, ts_rank(tsv, q)::FLOAT8 AS score \
      FROM search_index, plainto_tsquery('simple', $1) q WHERE tsv @@ q \
-     ORDER BY score DESC LIMIT $2";
+     ORDER BY doc_id DESC LIMIT $2) recent \
+     ORDER BY score DESC, doc DESC LIMIT $3";
+
+/// The stored (normalised) text of chosen documents; the ids follow as an `IN (...)` list.
+pub const SEARCH_BODIES_SQLITE: &str = "SELECT rowid AS doc, body FROM search_index WHERE rowid IN";
+pub const SEARCH_BODIES_POSTGRES: &str =
+    "SELECT doc_id AS doc, body FROM search_index WHERE doc_id IN";
 
 /// Whether this connection talks to PostgreSQL.
 pub fn is_postgres(conn: &AnyConnection) -> bool {

@@ -2,7 +2,7 @@
 //! transaction; queries return the best matches with highlighted snippets. The SQL differs per
 //! backend and lives in `dialect`.
 
-use seva_domain::search::{normalize, query_terms};
+use seva_domain::search::{normalize, query_terms, snippet_html};
 use seva_domain::{ConversationId, MessageId};
 
 use crate::rows::col;
@@ -71,71 +71,75 @@ pub struct Hit {
 }
 
 /// The conversations best matching every word of `query`, best first, one hit per conversation.
+/// Relevance is ranked among the newest [`dialect::SEARCH_RANK_WINDOW`] matching documents.
 pub async fn search(conn: &mut Conn, query: &str, limit: u32) -> Result<Vec<Hit>> {
     let terms = query_terms(query, 8);
     if terms.is_empty() {
         return Ok(Vec::new());
     }
-    let (sql, text) = if dialect::is_postgres(conn) {
-        (dialect::SEARCH_POSTGRES, terms.join(" "))
+    let postgres = dialect::is_postgres(conn);
+    let text = if postgres {
+        terms.join(" ")
     } else {
         // Each term quoted, so nothing a user types is read as FTS5 syntax.
         let quoted: Vec<String> = terms
             .iter()
             .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
             .collect();
-        (dialect::SEARCH_SQLITE, quoted.join(" "))
+        quoted.join(" ")
+    };
+    let sql = if postgres {
+        dialect::SEARCH_POSTGRES
+    } else {
+        dialect::SEARCH_SQLITE
     };
     // Several documents of one conversation may match; read a few more to fill the page.
     let rows = sqlx::query(sql)
-        .bind(text)
+        .bind(&text)
+        .bind(dialect::SEARCH_RANK_WINDOW)
         .bind(i64::from(limit) * 4)
         .fetch_all(&mut *conn)
         .await?;
-    let mut hits: Vec<Hit> = Vec::new();
+    let mut hits: Vec<(i64, Hit)> = Vec::new();
     for row in rows {
         let conversation_id = ConversationId(col(&row, "conversation_id")?);
-        if hits.iter().any(|h| h.conversation_id == conversation_id) {
+        if hits
+            .iter()
+            .any(|(_, h)| h.conversation_id == conversation_id)
+        {
             continue;
         }
-        let snippet: String = col(&row, "snippet")?;
-        hits.push(Hit {
+        let hit = Hit {
             conversation_id,
-            snippet_html: mark(&snippet),
+            snippet_html: String::new(),
             score: col(&row, "score")?,
-        });
+        };
+        hits.push((col(&row, "doc")?, hit));
         if hits.len() == limit as usize {
             break;
         }
     }
-    Ok(hits)
-}
-
-/// Escapes text for HTML and turns the U+E000/U+E001 match markers into `<mark>` elements.
-fn mark(snippet: &str) -> String {
-    let mut out = String::with_capacity(snippet.len() + 16);
-    for c in snippet.chars() {
-        match c {
-            '\u{E000}' => out.push_str("<mark>"),
-            '\u{E001}' => out.push_str("</mark>"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
+    if hits.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Snippets only for the documents shown, built from their text by primary key: cheaper
+    // than the engines' own snippet functions, and the same on both backends.
+    let base = if postgres {
+        dialect::SEARCH_BODIES_POSTGRES
+    } else {
+        dialect::SEARCH_BODIES_SQLITE
+    };
+    let sql = format!("{base} ({})", crate::rows::placeholders(1, hits.len()));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (doc, _) in &hits {
+        query = query.bind(*doc);
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        let doc: i64 = col(&row, "doc")?;
+        let body: String = col(&row, "body")?;
+        if let Some((_, hit)) = hits.iter_mut().find(|(d, _)| *d == doc) {
+            hit.snippet_html = snippet_html(&body, &terms, 16);
         }
     }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn snippets_are_escaped_and_only_the_markers_become_html() {
-        assert_eq!(
-            super::mark("<b>\u{E000}refund\u{E001}</b> & co"),
-            "&lt;b&gt;<mark>refund</mark>&lt;/b&gt; &amp; co"
-        );
-    }
+    Ok(hits.into_iter().map(|(_, hit)| hit).collect())
 }
