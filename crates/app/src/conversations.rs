@@ -558,41 +558,17 @@ fn apply_patch(c: &mut Conversation, patch: ConversationPatch) -> Result<Vec<Cha
         changes.push(Change::StatusChanged { from: c.status, to });
         c.status = to;
     }
-    if let Some(to) = patch.priority
-        && to != c.priority
-    {
-        changes.push(Change::PriorityChanged {
-            from: c.priority,
-            to,
-        });
-        c.priority = to;
+    if let Some((from, to)) = replace(&mut c.priority, patch.priority) {
+        changes.push(Change::PriorityChanged { from, to });
     }
-    if let Some(to) = patch.assignee_id
-        && to != c.assignee_id
-    {
-        changes.push(Change::Assigned {
-            from: c.assignee_id,
-            to,
-        });
-        c.assignee_id = to;
+    if let Some((from, to)) = replace(&mut c.assignee_id, patch.assignee_id) {
+        changes.push(Change::Assigned { from, to });
     }
-    if let Some(to) = patch.team_id
-        && to != c.team_id
-    {
-        changes.push(Change::TeamChanged {
-            from: c.team_id,
-            to,
-        });
-        c.team_id = to;
+    if let Some((from, to)) = replace(&mut c.team_id, patch.team_id) {
+        changes.push(Change::TeamChanged { from, to });
     }
-    if let Some(to) = patch.brand_id
-        && to != c.brand_id
-    {
-        changes.push(Change::BrandChanged {
-            from: c.brand_id,
-            to,
-        });
-        c.brand_id = to;
+    if let Some((from, to)) = replace(&mut c.brand_id, patch.brand_id) {
+        changes.push(Change::BrandChanged { from, to });
     }
     if let Some(to) = patch.subject
         && to != c.subject
@@ -621,6 +597,12 @@ fn apply_patch(c: &mut Conversation, patch: ConversationPatch) -> Result<Vec<Cha
         c.tags = tags;
     }
     Ok(changes)
+}
+
+/// Sets `field` to `to` when given and different, returning the old and new values.
+fn replace<T: Copy + PartialEq>(field: &mut T, to: Option<T>) -> Option<(T, T)> {
+    let to = to.filter(|to| to != field)?;
+    Some((std::mem::replace(field, to), to))
 }
 
 /// Stores one message and its event. The author follows from the kind: the customer for

@@ -382,28 +382,6 @@ const SCENARIOS: [Scenario; 6] = [
     },
 ];
 
-const CHANNELS: [(Channel, u32); 8] = [
-    (Channel::Email, 40),
-    (Channel::Chat, 25),
-    (Channel::Form, 10),
-    (Channel::Phone, 8),
-    (Channel::Whatsapp, 7),
-    (Channel::InStore, 5),
-    (Channel::Sms, 3),
-    (Channel::Api, 2),
-];
-
-fn pick_channel(rng: &mut Rng) -> Channel {
-    let mut roll = rng.u32(0..100);
-    for (channel, weight) in CHANNELS {
-        if roll < weight {
-            return channel;
-        }
-        roll -= weight;
-    }
-    Channel::Email
-}
-
 struct DemoCustomer {
     email: String,
     phone: Option<String>,
@@ -510,7 +488,7 @@ impl App {
                 .collect();
             let agent = brand_agents[rng.usize(0..brand_agents.len())];
             let started = now - Duration::minutes(rng.i64(30..90 * 24 * 60));
-            let channel = pick_channel(&mut rng);
+            let channel = Channel::at_retail_percentile(rng.u32(0..100));
             let customer_input = CustomerInput {
                 email: (channel != Channel::Sms && channel != Channel::Whatsapp
                     || customer.phone.is_none())
@@ -574,13 +552,8 @@ impl App {
                 messages += 1;
             }
             at += Duration::minutes(rng.i64(1..20));
-            self.add_message(
-                &as_importer(agent),
-                id,
-                &msg(MessageKind::Reply, line(2), at),
-                None,
-            )
-            .await?;
+            self.write(&as_importer(agent), id, MessageKind::Reply, line(2), at)
+                .await?;
             messages += 1;
             if age_days < 4 && fate < 70 {
                 let status = if fate < 55 {
@@ -588,87 +561,39 @@ impl App {
                 } else {
                     Status::OnHold
                 };
-                self.patch(
-                    &as_importer(agent),
-                    id,
-                    ConversationPatch {
-                        status: Some(status),
-                        at: Some(at),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                self.set_status(&as_importer(agent), id, status, at).await?;
                 continue;
             }
             at += Duration::hours(rng.i64(1..30));
             if at >= now {
                 continue;
             }
-            self.add_message(
-                &as_importer(agent),
-                id,
-                &msg(MessageKind::Customer, line(3), at),
-                None,
-            )
-            .await?;
+            self.write(&as_importer(agent), id, MessageKind::Customer, line(3), at)
+                .await?;
             at += Duration::minutes(rng.i64(5..240));
-            self.add_message(
-                &as_importer(agent),
-                id,
-                &msg(MessageKind::Reply, line(4), at),
-                None,
-            )
-            .await?;
+            self.write(&as_importer(agent), id, MessageKind::Reply, line(4), at)
+                .await?;
             messages += 2;
-            self.patch(
-                &as_importer(agent),
-                id,
-                ConversationPatch {
-                    status: Some(Status::Resolved),
-                    at: Some(at),
-                    ..Default::default()
-                },
-            )
-            .await?;
+            self.set_status(&as_importer(agent), id, Status::Resolved, at)
+                .await?;
             // About one in twelve comes back: the customer writes again and it is resolved again.
             if fate >= 92 && at + Duration::days(3) < now {
                 at += Duration::hours(rng.i64(6..48));
-                self.add_message(
-                    &as_importer(agent),
-                    id,
-                    &msg(MessageKind::Customer, line(1), at),
-                    None,
-                )
-                .await?;
+                self.write(&as_importer(agent), id, MessageKind::Customer, line(1), at)
+                    .await?;
                 at += Duration::minutes(rng.i64(10..300));
-                self.add_message(
-                    &as_importer(agent),
-                    id,
-                    &msg(MessageKind::Reply, line(4), at),
-                    None,
-                )
-                .await?;
+                self.write(&as_importer(agent), id, MessageKind::Reply, line(4), at)
+                    .await?;
                 messages += 2;
-                self.patch(
-                    &as_importer(agent),
-                    id,
-                    ConversationPatch {
-                        status: Some(Status::Resolved),
-                        at: Some(at),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                self.set_status(&as_importer(agent), id, Status::Resolved, at)
+                    .await?;
             }
             if age_days > 30 && fate < 30 {
-                self.patch(
+                self.set_status(
                     &as_importer(agent),
                     id,
-                    ConversationPatch {
-                        status: Some(Status::Closed),
-                        at: Some(at + Duration::days(4)),
-                        ..Default::default()
-                    },
+                    Status::Closed,
+                    at + Duration::days(4),
                 )
                 .await?;
             }
@@ -687,6 +612,34 @@ impl App {
         patch: ConversationPatch,
     ) -> Result<()> {
         self.update_conversation(caller, id, &patch)
+            .await
+            .map(|_| ())
+    }
+
+    async fn set_status(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+        status: Status,
+        at: Timestamp,
+    ) -> Result<()> {
+        let patch = ConversationPatch {
+            status: Some(status),
+            at: Some(at),
+            ..Default::default()
+        };
+        self.patch(caller, id, patch).await
+    }
+
+    async fn write(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+        kind: MessageKind,
+        text: String,
+        at: Timestamp,
+    ) -> Result<()> {
+        self.add_message(caller, id, &msg(kind, text, at), None)
             .await
             .map(|_| ())
     }

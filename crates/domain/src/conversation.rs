@@ -40,6 +40,33 @@ string_enum! {
     }
 }
 
+impl Channel {
+    /// How a typical retailer's conversations split across channels, in percent (sums to 100):
+    /// the demo shop and the benchmark's data set both follow it.
+    pub const RETAIL_MIX: [(Channel, u32); 8] = [
+        (Channel::Email, 40),
+        (Channel::Chat, 25),
+        (Channel::Form, 10),
+        (Channel::Phone, 8),
+        (Channel::Whatsapp, 7),
+        (Channel::InStore, 5),
+        (Channel::Sms, 3),
+        (Channel::Api, 2),
+    ];
+
+    /// The channel at `percentile` (0 to 99) of [`Channel::RETAIL_MIX`].
+    pub fn at_retail_percentile(percentile: u32) -> Channel {
+        let mut rest = percentile;
+        for (channel, weight) in Self::RETAIL_MIX {
+            if rest < weight {
+                return channel;
+            }
+            rest -= weight;
+        }
+        Channel::Email
+    }
+}
+
 string_enum! {
     pub enum Direction {
         Inbound => "inbound",
@@ -185,6 +212,14 @@ mod tests {
         assert_eq!(Status::Resolved.after_customer_message(), Ok(Status::Open));
         assert_eq!(Status::Pending.after_customer_message(), Ok(Status::Open));
         assert_eq!(Status::OnHold.after_customer_message(), Ok(Status::OnHold));
+    }
+
+    #[test]
+    fn the_retail_mix_covers_every_percentile() {
+        assert_eq!(Channel::RETAIL_MIX.iter().map(|(_, w)| w).sum::<u32>(), 100);
+        assert_eq!(Channel::at_retail_percentile(0), Channel::Email);
+        assert_eq!(Channel::at_retail_percentile(40), Channel::Chat);
+        assert_eq!(Channel::at_retail_percentile(99), Channel::Api);
     }
 
     #[test]

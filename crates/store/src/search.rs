@@ -8,11 +8,13 @@ use seva_domain::{ConversationId, MessageId};
 use crate::rows::col;
 use crate::{Conn, Result, dialect};
 
-fn message_doc(id: MessageId) -> i64 {
+/// The search document of a message's text.
+pub fn message_doc(id: MessageId) -> i64 {
     id.0 * 2
 }
 
-fn subject_doc(id: ConversationId) -> i64 {
+/// The search document of a conversation's subject.
+pub fn subject_doc(id: ConversationId) -> i64 {
     id.0 * 2 + 1
 }
 

@@ -125,17 +125,6 @@ const TEXT: [[(&str, &str, &str); 3]; 4] = [
         ),
     ],
 ];
-const CHANNELS: [(Channel, u32); 8] = [
-    (Channel::Email, 40),
-    (Channel::Chat, 25),
-    (Channel::Form, 10),
-    (Channel::Phone, 8),
-    (Channel::Whatsapp, 7),
-    (Channel::InStore, 5),
-    (Channel::Sms, 3),
-    (Channel::Api, 2),
-];
-
 const MINUTE: i64 = 60_000_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
@@ -230,17 +219,6 @@ fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
-}
-
-fn pick_channel(rng: &mut Rng) -> Channel {
-    let mut roll = rng.u32(0..100);
-    for (channel, weight) in CHANNELS {
-        if roll < weight {
-            return channel;
-        }
-        roll -= weight;
-    }
-    Channel::Email
 }
 
 fn json(change: &Change) -> String {
@@ -399,8 +377,8 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
             "at",
         ],
     );
-    // The search index keys documents by message id * 2 and conversation id * 2 + 1 (see the
-    // store's search module); the key column is named differently on each backend.
+    // Search documents are keyed by `seva_store::search::{message_doc, subject_doc}`; the key
+    // column is named differently on each backend.
     let search_columns: &'static [&'static str] = match store.backend() {
         Backend::Sqlite => &["rowid", "body", "conversation_id"],
         Backend::Postgres => &["doc_id", "body", "conversation_id"],
@@ -413,7 +391,7 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         let lang = customer as usize % 4;
         let brand = if lang == 1 { 1 } else { 2 };
         let (subject, opener, answer) = TEXT[lang][rng.usize(0..3)];
-        let channel = pick_channel(&mut rng);
+        let channel = Channel::at_retail_percentile(rng.u32(0..100));
         // Newer conversations are more frequent: the shop is growing.
         let age = (rng.f64().powf(1.6) * 365.0 * DAY as f64) as i64;
         let created = now - age - rng.i64(0..HOUR);
@@ -486,7 +464,11 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
                 MessageKind::Reply => answer,
                 MessageKind::Note => "Checked the order in the shop system.",
             };
-            search.push([V::I(message_id * 2), V::T(normalize(text)), V::I(id)]);
+            search.push([
+                V::I(seva_store::search::message_doc(MessageId(message_id))),
+                V::T(normalize(text)),
+                V::I(id),
+            ]);
             messages.push([
                 V::I(message_id),
                 V::I(id),
@@ -558,7 +540,13 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
             V::I(at),
             V::I(at),
         ]);
-        search.push([V::I(id * 2 + 1), V::T(normalize(subject)), V::I(id)]);
+        search.push([
+            V::I(seva_store::search::subject_doc(
+                seva_domain::ConversationId(id),
+            )),
+            V::T(normalize(subject)),
+            V::I(id),
+        ]);
         tags.push([V::I(id), V::S(TAGS[rng.usize(0..TAGS.len())])]);
         if rng.u32(0..10) == 0 {
             tags.push([V::I(id), V::S("vip")]);
