@@ -13,6 +13,7 @@ use seva_store::idempotency::{self, IdempotencyRecord};
 use seva_store::{Conn, StoreError, Tx, customers, events, staff};
 
 use crate::customers::{CustomerInput, find_customer, find_or_create_customer};
+use crate::live::Notice;
 use crate::{App, AppError, Caller, IdempotencyKey, Result, not_found};
 
 #[derive(Debug, Clone)]
@@ -212,12 +213,16 @@ impl App {
         caller.allow_backdating(input.message.created_at)?;
         // A concurrent request creating the same customer or using the same key can make this
         // transaction fail on a unique rule; the retry then finds what the other one wrote.
-        match self.try_create_conversation(caller, input, key).await {
+        let done = match self.try_create_conversation(caller, input, key).await {
             Err(AppError::Store(StoreError::Conflict { .. })) => {
                 self.try_create_conversation(caller, input, key).await
             }
             other => other,
+        }?;
+        if done.1 == Outcome::Created {
+            self.publish(Notice::Changed(done.0.id));
         }
+        Ok(done)
     }
 
     async fn try_create_conversation(
@@ -340,7 +345,7 @@ impl App {
         caller.allow_backdating(input.created_at)?;
         // A concurrent retry with the same key or external id loses the race on a unique rule;
         // the second try then finds what the first one stored.
-        match self
+        let done = match self
             .try_add_message(caller, conversation_id, input, key)
             .await
         {
@@ -349,7 +354,11 @@ impl App {
                     .await
             }
             other => other,
+        }?;
+        if done.1 == Outcome::Created {
+            self.publish(Notice::Changed(conversation_id));
         }
+        Ok(done)
     }
 
     async fn try_add_message(
@@ -488,6 +497,7 @@ impl App {
         c.last_activity_at = c.last_activity_at.max(at);
         store::update(&mut tx, &c).await?;
         tx.commit().await?;
+        self.publish(Notice::Changed(id));
         Ok(c)
     }
 

@@ -6,7 +6,9 @@ pub mod auth;
 pub mod conversations;
 pub mod customers;
 pub mod demo;
+pub mod live;
 mod secrets;
+pub mod workspace;
 
 use std::sync::{Arc, Mutex};
 
@@ -69,6 +71,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Password checks take turns: see `App::sign_in`.
     password_checks: Arc<tokio::sync::Semaphore>,
+    live: Arc<live::Live>,
 }
 
 impl App {
@@ -77,6 +80,7 @@ impl App {
             store,
             clock,
             password_checks: Arc::new(tokio::sync::Semaphore::new(1)),
+            live: Arc::new(live::Live::default()),
         }
     }
 

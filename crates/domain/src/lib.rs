@@ -19,7 +19,7 @@ pub use conversation::{
 pub use customer::{AttributeValue, Customer, Identity, IdentityKind};
 pub use event::{Actor, Change, Event};
 pub use ids::{BrandId, ConversationId, CustomerId, EventId, MessageId, TeamId, UserId};
-pub use user::{Brand, Role, Team, User};
+pub use user::{Brand, Digits, Role, Team, User};
 pub use values::{Email, Phone, ValueError};
 
 /// A point in time, always UTC. Stored as microseconds since the Unix epoch.

@@ -35,7 +35,20 @@ pub struct User {
     pub active: bool,
     /// The interface language the user chose, a BCP 47 tag.
     pub language: Option<String>,
+    /// The IANA time zone dates are shown in; `None` shows UTC.
+    pub time_zone: Option<String>,
+    /// The digits numbers and dates are written with; `None` uses the language's usual ones.
+    pub digits: Option<Digits>,
     pub created_at: Timestamp,
+}
+
+string_enum! {
+    /// Which digits a user reads: Latin (0-9) or their language's own (Persian ۰-۹,
+    /// Devanagari ०-९).
+    pub enum Digits {
+        Latin => "latn",
+        Native => "native",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -224,8 +224,13 @@ async fn serve(config: Config, app: App, demo: bool) -> anyhow::Result<()> {
     let router = seva_web::router(state);
     tracing::info!(url = %public_url, listen = %local, "Seva is serving");
     println!("Seva is serving at {public_url}");
+    let live = app.clone();
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Open event streams never finish by themselves; end them so the server can stop.
+            live.close_live();
+        })
         .await?;
     app.store.close().await;
     tracing::info!("stopped cleanly");

@@ -1,6 +1,7 @@
 //! Conversations, their tags and their messages.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use seva_domain::{
     AuthorKind, BrandId, Channel, Conversation, ConversationId, CustomerId, Message, MessageId,
@@ -164,6 +165,9 @@ pub struct ConversationFilter {
     /// `Some(None)`: unassigned only.
     pub assignee: Option<Option<UserId>>,
     pub team: Option<TeamId>,
+    /// Any of these teams (an agent's "my teams" view); empty: no condition.
+    pub teams: Vec<TeamId>,
+    pub priority: Option<Priority>,
     pub brand: Option<BrandId>,
     pub channel: Option<Channel>,
     pub customer: Option<CustomerId>,
@@ -184,24 +188,65 @@ pub async fn list(
     cursor: Option<ConversationCursor>,
     limit: u32,
 ) -> Result<Vec<Conversation>> {
-    enum Arg {
-        Int(i64),
-        Text(String),
-    }
+    list_in(conn, filter, cursor, limit, false).await
+}
+
+/// The conversations just before `cursor` in the newest-first order (the ones a reader saw
+/// above it), nearest first.
+pub async fn list_newer(
+    conn: &mut Conn,
+    filter: &ConversationFilter,
+    cursor: ConversationCursor,
+    limit: u32,
+) -> Result<Vec<Conversation>> {
+    list_in(conn, filter, Some(cursor), limit, true).await
+}
+
+/// A value bound to a numbered placeholder of a query built at run time.
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// The SQL and arguments of a page of `filter`, after `cursor` in newest-first order, or
+/// before it (`newer`) in oldest-first order.
+fn list_query(
+    filter: &ConversationFilter,
+    cursor: Option<ConversationCursor>,
+    limit: u32,
+    newer: bool,
+) -> (String, Vec<Arg>) {
     let mut sql = String::from("SELECT c.* FROM conversations c WHERE 1 = 1");
     let mut args: Vec<Arg> = Vec::new();
+    let mut push_in = |sql: &mut String, column: &str, values: Vec<Arg>| {
+        if values.is_empty() {
+            return;
+        }
+        let _ = write!(sql, " AND c.{column} IN (");
+        for (i, value) in values.into_iter().enumerate() {
+            args.push(value);
+            let _ = write!(sql, "{}${}", if i == 0 { "" } else { ", " }, args.len());
+        }
+        sql.push(')');
+    };
+    push_in(
+        &mut sql,
+        "status",
+        filter
+            .statuses
+            .iter()
+            .map(|s| Arg::Text(s.as_str().to_owned()))
+            .collect(),
+    );
+    push_in(
+        &mut sql,
+        "team_id",
+        filter.teams.iter().map(|t| Arg::Int(t.0)).collect(),
+    );
     let mut push = |sql: &mut String, clause: &str, arg: Arg| {
         args.push(arg);
         sql.push_str(&clause.replace("$?", &format!("${}", args.len())));
     };
-    if !filter.statuses.is_empty() {
-        sql.push_str(" AND c.status IN (");
-        for (i, status) in filter.statuses.iter().enumerate() {
-            let sep = if i == 0 { "$?" } else { ", $?" };
-            push(&mut sql, sep, Arg::Text(status.as_str().to_owned()));
-        }
-        sql.push(')');
-    }
     match filter.assignee {
         Some(Some(user)) => push(&mut sql, " AND c.assignee_id = $?", Arg::Int(user.0)),
         Some(None) => sql.push_str(" AND c.assignee_id IS NULL"),
@@ -209,6 +254,13 @@ pub async fn list(
     }
     if let Some(team) = filter.team {
         push(&mut sql, " AND c.team_id = $?", Arg::Int(team.0));
+    }
+    if let Some(priority) = filter.priority {
+        push(
+            &mut sql,
+            " AND c.priority = $?",
+            Arg::Text(priority.as_str().to_owned()),
+        );
     }
     if let Some(brand) = filter.brand {
         push(&mut sql, " AND c.brand_id = $?", Arg::Int(brand.0));
@@ -230,11 +282,12 @@ pub async fn list(
             Arg::Text(tag.clone()),
         );
     }
+    let (cmp, order) = if newer { (">", "ASC") } else { ("<", "DESC") };
     if let Some(cursor) = cursor {
         // Row-value comparison would be neater, but spelled out it uses the index on both.
         push(
             &mut sql,
-            " AND (c.last_activity_at < $?",
+            &format!(" AND (c.last_activity_at {cmp} $?"),
             Arg::Int(cursor.last_activity_at),
         );
         push(
@@ -242,14 +295,29 @@ pub async fn list(
             " OR (c.last_activity_at = $?",
             Arg::Int(cursor.last_activity_at),
         );
-        push(&mut sql, " AND c.id < $?))", Arg::Int(cursor.id));
+        push(
+            &mut sql,
+            &format!(" AND c.id {cmp} $?))"),
+            Arg::Int(cursor.id),
+        );
     }
     push(
         &mut sql,
-        " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $?",
+        &format!(" ORDER BY c.last_activity_at {order}, c.id {order} LIMIT $?"),
         Arg::Int(i64::from(limit)),
     );
 
+    (sql, args)
+}
+
+async fn list_in(
+    conn: &mut Conn,
+    filter: &ConversationFilter,
+    cursor: Option<ConversationCursor>,
+    limit: u32,
+    newer: bool,
+) -> Result<Vec<Conversation>> {
+    let (sql, args) = list_query(filter, cursor, limit, newer);
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for arg in args {
         query = match arg {

@@ -227,3 +227,23 @@ fn from_row(row: &AnyRow) -> Result<Customer> {
         updated_at: time(row, "updated_at")?,
     })
 }
+
+/// The names of several customers at once (customers without a name are left out), for lists.
+pub async fn names(conn: &mut Conn, ids: &[CustomerId]) -> Result<HashMap<CustomerId, String>> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT id, name FROM customers WHERE name IS NOT NULL AND id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id.0);
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        out.insert(CustomerId(col(&row, "id")?), col(&row, "name")?);
+    }
+    Ok(out)
+}

@@ -260,6 +260,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "search",
                 include_str!("../migrations/sqlite/0002_search.sql"),
             ),
+            (
+                3,
+                "workspace",
+                include_str!("../migrations/sqlite/0003_workspace.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -271,6 +276,11 @@ fn migrator(backend: Backend) -> Migrator {
                 2,
                 "search",
                 include_str!("../migrations/postgres/0002_search.sql"),
+            ),
+            (
+                3,
+                "workspace",
+                include_str!("../migrations/postgres/0003_workspace.sql"),
             ),
         ],
     };

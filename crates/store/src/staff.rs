@@ -85,8 +85,108 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         role: parse(row, "role")?,
         active: col::<Option<i64>>(row, "deactivated_at")?.is_none(),
         language: col(row, "language")?,
+        time_zone: col(row, "time_zone")?,
+        digits: col::<Option<String>>(row, "digits")?
+            .map(|d| d.parse())
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("users.digits".to_owned()))?,
         created_at: time(row, "created_at")?,
     })
+}
+
+/// The interface preferences a user sets for themselves.
+pub struct Preferences<'a> {
+    pub language: Option<&'a str>,
+    pub time_zone: Option<&'a str>,
+    pub digits: Option<seva_domain::Digits>,
+}
+
+pub async fn set_preferences(
+    conn: &mut Conn,
+    id: UserId,
+    prefs: &Preferences<'_>,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET language = $2, time_zone = $3, digits = $4, updated_at = $5 WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(prefs.language)
+    .bind(prefs.time_zone)
+    .bind(prefs.digits.map(seva_domain::Digits::as_str))
+    .bind(to_micros(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The teams a user belongs to.
+pub async fn teams_of(conn: &mut Conn, user: UserId) -> Result<Vec<TeamId>> {
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id")
+            .bind(user.0)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(ids.into_iter().map(TeamId).collect())
+}
+
+// ---- saved views ----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedView {
+    pub id: i64,
+    pub name: String,
+    /// The inbox page's query string.
+    pub query: String,
+}
+
+/// Saves a view, replacing the user's view of the same name.
+pub async fn save_view(
+    conn: &mut Conn,
+    user: UserId,
+    name: &str,
+    query: &str,
+    now: Timestamp,
+) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO saved_views (user_id, name, query, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, name) DO UPDATE SET query = excluded.query
+         RETURNING id",
+    )
+    .bind(user.0)
+    .bind(name)
+    .bind(query)
+    .bind(to_micros(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn saved_views(conn: &mut Conn, user: UserId) -> Result<Vec<SavedView>> {
+    let rows =
+        sqlx::query("SELECT id, name, query FROM saved_views WHERE user_id = $1 ORDER BY name")
+            .bind(user.0)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SavedView {
+                id: col(row, "id")?,
+                name: col(row, "name")?,
+                query: col(row, "query")?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes one of the user's views; `false` when they have no view with this id.
+pub async fn delete_view(conn: &mut Conn, user: UserId, id: i64) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM saved_views WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 // ---- teams and brands -----------------------------------------------------------------------

@@ -111,6 +111,19 @@ impl Tr<'_> {
         self.catalogues.message(self.lang, key, Some(&args))
     }
 
+    pub fn t_args(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut args = FluentArgs::new();
+        for (name, value) in values {
+            args.set((*name).to_owned(), (*value).to_owned());
+        }
+        self.catalogues.message(self.lang, key, Some(&args))
+    }
+
+    /// The language's own name, for the language picker.
+    pub fn language_name(&self, code: &str) -> String {
+        self.catalogues.message(code, "language-name", None)
+    }
+
     pub fn dir(&self) -> &'static str {
         if LANGUAGES.iter().any(|l| l.0 == self.lang && l.2) {
             "rtl"

@@ -251,6 +251,8 @@ pub struct ConversationQuery {
     pub channel: Option<String>,
     pub customer: Option<i64>,
     pub tag: Option<String>,
+    /// low, normal, high or urgent.
+    pub priority: Option<String>,
     /// 1 to 100, default 25.
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -298,6 +300,12 @@ pub async fn list_conversations(
         statuses,
         assignee,
         team: q.team.map(TeamId),
+        teams: Vec::new(),
+        priority: q
+            .priority
+            .as_deref()
+            .map(|p| p.parse::<Priority>().map_err(|_| invalid("priority", p)))
+            .transpose()?,
         brand: q.brand.map(BrandId),
         channel,
         customer: q.customer.map(CustomerId),

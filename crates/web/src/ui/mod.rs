@@ -2,19 +2,24 @@
 //! minimal signed-in page. CSRF: the sign-in and set-up forms use a double-submit cookie (there
 //! is no session yet); signed-in forms carry the session's own token.
 
+mod conversation;
+mod format;
+mod inbox;
+mod live;
+mod session;
+mod settings;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use seva_app::auth::{NewSession, SESSION_LIFETIME};
 use seva_app::{AppError, Caller};
-use seva_domain::Status;
-use seva_store::conversations::ConversationFilter;
 
 use crate::AppState;
 use crate::i18n::Tr;
@@ -24,21 +29,80 @@ const FORM_CSRF_COOKIE: &str = "seva_form_csrf";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(show_home))
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/inbox", get(inbox::show_inbox))
+        .route("/inbox/bulk", post(inbox::bulk))
+        .route("/views", post(inbox::save_view))
+        .route("/views/{id}/delete", post(inbox::delete_view))
+        .route(
+            "/conversations/{id}",
+            get(conversation::show_conversation).post(conversation::update),
+        )
+        .route(
+            "/conversations/{id}/messages",
+            post(conversation::add_message),
+        )
+        .route("/conversations/{id}/typing", post(conversation::typing))
+        .route("/live", get(live::events))
+        .route("/settings", get(settings::show).post(settings::save))
         .route("/login", get(show_login).post(sign_in))
-        .route("/logout", axum::routing::post(sign_out))
+        .route("/logout", post(sign_out))
         .route("/setup", get(show_setup).post(complete_setup))
-        .route("/static/seva.css", get(stylesheet))
+        .route("/static/{file}", get(asset))
 }
 
-async fn stylesheet() -> impl IntoResponse {
+/// Assets compiled into the binary: (name, content type, bytes). htmx is vendored from the npm
+/// registry (see static/vendor/README.md); the rest is Seva's own.
+const ASSETS: [(&str, &str, &str); 3] = [
     (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+        "seva.css",
+        "text/css; charset=utf-8",
         include_str!("../../static/seva.css"),
-    )
+    ),
+    (
+        "seva.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/seva.js"),
+    ),
+    (
+        "htmx.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/vendor/htmx.min.js"),
+    ),
+];
+
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// What every workspace page shows around its content: the bar, the search box, the
+/// shortcuts overlay.
+pub struct Shell {
+    pub csrf: String,
+    pub user_name: String,
+    pub role: String,
+    pub search_q: String,
+}
+
+impl Shell {
+    fn new(agent: &session::Agent, tr: &Tr<'_>, search_q: String) -> Self {
+        Self {
+            csrf: agent.csrf.clone(),
+            user_name: agent.caller.user.name.clone(),
+            role: tr.t(&format!("role-{}", agent.caller.user.role)),
+            search_q,
+        }
+    }
 }
 
 fn render(template: &impl Template, status: StatusCode) -> Response {
@@ -115,7 +179,7 @@ fn start_session(state: &AppState, jar: CookieJar, session: NewSession) -> (Cook
     let jar = jar
         .add(cookie(state, SESSION_COOKIE, session.token, Some(age)))
         .remove(Cookie::build(FORM_CSRF_COOKIE).path("/"));
-    (jar, Redirect::to("/"))
+    (jar, Redirect::to("/inbox"))
 }
 
 // ---- sign-in --------------------------------------------------------------------------------
@@ -131,7 +195,7 @@ struct LoginPage<'a> {
 
 async fn show_login(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
     if signed_in(&state, &jar).await.is_some() {
-        return Redirect::to("/").into_response();
+        return Redirect::to("/inbox").into_response();
     }
     let csrf = new_csrf();
     let jar = jar.add(cookie(&state, FORM_CSRF_COOKIE, csrf.clone(), None));
@@ -390,60 +454,4 @@ async fn complete_setup(
             again(jar, form, message, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
-}
-
-// ---- the signed-in page ---------------------------------------------------------------------
-
-struct Row {
-    id: i64,
-    subject: String,
-    channel: String,
-    status: String,
-    last_activity: String,
-}
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage<'a> {
-    tr: Tr<'a>,
-    csrf: String,
-    signed_in_as: String,
-    role: String,
-    rows: Vec<Row>,
-}
-
-async fn show_home(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
-    let Some((caller, csrf)) = signed_in(&state, &jar).await else {
-        return Redirect::to("/login").into_response();
-    };
-    let tr = tr(&state, &headers, caller.user.language.as_deref());
-    let filter = ConversationFilter {
-        statuses: vec![Status::Open],
-        ..ConversationFilter::default()
-    };
-    let conversations = match state.app.list_conversations(&filter, None, 25).await {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::error!(error = %e, "home page could not list conversations");
-            Vec::new()
-        }
-    };
-    let rows = conversations
-        .into_iter()
-        .map(|c| Row {
-            id: c.id.0,
-            subject: c.subject.unwrap_or_else(|| tr.t("no-subject")),
-            channel: tr.t(&format!("channel-{}", c.channel)),
-            status: tr.t(&format!("status-{}", c.status)),
-            last_activity: c.last_activity_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        })
-        .collect();
-    let page = HomePage {
-        signed_in_as: tr.t1("signed-in-as", "name", &caller.user.name),
-        role: tr.t(&format!("role-{}", caller.user.role)),
-        tr,
-        csrf,
-        rows,
-    };
-    render(&page, StatusCode::OK)
 }

@@ -1,0 +1,213 @@
+//! Live updates: after a change commits, a notice goes to everyone watching (the agent
+//! workspace's event streams), and who is viewing or typing in a conversation. Notices carry ids
+//! only; a page that hears one reloads what it shows, so a missed notice costs a refresh, never
+//! data.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use seva_domain::{ConversationId, Timestamp, UserId};
+use tokio::sync::broadcast;
+
+use crate::{App, Caller};
+
+/// How long a viewer counts as present after their last heartbeat.
+pub const PRESENCE_TTL: chrono::Duration = chrono::Duration::seconds(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Something in this conversation changed: a message, its status, assignee, tags...
+    Changed(ConversationId),
+    /// Who is viewing or typing in this conversation changed.
+    Presence(ConversationId),
+}
+
+/// One agent looking at a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    pub user: UserId,
+    pub name: String,
+    pub typing: bool,
+    pub seen: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct Live {
+    tx: broadcast::Sender<Notice>,
+    viewers: Mutex<HashMap<ConversationId, Vec<Viewer>>>,
+    /// Flips to `true` when the server stops, so open event streams end and let it stop.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        // A subscriber that falls this far behind gets `Lagged` and reloads everything.
+        let (tx, _) = broadcast::channel(1024);
+        Self {
+            tx,
+            viewers: Mutex::new(HashMap::new()),
+            closing: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+impl Live {
+    fn viewers(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Vec<Viewer>>> {
+        self.viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl App {
+    /// Tells every watcher about a committed change. Nobody listening is fine.
+    pub fn publish(&self, notice: Notice) {
+        let _ = self.live.tx.send(notice);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.live.tx.subscribe()
+    }
+
+    /// Ends every open event stream: called when the server shuts down.
+    pub fn close_live(&self) {
+        self.live.closing.send_replace(true);
+    }
+
+    /// Resolves when the server is shutting down.
+    pub fn live_closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.live.closing.subscribe()
+    }
+
+    /// Records that the caller is viewing a conversation, and whether they are typing (`None`
+    /// keeps what they were doing). Tells the others only when what they would see changes.
+    pub fn heartbeat(&self, caller: &Caller, conversation: ConversationId, typing: Option<bool>) {
+        let now = self.now();
+        let changed = {
+            let mut all = self.live.viewers();
+            let viewers = all.entry(conversation).or_default();
+            let before = viewers.len();
+            viewers.retain(|v| now - v.seen < PRESENCE_TTL);
+            let mut changed = viewers.len() != before;
+            if let Some(v) = viewers.iter_mut().find(|v| v.user == caller.user.id) {
+                let typing = typing.unwrap_or(v.typing);
+                changed |= v.typing != typing;
+                v.typing = typing;
+                v.seen = now;
+            } else {
+                viewers.push(Viewer {
+                    user: caller.user.id,
+                    name: caller.user.name.clone(),
+                    typing: typing.unwrap_or(false),
+                    seen: now,
+                });
+                changed = true;
+            }
+            changed
+        };
+        if changed {
+            self.publish(Notice::Presence(conversation));
+        }
+    }
+
+    /// The caller left the conversation's page.
+    pub fn leave(&self, caller: &Caller, conversation: ConversationId) {
+        let changed = {
+            let mut all = self.live.viewers();
+            let Some(viewers) = all.get_mut(&conversation) else {
+                return;
+            };
+            let before = viewers.len();
+            viewers.retain(|v| v.user != caller.user.id);
+            let changed = viewers.len() != before;
+            if viewers.is_empty() {
+                all.remove(&conversation);
+            }
+            changed
+        };
+        if changed {
+            self.publish(Notice::Presence(conversation));
+        }
+    }
+
+    /// Who else is on a conversation right now, by name.
+    pub fn viewers(&self, conversation: ConversationId, except: UserId) -> Vec<Viewer> {
+        let now = self.now();
+        let all = self.live.viewers();
+        let mut out: Vec<Viewer> = all
+            .get(&conversation)
+            .into_iter()
+            .flatten()
+            .filter(|v| v.user != except && now - v.seen < PRESENCE_TTL)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use seva_domain::{Role, User};
+
+    use super::*;
+    use crate::FixedClock;
+
+    fn caller(id: i64, name: &str) -> Caller {
+        Caller {
+            user: User {
+                id: UserId(id),
+                email: format!("{name}@example.com"),
+                name: name.to_owned(),
+                role: Role::Agent,
+                active: true,
+                language: None,
+                time_zone: None,
+                digits: None,
+                created_at: chrono::DateTime::UNIX_EPOCH,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn viewers_see_each_other_typing_and_leaving_and_expire() {
+        let db = seva_store::testing::TestDb::new(seva_store::Backend::Sqlite).await;
+        let store = db.store.clone();
+        let clock = Arc::new(FixedClock::new(chrono::DateTime::UNIX_EPOCH));
+        let app = App::new(store, clock.clone());
+        let mut rx = app.subscribe();
+        let (sara, ravi) = (caller(1, "Sara"), caller(2, "Ravi"));
+        let c = ConversationId(7);
+
+        app.heartbeat(&sara, c, Some(false));
+        assert_eq!(rx.try_recv().unwrap(), Notice::Presence(c));
+        app.heartbeat(&sara, c, None);
+        assert!(
+            rx.try_recv().is_err(),
+            "an unchanged heartbeat tells nobody"
+        );
+        app.heartbeat(&ravi, c, Some(true));
+        assert_eq!(rx.try_recv().unwrap(), Notice::Presence(c));
+        app.heartbeat(&ravi, c, None);
+        assert!(
+            rx.try_recv().is_err(),
+            "a plain heartbeat keeps Ravi typing"
+        );
+
+        let seen_by_sara = app.viewers(c, sara.user.id);
+        assert_eq!(seen_by_sara.len(), 1);
+        assert_eq!(seen_by_sara[0].name, "Ravi");
+        assert!(seen_by_sara[0].typing);
+
+        app.leave(&ravi, c);
+        assert_eq!(rx.try_recv().unwrap(), Notice::Presence(c));
+        assert!(app.viewers(c, sara.user.id).is_empty());
+
+        clock.advance(PRESENCE_TTL);
+        assert!(app.viewers(c, ravi.user.id).is_empty(), "Sara went quiet");
+        db.finish().await;
+    }
+}

@@ -1,0 +1,125 @@
+//! What the agent workspace needs beyond conversations: each user's preferences, their teams,
+//! saved views, the directory for pickers, and the neighbours of a conversation in a view.
+
+use std::collections::HashMap;
+
+use seva_domain::values::bounded_text;
+use seva_domain::{Brand, Conversation, ConversationId, CustomerId, Digits, Team, TeamId, User};
+use seva_store::conversations::{self as store, ConversationCursor, ConversationFilter};
+use seva_store::customers;
+use seva_store::staff::{self, Preferences, SavedView};
+
+use crate::{App, AppError, Caller, Result};
+
+/// Longest saved-view name and query string.
+const VIEW_NAME_MAX: usize = 80;
+const VIEW_QUERY_MAX: usize = 1000;
+
+/// Everyone and everything a picker offers.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub users: Vec<User>,
+    pub teams: Vec<Team>,
+    pub brands: Vec<Brand>,
+}
+
+impl Directory {
+    pub fn user_name(&self, id: seva_domain::UserId) -> Option<&str> {
+        self.users
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.name.as_str())
+    }
+
+    pub fn team_name(&self, id: TeamId) -> Option<&str> {
+        self.teams
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.name.as_str())
+    }
+
+    pub fn brand_name(&self, id: seva_domain::BrandId) -> Option<&str> {
+        self.brands
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| b.name.as_str())
+    }
+}
+
+impl App {
+    /// Saves the caller's own interface preferences. The web layer checks the language and time
+    /// zone against what it can show.
+    pub async fn set_preferences(
+        &self,
+        caller: &Caller,
+        language: Option<&str>,
+        time_zone: Option<&str>,
+        digits: Option<Digits>,
+    ) -> Result<()> {
+        let mut conn = self.store.conn().await?;
+        let prefs = Preferences {
+            language,
+            time_zone,
+            digits,
+        };
+        staff::set_preferences(&mut conn, caller.user.id, &prefs, self.now()).await?;
+        Ok(())
+    }
+
+    pub async fn teams_of(&self, caller: &Caller) -> Result<Vec<TeamId>> {
+        let mut conn = self.store.conn().await?;
+        Ok(staff::teams_of(&mut conn, caller.user.id).await?)
+    }
+
+    pub async fn directory(&self) -> Result<Directory> {
+        let mut conn = self.store.conn().await?;
+        Ok(Directory {
+            users: staff::users(&mut conn).await?,
+            teams: staff::teams(&mut conn).await?,
+            brands: staff::brands(&mut conn).await?,
+        })
+    }
+
+    pub async fn customer_names(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, String>> {
+        let mut conn = self.store.conn().await?;
+        Ok(customers::names(&mut conn, ids).await?)
+    }
+
+    /// Saves (or replaces, by name) one of the caller's inbox views.
+    pub async fn save_view(&self, caller: &Caller, name: &str, query: &str) -> Result<i64> {
+        let name = bounded_text("name", name.trim(), VIEW_NAME_MAX)?;
+        let query = bounded_text("query", query.trim_start_matches('?'), VIEW_QUERY_MAX)?;
+        let mut conn = self.store.conn().await?;
+        Ok(staff::save_view(&mut conn, caller.user.id, &name, &query, self.now()).await?)
+    }
+
+    pub async fn saved_views(&self, caller: &Caller) -> Result<Vec<SavedView>> {
+        let mut conn = self.store.conn().await?;
+        Ok(staff::saved_views(&mut conn, caller.user.id).await?)
+    }
+
+    pub async fn delete_view(&self, caller: &Caller, id: i64) -> Result<()> {
+        let mut conn = self.store.conn().await?;
+        if staff::delete_view(&mut conn, caller.user.id, id).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("view"))
+        }
+    }
+
+    /// The conversations above and below `c` in a view's newest-first order.
+    pub async fn neighbours(
+        &self,
+        filter: &ConversationFilter,
+        c: &Conversation,
+    ) -> Result<(Option<ConversationId>, Option<ConversationId>)> {
+        let cursor = ConversationCursor {
+            last_activity_at: seva_store::to_micros(c.last_activity_at),
+            id: c.id.0,
+        };
+        let mut conn = self.store.conn().await?;
+        let newer = store::list_newer(&mut conn, filter, cursor, 1).await?;
+        let older = store::list(&mut conn, filter, Some(cursor), 1).await?;
+        Ok((newer.first().map(|c| c.id), older.first().map(|c| c.id)))
+    }
+}
