@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: exactly what CI runs, runnable locally. Each step says what it checks.
 
+mod apt;
 mod bench;
 
 use std::net::{SocketAddr, TcpStream};
@@ -63,6 +64,12 @@ fn ci() -> anyhow::Result<()> {
 
     step("dependency direction: the domain crate does no I/O");
     check_domain_is_pure()?;
+
+    step("headless Chromium, its WebDriver and a Devanagari font for the browser tests");
+    apt::ensure(
+        "the browser tests",
+        &["chromium", "chromium-driver", "fonts-lohit-deva-marathi"],
+    )?;
 
     step("tests on SQLite and PostgreSQL");
     count_tests_per_backend()?;

@@ -166,6 +166,45 @@ mod tests {
         }
     }
 
+    /// Every literal key the pages and handlers ask for (`t("…")`, `t1("…"`, `t_args("…"`)
+    /// exists in English, so no page shows a raw key.
+    #[test]
+    fn every_key_the_code_uses_is_in_the_english_catalogue() {
+        let english = keys(LANGUAGES[0].1);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["templates", "src", "src/ui", "src/api"] {
+            for entry in std::fs::read_dir(root.join(dir)).expect("source folder") {
+                let path = entry.expect("entry").path();
+                if path.is_file() {
+                    files.push(path);
+                }
+            }
+        }
+        let mut used = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("readable source");
+            for call in [".t(\"", ".t1(\"", ".t_args(\"", "tr.t(\""] {
+                for (i, _) in text.match_indices(call) {
+                    let key: String = text[i + call.len()..]
+                        .chars()
+                        .take_while(|c| *c != '"')
+                        .collect();
+                    if key.is_empty() || key.contains('{') {
+                        continue;
+                    }
+                    used += 1;
+                    assert!(
+                        english.contains(&key),
+                        "{} asks for {key:?}, which en.ftl lacks",
+                        file.display()
+                    );
+                }
+            }
+        }
+        assert!(used > 100, "the scan found the calls ({used})");
+    }
+
     #[test]
     fn the_saved_choice_wins_then_the_browser_then_english() {
         let c = Catalogues::load();

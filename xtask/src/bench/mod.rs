@@ -112,29 +112,7 @@ fn workspace_root() -> PathBuf {
 }
 
 fn ensure_wrk() -> anyhow::Result<()> {
-    let has = || Command::new("wrk").arg("--version").output().is_ok();
-    if has() {
-        return Ok(());
-    }
-    println!("==> installing wrk (Debian package) for the load generator");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "wrk"])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        let _ = Command::new("apt-get")
-            .arg("update")
-            .stdout(Stdio::null())
-            .status();
-        install();
-    }
-    if !has() {
-        bail!("wrk is needed to drive the benchmark: install it with `apt-get install wrk`");
-    }
-    Ok(())
+    crate::apt::ensure("the benchmark's load generator", &["wrk"])
 }
 
 fn pg_admin_url() -> String {

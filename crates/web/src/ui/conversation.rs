@@ -68,6 +68,8 @@ pub struct LivePart<'a> {
     pub tr: Tr<'a>,
     pub csrf: String,
     pub id: i64,
+    /// The id as the reader writes numbers.
+    pub number: String,
     pub back: String,
     pub subject: String,
     pub status: String,
@@ -336,6 +338,7 @@ async fn live_part<'a>(
     Ok(LivePart {
         csrf: agent.csrf.clone(),
         id: c.id.0,
+        number: agent.fmt.number(c.id.0),
         back: back.to_owned(),
         subject: c.subject.clone().unwrap_or_else(|| tr.t("no-subject")),
         status: tr.t(&format!("status-{}", c.status)),

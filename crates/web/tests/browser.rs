@@ -1,0 +1,509 @@
+//! End to end in a real browser: Debian's Chromium, headless, driven over WebDriver
+//! (chromedriver) against a real Seva server on loopback with the demo shop, on SQLite and on
+//! PostgreSQL. Two agents in two browser sessions work on the same conversation. Screenshots
+//! of the main pages in English, Persian and Marathi are written to `target/screenshots/`.
+//!
+//! `cargo xtask ci` installs chromium, chromium-driver and a Devanagari font when missing.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use seva_app::conversations::{MessageInput, NewConversationInput};
+use seva_app::customers::CustomerInput;
+use seva_app::demo::DemoSize;
+use seva_app::{App, Caller, SystemClock};
+use seva_domain::{Channel, MessageKind, Role};
+use seva_store::Backend;
+use seva_store::testing::TestDb;
+
+on_both_backends!(two_agents_work_a_conversation_live_in_chromium_in_three_languages);
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A chromedriver process on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> Driver {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(
+            "chromedriver runs (apt-get install chromium chromium-driver; `cargo xtask ci` does it)",
+        );
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return driver;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start on port {port}");
+}
+
+/// A fresh headless Chromium window whose browser asks for `lang`.
+async fn browser(driver: &Driver, lang: &str) -> Client {
+    let profile = tempfile::tempdir().unwrap().keep();
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--disable-quic", "--window-size=1400,1000",
+                format!("--lang={lang}"), format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": { "intl.accept_languages": lang },
+        }
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("chromedriver starts a headless Chromium session")
+}
+
+/// Polls a JavaScript condition until it holds, or fails with `what` after ten seconds.
+async fn wait_until(client: &Client, what: &str, script: &str) {
+    for _ in 0..100 {
+        if client.execute(script, vec![]).await.unwrap() == Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = client
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let text = js(client, "return document.body.innerText.slice(0, 2000)").await;
+    panic!("waited 10 s for {what} at {url}; the page says: {text}");
+}
+
+async fn js(client: &Client, script: &str) -> Value {
+    client.execute(script, vec![]).await.unwrap()
+}
+
+/// Presses one key on whatever has the focus, as a person would.
+async fn press(client: &Client, key: char) {
+    let actions = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    client.perform_actions(actions).await.unwrap();
+}
+
+async fn sign_in(client: &Client, base: &str, email: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    client
+        .find(Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        client,
+        "the inbox after signing in",
+        "return location.pathname === '/inbox' && document.querySelectorAll('tr[data-row]').length > 0",
+    )
+    .await;
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            PathBuf::from,
+        )
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    assert!(
+        png.len() > 10_000,
+        "{name}: a real picture, not a blank page"
+    );
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn search(client: &Client, words: &str) {
+    let box_ = client.find(Locator::Id("search-box")).await.unwrap();
+    box_.clear().await.unwrap();
+    box_.send_keys(&format!("{words}\n")).await.unwrap();
+    wait_until(
+        client,
+        &format!("search results for {words}"),
+        "return location.search.includes('q=') && document.querySelectorAll('.snippet mark').length > 0",
+    )
+    .await;
+}
+
+async fn start_server(backend: Backend) -> (TestDb, String) {
+    let db = TestDb::new(backend).await;
+    let app = App::new(db.store.clone(), Arc::new(SystemClock));
+    app.load_demo(
+        7,
+        DemoSize {
+            customers: 40,
+            conversations: 120,
+        },
+    )
+    .await
+    .unwrap();
+    let ada = app
+        .create_user(
+            "ada@shop.example",
+            "Ada Admin",
+            Role::Admin,
+            Some(PASSWORD),
+            Some("en"),
+        )
+        .await
+        .unwrap();
+    // New mail this morning, in three languages.
+    for (email, subject, text) in [
+        (
+            "noor@example.com",
+            "بستهٔ من هنوز نرسیده",
+            "سلام، بستهٔ من هنوز نرسیده است.",
+        ),
+        ("asha@example.com", "माझे पार्सल", "माझे पार्सल अजून आले नाही."),
+        (
+            "tom@example.com",
+            "Parcel not here yet",
+            "Hello, my parcel has not arrived yet.",
+        ),
+    ] {
+        let input = NewConversationInput {
+            customer: CustomerInput {
+                email: Some(email.to_owned()),
+                ..CustomerInput::default()
+            },
+            channel: Channel::Email,
+            subject: Some(subject.to_owned()),
+            brand_id: None,
+            team_id: None,
+            assignee_id: None,
+            priority: None,
+            status: None,
+            tags: Vec::new(),
+            message: MessageInput {
+                kind: MessageKind::Customer,
+                text: text.to_owned(),
+                html: None,
+                external_id: None,
+                created_at: None,
+            },
+        };
+        app.create_conversation(&Caller { user: ada.clone() }, &input, None)
+            .await
+            .unwrap();
+    }
+    let sara = app.user_by_email("sara@kahroba.example").await.unwrap();
+    app.set_password(sara.id, PASSWORD).await.unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = seva_web::AppState::new(
+        app,
+        seva_web::WebConfig {
+            public_url: base.clone(),
+        },
+    );
+    tokio::spawn(async move {
+        axum::serve(listener, seva_web::router(state))
+            .await
+            .unwrap();
+    });
+    (db, base)
+}
+
+async fn two_agents_work_a_conversation_live_in_chromium_in_three_languages(backend: Backend) {
+    let (db, base) = start_server(backend).await;
+    let driver = start_driver().await;
+    let label = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+
+    // Ada signs in (English) and walks the inbox with the keyboard.
+    let ada = browser(&driver, "en-GB").await;
+    sign_in(&ada, &base, "ada@shop.example").await;
+    assert_eq!(js(&ada, "return document.documentElement.dir").await, "ltr");
+    screenshot(&ada, &format!("{label}-inbox-en")).await;
+    press(&ada, '?').await;
+    wait_until(
+        &ada,
+        "the shortcuts overlay",
+        "return document.getElementById('shortcuts').open",
+    )
+    .await;
+    assert!(
+        js(
+            &ada,
+            "return document.getElementById('shortcuts').innerText"
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .contains("Assign to me")
+    );
+    press(&ada, '\u{e00c}').await; // Escape
+    wait_until(
+        &ada,
+        "the overlay to close",
+        "return !document.getElementById('shortcuts').open",
+    )
+    .await;
+    press(&ada, 'j').await;
+    wait_until(
+        &ada,
+        "j to select the first row",
+        "return document.querySelector('tr[data-row].selected') !== null",
+    )
+    .await;
+    press(&ada, 'o').await;
+    wait_until(
+        &ada,
+        "o to open the conversation",
+        "return location.pathname.startsWith('/conversations/')",
+    )
+    .await;
+    let path = js(&ada, "return location.pathname")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Sara (her preference is Persian) opens the same conversation: right to left, Persian
+    // digits, and Ada sees her there.
+    let sara = browser(&driver, "fa-IR").await;
+    sign_in(&sara, &base, "sara@kahroba.example").await;
+    assert_eq!(
+        js(&sara, "return document.documentElement.dir").await,
+        "rtl"
+    );
+    assert_eq!(
+        js(&sara, "return getComputedStyle(document.body).direction").await,
+        "rtl"
+    );
+    screenshot(&sara, &format!("{label}-inbox-fa")).await;
+    sara.goto(&format!("{base}{path}")).await.unwrap();
+    wait_until(
+        &sara,
+        "the thread",
+        "return document.querySelectorAll('#thread li').length > 0",
+    )
+    .await;
+    let when = js(
+        &sara,
+        "return document.querySelector('#thread time').textContent",
+    )
+    .await;
+    assert!(
+        when.as_str()
+            .unwrap()
+            .chars()
+            .any(|c| ('۰'..='۹').contains(&c)),
+        "Persian digits: {when}"
+    );
+    // The customer's words keep their own direction inside the right-to-left page.
+    assert_eq!(
+        js(
+            &sara,
+            "return document.querySelector('#thread .body').getAttribute('dir')"
+        )
+        .await,
+        "auto"
+    );
+    screenshot(&sara, &format!("{label}-conversation-fa")).await;
+    wait_until(
+        &ada,
+        "Ada to see Sara viewing",
+        "return document.getElementById('presence').textContent.includes('Sara Ahmadi')",
+    )
+    .await;
+
+    // Ada replies; the reply shows in her thread, and arrives in Sara's without a reload.
+    js(&sara, "window.notReloaded = true; return true").await;
+    press(&ada, 'r').await;
+    let reply = "Your parcel is on its way — بسته در راه است";
+    ada.find(Locator::Id("reply-text"))
+        .await
+        .unwrap()
+        .send_keys(reply)
+        .await
+        .unwrap();
+    wait_until(
+        &sara,
+        "Sara to see Ada typing",
+        "return document.getElementById('presence').textContent.includes('Ada Admin')",
+    )
+    .await;
+    ada.find(Locator::Css("#reply button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let shows_reply = format!(
+        "return [...document.querySelectorAll('#thread .item-reply .body')].some(b => b.textContent.includes({}))",
+        json!(reply)
+    );
+    wait_until(&ada, "the reply in Ada's thread", &shows_reply).await;
+    assert_eq!(
+        js(&ada, "return document.getElementById('reply-text').value").await,
+        "",
+        "the box is cleared"
+    );
+    wait_until(
+        &sara,
+        "the reply to arrive live in Sara's thread",
+        &shows_reply,
+    )
+    .await;
+    assert_eq!(
+        js(&sara, "return window.notReloaded === true").await,
+        true,
+        "no reload"
+    );
+
+    // Assign and resolve with the shortcuts; Sara sees both.
+    press(&ada, '\u{e00c}').await; // leave the reply box
+    js(&ada, "document.activeElement.blur(); return true").await;
+    press(&ada, 'a').await;
+    wait_until(&ada, "the assignment", "return document.getElementById('thread').textContent.includes('assigned the conversation to')").await;
+    press(&ada, 'e').await;
+    wait_until(
+        &ada,
+        "resolved",
+        "return document.querySelector('[data-status]').dataset.status === 'resolved'",
+    )
+    .await;
+    wait_until(
+        &sara,
+        "Sara to see it resolved",
+        "return document.querySelector('[data-status]').dataset.status === 'resolved'",
+    )
+    .await;
+    screenshot(&ada, &format!("{label}-conversation-en")).await;
+
+    // Search finds Persian and Marathi words, highlighted.
+    search(&ada, "رهگیری").await;
+    assert!(
+        js(
+            &ada,
+            "return document.querySelector('.snippet mark').textContent"
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .contains("رهگیری")
+    );
+    search(&ada, "गोदामातून").await;
+    assert!(
+        js(
+            &ada,
+            "return document.querySelector('.snippet mark').textContent"
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .contains("गोदामातून")
+    );
+    screenshot(&ada, &format!("{label}-search-mr")).await;
+
+    // Ada switches her interface to Marathi with Devanagari digits.
+    ada.goto(&format!("{base}/settings")).await.unwrap();
+    js(&ada, "document.querySelector('select[name=language]').value = 'mr'; document.querySelector('select[name=digits]').value = 'native'; document.querySelector('select[name=time_zone]').value = 'Asia/Kolkata'; return true").await;
+    ada.find(Locator::Css(".settings button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &ada,
+        "the settings to be saved",
+        "return location.search.includes('notice=saved')",
+    )
+    .await;
+    ada.goto(&format!("{base}/inbox")).await.unwrap();
+    assert_eq!(js(&ada, "return document.documentElement.lang").await, "mr");
+    let when = js(
+        &ada,
+        "return document.querySelector('tr[data-row] time').textContent",
+    )
+    .await;
+    assert!(
+        when.as_str()
+            .unwrap()
+            .chars()
+            .any(|c| ('०'..='९').contains(&c)),
+        "Devanagari digits: {when}"
+    );
+    screenshot(&ada, &format!("{label}-inbox-mr")).await;
+    ada.goto(&format!("{base}{path}")).await.unwrap();
+    screenshot(&ada, &format!("{label}-conversation-mr")).await;
+
+    ada.close().await.unwrap();
+    sara.close().await.unwrap();
+    drop(driver);
+    db.finish().await;
+}
