@@ -2,6 +2,10 @@
 //! workspace's event streams), and who is viewing or typing in a conversation. Notices carry ids
 //! only; a page that hears one reloads what it shows, so a missed notice costs a refresh, never
 //! data.
+//!
+//! Several instances on one PostgreSQL database tell each other through the store's fan-out
+//! (LISTEN/NOTIFY): each announces its own notices and viewers, and applies the others' with
+//! [`App::apply_remote`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -37,6 +41,8 @@ pub struct Live {
     viewers: Mutex<HashMap<ConversationId, Vec<Viewer>>>,
     /// Flips to `true` when the server stops, so open event streams end and let it stop.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Tells this instance's announcements from the others'.
+    instance: u64,
 }
 
 impl Default for Live {
@@ -47,6 +53,12 @@ impl Default for Live {
             tx,
             viewers: Mutex::new(HashMap::new()),
             closing: tokio::sync::watch::Sender::new(false),
+            instance: {
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes)
+                    .expect("the operating system's random generator is available");
+                u64::from_le_bytes(bytes)
+            },
         }
     }
 }
@@ -60,9 +72,64 @@ impl Live {
 }
 
 impl App {
-    /// Tells every watcher about a committed change. Nobody listening is fine.
+    /// Tells every watcher, on every instance, about a committed change.
     pub fn publish(&self, notice: Notice) {
+        self.notify_here(notice);
+        if let Notice::Changed(c) = notice {
+            self.announce(serde_json::json!({ "kind": "changed", "c": c.0 }));
+        }
+    }
+
+    /// Tells this instance's watchers. Nobody listening is fine.
+    fn notify_here(&self, notice: Notice) {
         let _ = self.live.tx.send(notice);
+    }
+
+    /// Sends an announcement to the other instances, without waiting for it.
+    fn announce(&self, mut message: serde_json::Value) {
+        if self.store.backend() != seva_store::Backend::Postgres {
+            return;
+        }
+        message["from"] = self.live.instance.into();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.announce(&message.to_string()).await {
+                tracing::debug!(error = %e, "live update not announced to other instances");
+            }
+        });
+    }
+
+    /// Applies another instance's announcement: a change, or a viewer arriving, typing or
+    /// leaving. Our own, and anything unreadable, are ignored.
+    pub fn apply_remote(&self, payload: &str) {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(payload) else {
+            return;
+        };
+        if message["from"].as_u64() == Some(self.live.instance) {
+            return;
+        }
+        let Some(c) = message["c"].as_i64().map(ConversationId) else {
+            return;
+        };
+        let user = message["u"].as_i64().map(UserId);
+        match (message["kind"].as_str(), user) {
+            (Some("changed"), _) => self.notify_here(Notice::Changed(c)),
+            (Some("viewer"), Some(user)) => {
+                let viewer = Viewer {
+                    user,
+                    name: message["n"].as_str().unwrap_or_default().to_owned(),
+                    typing: message["t"].as_bool().unwrap_or(false),
+                    seen: self.now(),
+                };
+                if self.see(c, viewer) {
+                    self.notify_here(Notice::Presence(c));
+                }
+            }
+            (Some("left"), Some(user)) if self.unsee(c, user) => {
+                self.notify_here(Notice::Presence(c));
+            }
+            _ => {}
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
@@ -82,52 +149,70 @@ impl App {
     /// Records that the caller is viewing a conversation, and whether they are typing (`None`
     /// keeps what they were doing). Tells the others only when what they would see changes.
     pub fn heartbeat(&self, caller: &Caller, conversation: ConversationId, typing: Option<bool>) {
-        let now = self.now();
-        let changed = {
-            let mut all = self.live.viewers();
-            let viewers = all.entry(conversation).or_default();
-            let before = viewers.len();
-            viewers.retain(|v| now - v.seen < PRESENCE_TTL);
-            let mut changed = viewers.len() != before;
-            if let Some(v) = viewers.iter_mut().find(|v| v.user == caller.user.id) {
-                let typing = typing.unwrap_or(v.typing);
-                changed |= v.typing != typing;
-                v.typing = typing;
-                v.seen = now;
-            } else {
-                viewers.push(Viewer {
-                    user: caller.user.id,
-                    name: caller.user.name.clone(),
-                    typing: typing.unwrap_or(false),
-                    seen: now,
-                });
-                changed = true;
-            }
-            changed
+        let typing = typing.unwrap_or_else(|| {
+            self.live
+                .viewers()
+                .get(&conversation)
+                .and_then(|all| all.iter().find(|v| v.user == caller.user.id))
+                .is_some_and(|v| v.typing)
+        });
+        let viewer = Viewer {
+            user: caller.user.id,
+            name: caller.user.name.clone(),
+            typing,
+            seen: self.now(),
         };
-        if changed {
-            self.publish(Notice::Presence(conversation));
+        if self.see(conversation, viewer) {
+            self.notify_here(Notice::Presence(conversation));
         }
+        // Other instances forget a viewer they have not heard of for a while: renew always.
+        self.announce(serde_json::json!({
+            "kind": "viewer", "c": conversation.0, "u": caller.user.id.0,
+            "n": caller.user.name, "t": typing,
+        }));
     }
 
     /// The caller left the conversation's page.
     pub fn leave(&self, caller: &Caller, conversation: ConversationId) {
-        let changed = {
-            let mut all = self.live.viewers();
-            let Some(viewers) = all.get_mut(&conversation) else {
-                return;
-            };
-            let before = viewers.len();
-            viewers.retain(|v| v.user != caller.user.id);
-            let changed = viewers.len() != before;
-            if viewers.is_empty() {
-                all.remove(&conversation);
-            }
-            changed
-        };
-        if changed {
-            self.publish(Notice::Presence(conversation));
+        if self.unsee(conversation, caller.user.id) {
+            self.notify_here(Notice::Presence(conversation));
         }
+        self.announce(serde_json::json!({
+            "kind": "left", "c": conversation.0, "u": caller.user.id.0,
+        }));
+    }
+
+    /// Records a viewer; whether what others see changed (someone new, typing or not, or a
+    /// stale viewer dropped).
+    fn see(&self, conversation: ConversationId, viewer: Viewer) -> bool {
+        let now = viewer.seen;
+        let mut all = self.live.viewers();
+        let viewers = all.entry(conversation).or_default();
+        let before = viewers.len();
+        viewers.retain(|v| now - v.seen < PRESENCE_TTL);
+        let mut changed = viewers.len() != before;
+        if let Some(v) = viewers.iter_mut().find(|v| v.user == viewer.user) {
+            changed |= v.typing != viewer.typing;
+            *v = viewer;
+        } else {
+            viewers.push(viewer);
+            changed = true;
+        }
+        changed
+    }
+
+    fn unsee(&self, conversation: ConversationId, user: UserId) -> bool {
+        let mut all = self.live.viewers();
+        let Some(viewers) = all.get_mut(&conversation) else {
+            return false;
+        };
+        let before = viewers.len();
+        viewers.retain(|v| v.user != user);
+        let changed = viewers.len() != before;
+        if viewers.is_empty() {
+            all.remove(&conversation);
+        }
+        changed
     }
 
     /// Who else is on a conversation right now, by name.

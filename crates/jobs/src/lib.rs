@@ -24,11 +24,48 @@ pub mod sessions {
     }
 }
 
+pub mod fanout {
+    //! Live updates from the other instances on the same PostgreSQL database (LISTEN/NOTIFY),
+    //! applied to this one's watchers. Nothing to do on SQLite.
+
+    use std::time::Duration;
+
+    use seva_app::App;
+    use tokio::sync::watch;
+
+    /// Listens until `stop` turns true, reconnecting a second after a lost connection.
+    pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
+        loop {
+            match app.store.listener().await {
+                Ok(None) => return,
+                Ok(Some(mut listener)) => loop {
+                    tokio::select! {
+                        payload = listener.recv() => match payload {
+                            Ok(payload) => app.apply_remote(&payload),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "live updates from other instances interrupted");
+                                break;
+                            }
+                        },
+                        _ = stop.changed() => return,
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot listen for other instances' updates"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
 /// Starts every background job. They stop when `shutdown` turns true.
 pub fn spawn_all(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let fanout = tokio::spawn(fanout::run(app.clone(), shutdown.clone()));
     let app = app.clone();
     let mut stop = shutdown.clone();
-    vec![tokio::spawn(async move {
+    let sessions = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_mins(15));
         loop {
             tokio::select! {
@@ -41,5 +78,6 @@ pub fn spawn_all(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<tokio::task
                 _ = stop.changed() => break,
             }
         }
-    })]
+    });
+    vec![fanout, sessions]
 }

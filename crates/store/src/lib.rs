@@ -12,6 +12,7 @@ pub mod conversations;
 pub mod customers;
 pub mod dialect;
 pub mod events;
+pub mod fanout;
 pub mod idempotency;
 mod rows;
 pub mod search;
@@ -145,6 +146,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Kept for connections outside the pool (PostgreSQL's LISTEN).
+    url: std::sync::Arc<str>,
     /// SQLite's single writer turn; see [`Tx`].
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
@@ -198,6 +201,7 @@ impl Store {
         Ok(Self {
             pool,
             backend,
+            url: url.into(),
             write_turn: std::sync::Arc::default(),
         })
     }

@@ -102,9 +102,10 @@ async fn browser(driver: &Driver, lang: &str) -> Client {
         .expect("chromedriver starts a headless Chromium session")
 }
 
-/// Polls a JavaScript condition until it holds, or fails with `what` after ten seconds.
+/// Polls a JavaScript condition until it holds, or fails with `what` after twenty seconds
+/// (generous: CI runs the other tests on the same two cores meanwhile).
 async fn wait_until(client: &Client, what: &str, script: &str) {
-    for _ in 0..100 {
+    for _ in 0..200 {
         if client.execute(script, vec![]).await.unwrap() == Value::Bool(true) {
             return;
         }
@@ -116,7 +117,7 @@ async fn wait_until(client: &Client, what: &str, script: &str) {
         .map(|u| u.to_string())
         .unwrap_or_default();
     let text = js(client, "return document.body.innerText.slice(0, 2000)").await;
-    panic!("waited 10 s for {what} at {url}; the page says: {text}");
+    panic!("waited 20 s for {what} at {url}; the page says: {text}");
 }
 
 async fn js(client: &Client, script: &str) -> Value {
