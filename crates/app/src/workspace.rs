@@ -9,11 +9,21 @@ use seva_store::conversations::{self as store, ConversationCursor, ConversationF
 use seva_store::customers;
 use seva_store::staff::{self, Preferences, SavedView};
 
-use crate::{App, AppError, Caller, Result};
+use crate::{App, AppError, Caller, Result, not_found};
 
 /// Longest saved-view name and query string.
 const VIEW_NAME_MAX: usize = 80;
 const VIEW_QUERY_MAX: usize = 1000;
+
+/// What a conversation page shows; see [`App::conversation_page`].
+#[derive(Debug, Clone)]
+pub struct ConversationPage {
+    pub conversation: Conversation,
+    pub messages: Vec<seva_domain::Message>,
+    pub events: Vec<seva_domain::Event>,
+    pub customer: seva_domain::Customer,
+    pub others: Vec<Conversation>,
+}
 
 /// Everyone and everything a picker offers.
 #[derive(Debug, Clone, Default)]
@@ -118,8 +128,38 @@ impl App {
             id: c.id.0,
         };
         let mut conn = self.store.conn().await?;
-        let newer = store::list_newer(&mut conn, filter, cursor, 1).await?;
-        let older = store::list(&mut conn, filter, Some(cursor), 1).await?;
-        Ok((newer.first().map(|c| c.id), older.first().map(|c| c.id)))
+        Ok((
+            store::neighbour(&mut conn, filter, cursor, true).await?,
+            store::neighbour(&mut conn, filter, cursor, false).await?,
+        ))
+    }
+
+    /// Everything a conversation page shows, read on one connection: the conversation, its
+    /// messages and events, its customer, and the customer's latest other conversations.
+    pub async fn conversation_page(&self, id: ConversationId) -> Result<ConversationPage> {
+        let mut conn = self.store.conn().await?;
+        let conversation = store::find(&mut conn, id)
+            .await
+            .map_err(not_found("conversation"))?;
+        let messages = store::messages(&mut conn, id).await?;
+        let events = seva_store::events::for_conversation(&mut conn, id).await?;
+        let customer = customers::get(&mut conn, conversation.customer_id).await?;
+        let filter = ConversationFilter {
+            customer: Some(conversation.customer_id),
+            ..ConversationFilter::default()
+        };
+        let others = store::list(&mut conn, &filter, None, 11)
+            .await?
+            .into_iter()
+            .filter(|o| o.id != id)
+            .take(10)
+            .collect();
+        Ok(ConversationPage {
+            conversation,
+            messages,
+            events,
+            customer,
+            others,
+        })
     }
 }

@@ -188,18 +188,22 @@ pub async fn list(
     cursor: Option<ConversationCursor>,
     limit: u32,
 ) -> Result<Vec<Conversation>> {
-    list_in(conn, filter, cursor, limit, false).await
-}
-
-/// The conversations just before `cursor` in the newest-first order (the ones a reader saw
-/// above it), nearest first.
-pub async fn list_newer(
-    conn: &mut Conn,
-    filter: &ConversationFilter,
-    cursor: ConversationCursor,
-    limit: u32,
-) -> Result<Vec<Conversation>> {
-    list_in(conn, filter, Some(cursor), limit, true).await
+    let (sql, args) = list_query(filter, cursor, limit, false);
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for arg in args {
+        query = match arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut conversations = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
+    let mut tags = tags_of(conn, &ids).await?;
+    for c in &mut conversations {
+        c.tags = tags.remove(&c.id).unwrap_or_default();
+    }
+    Ok(conversations)
 }
 
 /// A value bound to a numbered placeholder of a query built at run time.
@@ -310,29 +314,24 @@ fn list_query(
     (sql, args)
 }
 
-async fn list_in(
+/// The id of the conversation next to `cursor` in a view: the one above it (`newer`) or below
+/// it in the newest-first order. Reads no tags.
+pub async fn neighbour(
     conn: &mut Conn,
     filter: &ConversationFilter,
-    cursor: Option<ConversationCursor>,
-    limit: u32,
+    cursor: ConversationCursor,
     newer: bool,
-) -> Result<Vec<Conversation>> {
-    let (sql, args) = list_query(filter, cursor, limit, newer);
-    let mut query = sqlx::query(AssertSqlSafe(sql));
+) -> Result<Option<ConversationId>> {
+    let (sql, args) = list_query(filter, Some(cursor), 1, newer);
+    let sql = sql.replacen("SELECT c.*", "SELECT c.id", 1);
+    let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
     for arg in args {
         query = match arg {
             Arg::Int(v) => query.bind(v),
             Arg::Text(v) => query.bind(v),
         };
     }
-    let rows = query.fetch_all(&mut *conn).await?;
-    let mut conversations = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-    let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
-    let mut tags = tags_of(conn, &ids).await?;
-    for c in &mut conversations {
-        c.tags = tags.remove(&c.id).unwrap_or_default();
-    }
-    Ok(conversations)
+    Ok(query.fetch_optional(&mut *conn).await?.map(ConversationId))
 }
 
 async fn tags_of(

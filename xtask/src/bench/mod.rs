@@ -265,6 +265,17 @@ async fn bench_backend(
         );
     }
     let token = String::from_utf8(token_out.stdout)?.trim().to_owned();
+    // The page scenarios act as a signed-in agent: sign in as the browser form would.
+    let session = {
+        let store = Store::open(&url, &StoreOptions::default()).await?;
+        let app = seva_app::App::new(store.clone(), std::sync::Arc::new(seva_app::SystemClock));
+        let session = app
+            .sign_in("bench@bench.example", "benchmark password")
+            .await
+            .map_err(|e| anyhow::anyhow!("signing the benchmark user in: {e}"))?;
+        store.close().await;
+        session.token
+    };
 
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
@@ -281,8 +292,15 @@ async fn bench_backend(
         rss_idle_kb / 1024
     );
 
+    let status = http_status(&addr, "/inbox", &format!("seva_session={session}"))?;
+    if status != 200 {
+        bail!(
+            "the signed-in inbox page answered {status}, not 200: the page scenarios would measure redirects"
+        );
+    }
+
     let run_id = format!("{}{}", backend.name(), std::process::id());
-    let scenarios: [(&str, &str, u32, u32); 9] = [
+    let scenarios: [(&str, &str, u32, u32); 11] = [
         ("message intake, 1 client", "intake", 1, 1),
         ("message intake, 8 clients", "intake", 2, 8),
         ("inbox first page with filters, 8 clients", "inbox", 2, 8),
@@ -292,6 +310,18 @@ async fn bench_backend(
         ("full-text search, Persian, 8 clients", "search_fa", 2, 8),
         ("full-text search, Marathi, 8 clients", "search_mr", 2, 8),
         ("full-text search, Hindi, 8 clients", "search_hi", 2, 8),
+        (
+            "inbox page (HTML) with filters, 8 clients",
+            "page_inbox",
+            2,
+            8,
+        ),
+        (
+            "conversation page (HTML), 8 clients",
+            "page_conversation",
+            2,
+            8,
+        ),
     ];
     let script = data_dir.join("scenarios.lua");
     std::fs::write(&script, SCRIPT)?;
@@ -320,6 +350,7 @@ async fn bench_backend(
                 &scale.conversations.to_string(),
                 &scale.agents.to_string(),
                 &format!("{run_id}s{n}"),
+                &session,
             ])
             .output()
             .context("running wrk")?;
@@ -419,6 +450,22 @@ fn machine() -> Value {
         })
         .unwrap_or_default();
     json!({"cores": cores, "memory_gb": round(mem_kb as f64 / 1_048_576.0, 1), "cpu": cpu})
+}
+
+/// The status of one GET with a cookie: a minimal HTTP/1.1 exchange, enough for a check.
+fn http_status(addr: &str, path: &str, cookie: &str) -> anyhow::Result<u16> {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    let line = String::from_utf8_lossy(&head);
+    line.get(9..12)
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("not an HTTP answer: {line:?}"))
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -1,5 +1,5 @@
 -- Seva benchmark scenarios for wrk (https://github.com/wg/wrk).
--- Arguments after `--`: scenario token customers conversations agents run_id
+-- Arguments after `--`: scenario token customers conversations agents run_id session
 -- Each thread builds its own requests: random customers, conversations and inbox filters, and
 -- unique message ids, so every request is one a real client could send.
 
@@ -10,7 +10,7 @@ function setup(thread)
   next_thread = next_thread + 1
 end
 
-local scenario, customers, conversations, agents, run_id, headers
+local scenario, customers, conversations, agents, run_id, headers, page_headers
 local counter = 0
 
 function init(args)
@@ -21,6 +21,7 @@ function init(args)
   run_id = args[6]
   math.randomseed(os.time() * 1000 + (thread_no or 0) * 7919)
   headers = { ["Authorization"] = "Bearer " .. args[2], ["Content-Type"] = "application/json" }
+  page_headers = { ["Cookie"] = "seva_session=" .. args[7], ["Accept-Language"] = "fa-IR,fa;q=0.9" }
 end
 
 local texts = {
@@ -57,6 +58,17 @@ local function inbox_filter()
   else return "status=open,pending&brand=2" end
 end
 
+-- The workspace's inbox views and filters, as an agent clicks them.
+local function page_filter()
+  local pick = math.random(1, 6)
+  if pick == 1 then return "view=all"
+  elseif pick == 2 then return "view=unassigned"
+  elseif pick == 3 then return "view=all&status=pending"
+  elseif pick == 4 then return "view=all&channel=email"
+  elseif pick == 5 then return "view=all&tag=refund"
+  else return "view=all&brand=2&priority=high" end
+end
+
 function request()
   counter = counter + 1
   if scenario == "intake" then
@@ -71,6 +83,10 @@ function request()
     return wrk.format("GET", "/api/v1/conversations/" .. math.random(1, conversations), headers)
   elseif scenario == "customer" then
     return wrk.format("GET", "/api/v1/customers/" .. math.random(1, customers), headers)
+  elseif scenario == "page_inbox" then
+    return wrk.format("GET", "/inbox?" .. page_filter(), page_headers)
+  elseif scenario == "page_conversation" then
+    return wrk.format("GET", "/conversations/" .. math.random(1, conversations) .. "?view=all", page_headers)
   elseif search_terms[scenario] then
     local terms = search_terms[scenario]
     return wrk.format("GET", "/api/v1/search?q=" .. terms[math.random(1, #terms)], headers)
@@ -81,7 +97,8 @@ end
 -- The first few failures are printed, so a failing run says why.
 local failures_shown = 0
 function response(status, headers, body)
-  if status >= 400 and failures_shown < 3 then
+  -- A redirect is a failure too: it means the page scenarios' session was refused.
+  if status >= 300 and failures_shown < 3 then
     failures_shown = failures_shown + 1
     io.write(string.format("BENCH_FAILURE thread %s status %d: %s\n", tostring(thread_no), status, body))
   end

@@ -2,6 +2,8 @@
 //! and the customer beside it. The live part is also served alone (`fragment=live`) so the page
 //! can refresh it when another agent changes something, without touching a half-typed reply.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,14 +12,14 @@ use axum_extra::extract::Form;
 use serde::Deserialize;
 use seva_app::AppError;
 use seva_app::conversations::{ConversationPatch, MessageInput};
+use seva_app::workspace::ConversationPage as PageData;
 use seva_app::workspace::Directory;
 use seva_domain::event::ActorKind;
 use seva_domain::values::parse_tag;
 use seva_domain::{
-    AuthorKind, Change, Conversation, ConversationId, Customer, Event, Message, MessageKind,
-    Priority, Status, TeamId, UserId,
+    AuthorKind, Change, ConversationId, Customer, Event, Message, MessageKind, Priority, Status,
+    TeamId, UserId,
 };
-use seva_store::conversations::ConversationFilter;
 
 use super::inbox::{Choice, InboxQuery, Row, rows};
 use super::session::Agent;
@@ -269,36 +271,26 @@ pub fn presence_text(tr: &Tr<'_>, viewers: &[seva_app::live::Viewer]) -> String 
 async fn live_part<'a>(
     state: &'a AppState,
     agent: &Agent,
-    c: &Conversation,
+    page: PageData,
     back: &str,
 ) -> Result<LivePart<'a>, AppError> {
     let tr = agent.tr(state);
     let directory = state.app.directory().await?;
-    let customer = state.app.customer(c.customer_id).await?;
+    let PageData {
+        conversation: c,
+        messages,
+        events,
+        customer,
+        others,
+    } = page;
     let customer_name = customer
         .name
         .clone()
         .unwrap_or_else(|| tr.t1("customer-number", "id", &agent.fmt.number(customer.id.0)));
-    let messages = state.app.messages(c.id).await?;
-    let events = state.app.conversation_events(c.id).await?;
     let items = thread(&tr, agent, messages, &events, &directory, &customer_name);
-    let others = state
-        .app
-        .list_conversations(
-            &ConversationFilter {
-                customer: Some(c.customer_id),
-                ..ConversationFilter::default()
-            },
-            None,
-            11,
-        )
-        .await?
-        .into_iter()
-        .filter(|o| o.id != c.id)
-        .take(10)
-        .map(|o| (o, None))
-        .collect();
-    let other_conversations = rows(state, agent, &tr, &directory, others, back).await;
+    let names = HashMap::from([(customer.id, customer_name.clone())]);
+    let others = others.into_iter().map(|o| (o, None)).collect();
+    let other_conversations = rows(state, agent, &tr, &directory, &names, others, back);
     let pick = |prefix: &str, codes: &[&str], current: &str| {
         codes
             .iter()
@@ -385,12 +377,13 @@ pub async fn show_conversation(
     let tr = agent.tr(&state);
     let canonical = q.canonical();
     let back = canonical.to_query_string();
-    let c = match state.app.conversation(ConversationId(id)).await {
-        Ok(c) => c,
+    let page = match state.app.conversation_page(ConversationId(id)).await {
+        Ok(page) => page,
         Err(AppError::NotFound(_)) => return not_found(&state, &agent),
         Err(e) => return server_error(&e),
     };
-    let live = match live_part(&state, &agent, &c, &back).await {
+    let c = page.conversation.clone();
+    let live = match live_part(&state, &agent, page, &back).await {
         Ok(live) => live,
         Err(e) => return server_error(&e),
     };
@@ -530,11 +523,11 @@ async fn live_response(
     notice: &str,
 ) -> Response {
     let back = InboxQuery::parse(Some(back)).canonical().to_query_string();
-    let c = match state.app.conversation(ConversationId(id)).await {
-        Ok(c) => c,
+    let page = match state.app.conversation_page(ConversationId(id)).await {
+        Ok(page) => page,
         Err(e) => return server_error(&e),
     };
-    match live_part(state, agent, &c, &back).await {
+    match live_part(state, agent, page, &back).await {
         Ok(mut live) => {
             live.notice = Some(notice_text(&live.tr, notice));
             let mut response = render(&live, StatusCode::OK);

@@ -2,6 +2,8 @@
 //! and bulk actions on a selection. The list is also served alone (`fragment=list`) so the page
 //! can refresh it when something changes.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use seva_app::conversations::ConversationPatch;
 use seva_app::workspace::Directory;
 use seva_domain::values::parse_tag;
-use seva_domain::{BrandId, Channel, Conversation, ConversationId, Priority, Status};
+use seva_domain::{BrandId, Channel, Conversation, ConversationId, CustomerId, Priority, Status};
 use seva_store::conversations::{ConversationCursor, ConversationFilter};
 use seva_store::staff::SavedView;
 
@@ -153,16 +155,15 @@ pub struct Row {
     pub snippet: Option<String>,
 }
 
-pub async fn rows(
+pub fn rows(
     state: &AppState,
     agent: &Agent,
     tr: &Tr<'_>,
     directory: &Directory,
+    names: &HashMap<CustomerId, String>,
     list: Vec<(Conversation, Option<String>)>,
     back: &str,
 ) -> Vec<Row> {
-    let ids: Vec<_> = list.iter().map(|(c, _)| c.customer_id).collect();
-    let names = state.app.customer_names(&ids).await.unwrap_or_default();
     let now = state.app.now();
     list.into_iter()
         .map(|(c, snippet)| Row {
@@ -261,7 +262,9 @@ pub async fn show_inbox(
 
     let (list, next_page) = load(&state, &agent, &q, search.as_deref(), &canonical).await;
     let first_page = given(q.after.as_ref()).map(|_| format!("/inbox?{back}"));
-    let rows = rows(&state, &agent, &tr, &directory, list, &back).await;
+    let ids: Vec<_> = list.iter().map(|(c, _)| c.customer_id).collect();
+    let names = state.app.customer_names(&ids).await.unwrap_or_default();
+    let rows = rows(&state, &agent, &tr, &directory, &names, list, &back);
 
     if q.fragment.as_deref() == Some("list") || headers.contains_key("hx-request") {
         let list = InboxList {
