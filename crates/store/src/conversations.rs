@@ -188,15 +188,10 @@ pub async fn list(
     cursor: Option<ConversationCursor>,
     limit: u32,
 ) -> Result<Vec<Conversation>> {
-    let (sql, args) = list_query(filter, cursor, limit, false);
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for arg in args {
-        query = match arg {
-            Arg::Int(v) => query.bind(v),
-            Arg::Text(v) => query.bind(v),
-        };
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
+    let (sql, args) = list_query(filter, cursor, limit, false, "c.*");
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut conversations = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
     let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
     let mut tags = tags_of(conn, &ids).await?;
@@ -212,76 +207,77 @@ enum Arg {
     Text(String),
 }
 
+fn bind_all(
+    mut query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    for arg in args {
+        query = match arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+        };
+    }
+    query
+}
+
 /// The SQL and arguments of a page of `filter`, after `cursor` in newest-first order, or
-/// before it (`newer`) in oldest-first order.
+/// before it (`newer`) in oldest-first order, selecting `columns` of `c`.
+///
+/// Several statuses are read as one ordered index range per status, each cut at `limit`, then
+/// merged: `status IN (...) ORDER BY ...` would make both databases sort every matching row,
+/// which at a million conversations is most of the table.
 fn list_query(
     filter: &ConversationFilter,
     cursor: Option<ConversationCursor>,
     limit: u32,
     newer: bool,
+    columns: &str,
 ) -> (String, Vec<Arg>) {
-    let mut sql = String::from("SELECT c.* FROM conversations c WHERE 1 = 1");
+    let mut conds = String::new();
     let mut args: Vec<Arg> = Vec::new();
-    let mut push_in = |sql: &mut String, column: &str, values: Vec<Arg>| {
-        if values.is_empty() {
-            return;
+    if !filter.teams.is_empty() {
+        conds.push_str(" AND c.team_id IN (");
+        for (i, team) in filter.teams.iter().enumerate() {
+            args.push(Arg::Int(team.0));
+            let _ = write!(conds, "{}${}", if i == 0 { "" } else { ", " }, args.len());
         }
-        let _ = write!(sql, " AND c.{column} IN (");
-        for (i, value) in values.into_iter().enumerate() {
-            args.push(value);
-            let _ = write!(sql, "{}${}", if i == 0 { "" } else { ", " }, args.len());
-        }
-        sql.push(')');
-    };
-    push_in(
-        &mut sql,
-        "status",
-        filter
-            .statuses
-            .iter()
-            .map(|s| Arg::Text(s.as_str().to_owned()))
-            .collect(),
-    );
-    push_in(
-        &mut sql,
-        "team_id",
-        filter.teams.iter().map(|t| Arg::Int(t.0)).collect(),
-    );
-    let mut push = |sql: &mut String, clause: &str, arg: Arg| {
+        conds.push(')');
+    }
+    let mut push = |conds: &mut String, clause: &str, arg: Arg| {
         args.push(arg);
-        sql.push_str(&clause.replace("$?", &format!("${}", args.len())));
+        conds.push_str(&clause.replace("$?", &format!("${}", args.len())));
     };
     match filter.assignee {
-        Some(Some(user)) => push(&mut sql, " AND c.assignee_id = $?", Arg::Int(user.0)),
-        Some(None) => sql.push_str(" AND c.assignee_id IS NULL"),
+        Some(Some(user)) => push(&mut conds, " AND c.assignee_id = $?", Arg::Int(user.0)),
+        Some(None) => conds.push_str(" AND c.assignee_id IS NULL"),
         None => {}
     }
     if let Some(team) = filter.team {
-        push(&mut sql, " AND c.team_id = $?", Arg::Int(team.0));
+        push(&mut conds, " AND c.team_id = $?", Arg::Int(team.0));
     }
     if let Some(priority) = filter.priority {
         push(
-            &mut sql,
+            &mut conds,
             " AND c.priority = $?",
             Arg::Text(priority.as_str().to_owned()),
         );
     }
     if let Some(brand) = filter.brand {
-        push(&mut sql, " AND c.brand_id = $?", Arg::Int(brand.0));
+        push(&mut conds, " AND c.brand_id = $?", Arg::Int(brand.0));
     }
     if let Some(channel) = filter.channel {
         push(
-            &mut sql,
+            &mut conds,
             " AND c.channel = $?",
             Arg::Text(channel.as_str().to_owned()),
         );
     }
     if let Some(customer) = filter.customer {
-        push(&mut sql, " AND c.customer_id = $?", Arg::Int(customer.0));
+        push(&mut conds, " AND c.customer_id = $?", Arg::Int(customer.0));
     }
     if let Some(tag) = &filter.tag {
         push(
-            &mut sql,
+            &mut conds,
             " AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id AND t.tag = $?)",
             Arg::Text(tag.clone()),
         );
@@ -290,27 +286,53 @@ fn list_query(
     if let Some(cursor) = cursor {
         // Row-value comparison would be neater, but spelled out it uses the index on both.
         push(
-            &mut sql,
+            &mut conds,
             &format!(" AND (c.last_activity_at {cmp} $?"),
             Arg::Int(cursor.last_activity_at),
         );
         push(
-            &mut sql,
+            &mut conds,
             " OR (c.last_activity_at = $?",
             Arg::Int(cursor.last_activity_at),
         );
         push(
-            &mut sql,
+            &mut conds,
             &format!(" AND c.id {cmp} $?))"),
             Arg::Int(cursor.id),
         );
     }
-    push(
-        &mut sql,
-        &format!(" ORDER BY c.last_activity_at {order}, c.id {order} LIMIT $?"),
-        Arg::Int(i64::from(limit)),
-    );
-
+    args.push(Arg::Int(i64::from(limit)));
+    let limit_at = args.len();
+    let select = |status: Option<usize>| {
+        let status = status
+            .map(|n| format!(" AND c.status = ${n}"))
+            .unwrap_or_default();
+        format!(
+            "SELECT {columns} FROM conversations c WHERE 1 = 1{status}{conds} \
+             ORDER BY c.last_activity_at {order}, c.id {order} LIMIT ${limit_at}"
+        )
+    };
+    let sql = match filter.statuses.as_slice() {
+        [] => select(None),
+        [status] => {
+            args.push(Arg::Text(status.as_str().to_owned()));
+            select(Some(args.len()))
+        }
+        statuses => {
+            let mut parts = Vec::new();
+            for (i, status) in statuses.iter().enumerate() {
+                args.push(Arg::Text(status.as_str().to_owned()));
+                parts.push(format!(
+                    "SELECT * FROM ({}) AS s{i}",
+                    select(Some(args.len()))
+                ));
+            }
+            format!(
+                "{} ORDER BY last_activity_at {order}, id {order} LIMIT ${limit_at}",
+                parts.join(" UNION ALL ")
+            )
+        }
+    };
     (sql, args)
 }
 
@@ -322,16 +344,12 @@ pub async fn neighbour(
     cursor: ConversationCursor,
     newer: bool,
 ) -> Result<Option<ConversationId>> {
-    let (sql, args) = list_query(filter, Some(cursor), 1, newer);
-    let sql = sql.replacen("SELECT c.*", "SELECT c.id", 1);
-    let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
-    for arg in args {
-        query = match arg {
-            Arg::Int(v) => query.bind(v),
-            Arg::Text(v) => query.bind(v),
-        };
-    }
-    Ok(query.fetch_optional(&mut *conn).await?.map(ConversationId))
+    let (sql, args) = list_query(filter, Some(cursor), 1, newer, "c.id, c.last_activity_at");
+    let row = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|row| Ok(ConversationId(col(&row, "id")?)))
+        .transpose()
 }
 
 async fn tags_of(

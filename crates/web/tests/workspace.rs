@@ -201,6 +201,42 @@ async fn the_inbox_has_views_filters_pages_and_saved_views(backend: Backend) {
     assert!(location(&deleted).contains("notice=view-deleted"));
     assert_eq!(t.count("saved_views").await, 0);
 
+    // A conversation page links to its neighbours in the view it was opened from.
+    let middle = t
+        .page(
+            Method::GET,
+            &format!("/conversations/{}?view=all", ids[20]),
+            None,
+            &session,
+            None,
+        )
+        .await;
+    assert!(middle.text.contains(&format!(
+        "href=\"/conversations/{}?view=all\" data-key=\"k\"",
+        ids[21]
+    )));
+    assert!(middle.text.contains(&format!(
+        "href=\"/conversations/{}?view=all\" data-key=\"j\"",
+        ids[19]
+    )));
+    let mine_first = t
+        .page(
+            Method::GET,
+            &format!("/conversations/{}?view=mine", ids[2]),
+            None,
+            &session,
+            None,
+        )
+        .await;
+    assert!(
+        !mine_first.text.contains("data-key=\"k\""),
+        "the newest of mine has none above"
+    );
+    assert!(mine_first.text.contains(&format!(
+        "href=\"/conversations/{}?view=mine\" data-key=\"j\"",
+        ids[1]
+    )));
+
     // Search from the same box finds by any word.
     let found = t
         .page(Method::GET, "/inbox?q=Hi", None, &session, None)
