@@ -137,6 +137,7 @@ impl App {
         })?;
         let user = staff::user(&mut tx, id).await?;
         tx.commit().await?;
+        self.directory_changed();
         Ok(user)
     }
 
@@ -321,6 +322,7 @@ impl App {
         })?;
         let user = staff::user(&mut tx, id).await?;
         tx.commit().await?;
+        self.directory_changed();
         self.open_session(user).await
     }
 }

@@ -598,6 +598,7 @@ impl App {
                 .await?;
             }
         }
+        self.directory_changed();
         Ok(DemoReport {
             customers: customers.len(),
             conversations: size.conversations,

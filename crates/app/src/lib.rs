@@ -72,6 +72,8 @@ pub struct App {
     /// Password checks take turns: see `App::sign_in`.
     password_checks: Arc<tokio::sync::Semaphore>,
     live: Arc<live::Live>,
+    /// See `App::directory`.
+    directory: workspace::DirectoryCache,
 }
 
 impl App {
@@ -81,6 +83,7 @@ impl App {
             clock,
             password_checks: Arc::new(tokio::sync::Semaphore::new(1)),
             live: Arc::new(live::Live::default()),
+            directory: workspace::DirectoryCache::default(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! saved views, the directory for pickers, and the neighbours of a conversation in a view.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use seva_domain::values::bounded_text;
 use seva_domain::{Brand, Conversation, ConversationId, CustomerId, Digits, Team, TeamId, User};
@@ -10,6 +12,9 @@ use seva_store::customers;
 use seva_store::staff::{self, Preferences, SavedView};
 
 use crate::{App, AppError, Caller, Result, not_found};
+
+/// How long another instance's change to users, teams or brands may take to show.
+pub const DIRECTORY_TTL: Duration = Duration::from_secs(10);
 
 /// Longest saved-view name and query string.
 const VIEW_NAME_MAX: usize = 80;
@@ -24,6 +29,9 @@ pub struct ConversationPage {
     pub customer: seva_domain::Customer,
     pub others: Vec<Conversation>,
 }
+
+/// The directory as last read, and when.
+pub(crate) type DirectoryCache = Arc<std::sync::Mutex<Option<(Instant, Arc<Directory>)>>>;
 
 /// Everyone and everything a picker offers.
 #[derive(Debug, Clone, Default)]
@@ -73,6 +81,7 @@ impl App {
             digits,
         };
         staff::set_preferences(&mut conn, caller.user.id, &prefs, self.now()).await?;
+        self.directory_changed();
         Ok(())
     }
 
@@ -81,13 +90,34 @@ impl App {
         Ok(staff::teams_of(&mut conn, caller.user.id).await?)
     }
 
-    pub async fn directory(&self) -> Result<Directory> {
+    /// The staff, teams and brands, read at most every few seconds: every page shows names
+    /// from it, and they change rarely. Changes made here are seen at once; changes made on
+    /// another instance within [`DIRECTORY_TTL`].
+    pub async fn directory(&self) -> Result<Arc<Directory>> {
+        if let Some((read_at, directory)) = self.directory_cache().as_ref()
+            && read_at.elapsed() < DIRECTORY_TTL
+        {
+            return Ok(directory.clone());
+        }
         let mut conn = self.store.conn().await?;
-        Ok(Directory {
+        let directory = Arc::new(Directory {
             users: staff::users(&mut conn).await?,
             teams: staff::teams(&mut conn).await?,
             brands: staff::brands(&mut conn).await?,
-        })
+        });
+        *self.directory_cache() = Some((Instant::now(), directory.clone()));
+        Ok(directory)
+    }
+
+    /// Forgets the cached directory after a change to users, teams or brands.
+    pub fn directory_changed(&self) {
+        *self.directory_cache() = None;
+    }
+
+    fn directory_cache(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Directory>)>> {
+        self.directory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub async fn customer_names(&self, ids: &[CustomerId]) -> Result<HashMap<CustomerId, String>> {
