@@ -12,6 +12,7 @@ use seva_store::conversations::{
 use seva_store::idempotency::{self, IdempotencyRecord};
 use seva_store::{Conn, StoreError, Tx, customers, events, staff};
 
+use crate::attachments::{NewFile, StoredFile};
 use crate::customers::{CustomerInput, find_customer, find_or_create_customer};
 use crate::live::Notice;
 use crate::{App, AppError, Caller, IdempotencyKey, Result, not_found};
@@ -341,16 +342,31 @@ impl App {
         input: &MessageInput,
         key: Option<&IdempotencyKey>,
     ) -> Result<(Message, Outcome)> {
+        self.add_message_with_files(caller, conversation_id, input, &[], key)
+            .await
+    }
+
+    /// [`App::add_message`] with attached files, written to the blob store first.
+    pub async fn add_message_with_files(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        input: &MessageInput,
+        files: &[NewFile],
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(Message, Outcome)> {
         caller.require_write()?;
         caller.allow_backdating(input.created_at)?;
+        validate_message(input)?;
+        let files = self.store_files(files).await?;
         // A concurrent retry with the same key or external id loses the race on a unique rule;
         // the second try then finds what the first one stored.
         let done = match self
-            .try_add_message(caller, conversation_id, input, key)
+            .try_add_message(caller, conversation_id, input, &files, key)
             .await
         {
             Err(AppError::Store(StoreError::Conflict { .. })) => {
-                self.try_add_message(caller, conversation_id, input, key)
+                self.try_add_message(caller, conversation_id, input, &files, key)
                     .await
             }
             other => other,
@@ -366,6 +382,7 @@ impl App {
         caller: &Caller,
         conversation_id: ConversationId,
         input: &MessageInput,
+        files: &[StoredFile],
         key: Option<&IdempotencyKey>,
     ) -> Result<(Message, Outcome)> {
         let (text, external_id, html) = validate_message(input)?;
@@ -408,6 +425,18 @@ impl App {
             )
             .await?
         };
+        for file in files {
+            let row = seva_store::attachments::NewAttachment {
+                message_id,
+                conversation_id,
+                sha256: &file.sha256,
+                filename: &file.filename,
+                content_type: &file.content_type,
+                size: file.size,
+                at,
+            };
+            seva_store::attachments::insert(&mut tx, &row).await?;
+        }
         if input.kind == MessageKind::Customer {
             let to = conversation
                 .status

@@ -2,6 +2,7 @@
 //! events. Declares the ports it needs (the [`Clock`]); knows nothing of HTTP or JSON wire
 //! formats.
 
+pub mod attachments;
 pub mod auth;
 pub mod conversations;
 pub mod customers;
@@ -74,6 +75,8 @@ pub struct App {
     live: Arc<live::Live>,
     /// See `App::directory`.
     directory: workspace::DirectoryCache,
+    /// Where attachment bytes go; see `App::with_blobs`.
+    blobs: Option<Arc<dyn attachments::BlobStore>>,
 }
 
 impl App {
@@ -84,6 +87,7 @@ impl App {
             password_checks: Arc::new(tokio::sync::Semaphore::new(1)),
             live: Arc::new(live::Live::default()),
             directory: workspace::DirectoryCache::default(),
+            blobs: None,
         }
     }
 
@@ -164,6 +168,14 @@ pub enum AppError {
     SetupLinkInvalid,
     #[error("the password must be at least {min} characters long")]
     WeakPassword { min: usize },
+    #[error("{filename} is larger than {max_bytes} bytes")]
+    AttachmentTooLarge { filename: String, max_bytes: usize },
+    #[error("a message may carry at most {max} files")]
+    TooManyAttachments { max: usize },
+    #[error("this server keeps no attachments")]
+    AttachmentsUnavailable,
+    #[error("the attachment store failed: {0}")]
+    AttachmentStore(String),
     #[error(transparent)]
     Store(StoreError),
 }

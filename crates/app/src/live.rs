@@ -15,6 +15,9 @@ use tokio::sync::broadcast;
 
 use crate::{App, Caller};
 
+/// How many conversations may have viewers before the quiet ones are swept.
+const SWEEP_ABOVE: usize = 1_000;
+
 /// How long a viewer counts as present after their last heartbeat.
 pub const PRESENCE_TTL: chrono::Duration = chrono::Duration::seconds(30);
 
@@ -24,6 +27,8 @@ pub enum Notice {
     Changed(ConversationId),
     /// Who is viewing or typing in this conversation changed.
     Presence(ConversationId),
+    /// Notices may have been missed (the link to the other instances was down): reload.
+    Everything,
 }
 
 /// One agent looking at a conversation.
@@ -39,6 +44,9 @@ pub struct Viewer {
 pub struct Live {
     tx: broadcast::Sender<Notice>,
     viewers: Mutex<HashMap<ConversationId, Vec<Viewer>>>,
+    /// Open pages per conversation and user on this instance: a user leaves when the last
+    /// of their tabs on it closes.
+    pages: Mutex<HashMap<(ConversationId, UserId), u32>>,
     /// Flips to `true` when the server stops, so open event streams end and let it stop.
     closing: tokio::sync::watch::Sender<bool>,
     /// Tells this instance's announcements from the others'.
@@ -52,6 +60,7 @@ impl Default for Live {
         Self {
             tx,
             viewers: Mutex::new(HashMap::new()),
+            pages: Mutex::new(HashMap::new()),
             closing: tokio::sync::watch::Sender::new(false),
             instance: {
                 let mut bytes = [0u8; 8];
@@ -66,6 +75,12 @@ impl Default for Live {
 impl Live {
     fn viewers(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Vec<Viewer>>> {
         self.viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn pages(&self) -> std::sync::MutexGuard<'_, HashMap<(ConversationId, UserId), u32>> {
+        self.pages
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -115,13 +130,9 @@ impl App {
         match (message["kind"].as_str(), user) {
             (Some("changed"), _) => self.notify_here(Notice::Changed(c)),
             (Some("viewer"), Some(user)) => {
-                let viewer = Viewer {
-                    user,
-                    name: message["n"].as_str().unwrap_or_default().to_owned(),
-                    typing: message["t"].as_bool().unwrap_or(false),
-                    seen: self.now(),
-                };
-                if self.see(c, viewer) {
+                let name = message["n"].as_str().unwrap_or_default();
+                let typing = message["t"].as_bool();
+                if self.see(c, user, name, typing, self.now()).0 {
                     self.notify_here(Notice::Presence(c));
                 }
             }
@@ -146,23 +157,46 @@ impl App {
         self.live.closing.subscribe()
     }
 
+    /// A page showing the conversation opened: the caller is viewing it.
+    pub fn watch(&self, caller: &Caller, conversation: ConversationId) {
+        let first = {
+            let mut pages = self.live.pages();
+            let count = pages.entry((conversation, caller.user.id)).or_default();
+            *count += 1;
+            *count == 1
+        };
+        self.heartbeat(caller, conversation, first.then_some(false));
+    }
+
+    /// A page showing the conversation closed; the caller leaves with their last one.
+    pub fn unwatch(&self, caller: &Caller, conversation: ConversationId) {
+        let last = {
+            let mut pages = self.live.pages();
+            let key = (conversation, caller.user.id);
+            let count = pages.entry(key).or_default();
+            *count = count.saturating_sub(1);
+            let last = *count == 0;
+            if last {
+                pages.remove(&key);
+            }
+            last
+        };
+        if last {
+            self.leave(caller, conversation);
+        }
+    }
+
     /// Records that the caller is viewing a conversation, and whether they are typing (`None`
     /// keeps what they were doing). Tells the others only when what they would see changes.
     pub fn heartbeat(&self, caller: &Caller, conversation: ConversationId, typing: Option<bool>) {
-        let typing = typing.unwrap_or_else(|| {
-            self.live
-                .viewers()
-                .get(&conversation)
-                .and_then(|all| all.iter().find(|v| v.user == caller.user.id))
-                .is_some_and(|v| v.typing)
-        });
-        let viewer = Viewer {
-            user: caller.user.id,
-            name: caller.user.name.clone(),
+        let (changed, typing) = self.see(
+            conversation,
+            caller.user.id,
+            &caller.user.name,
             typing,
-            seen: self.now(),
-        };
-        if self.see(conversation, viewer) {
+            self.now(),
+        );
+        if changed {
             self.notify_here(Notice::Presence(conversation));
         }
         // Other instances forget a viewer they have not heard of for a while: renew always.
@@ -182,23 +216,50 @@ impl App {
         }));
     }
 
-    /// Records a viewer; whether what others see changed (someone new, typing or not, or a
-    /// stale viewer dropped).
-    fn see(&self, conversation: ConversationId, viewer: Viewer) -> bool {
-        let now = viewer.seen;
+    /// Tells this instance's pages to reload what they show.
+    pub fn resync_here(&self) {
+        self.notify_here(Notice::Everything);
+    }
+
+    /// Records a viewer, in one step under the lock; returns whether what others see changed
+    /// (someone new, typing or not, or a stale viewer dropped) and whether they are typing.
+    fn see(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        name: &str,
+        typing: Option<bool>,
+        now: Timestamp,
+    ) -> (bool, bool) {
         let mut all = self.live.viewers();
+        // Forget everyone gone quiet once the map grows: viewers of conversations nobody
+        // looks at any more would otherwise stay for ever.
+        if all.len() > SWEEP_ABOVE {
+            all.retain(|_, viewers| {
+                viewers.retain(|v| now - v.seen < PRESENCE_TTL);
+                !viewers.is_empty()
+            });
+        }
         let viewers = all.entry(conversation).or_default();
         let before = viewers.len();
         viewers.retain(|v| now - v.seen < PRESENCE_TTL);
         let mut changed = viewers.len() != before;
-        if let Some(v) = viewers.iter_mut().find(|v| v.user == viewer.user) {
-            changed |= v.typing != viewer.typing;
-            *v = viewer;
+        if let Some(v) = viewers.iter_mut().find(|v| v.user == user) {
+            let typing = typing.unwrap_or(v.typing);
+            changed |= v.typing != typing;
+            v.typing = typing;
+            v.seen = now;
+            (changed, typing)
         } else {
-            viewers.push(viewer);
-            changed = true;
+            let typing = typing.unwrap_or(false);
+            viewers.push(Viewer {
+                user,
+                name: name.to_owned(),
+                typing,
+                seen: now,
+            });
+            (true, typing)
         }
-        changed
     }
 
     fn unsee(&self, conversation: ConversationId, user: UserId) -> bool {
@@ -290,6 +351,15 @@ mod tests {
         app.leave(&ravi, c);
         assert_eq!(rx.try_recv().unwrap(), Notice::Presence(c));
         assert!(app.viewers(c, sara.user.id).is_empty());
+
+        // Ravi in two tabs: closing one keeps him there.
+        app.watch(&ravi, c);
+        app.watch(&ravi, c);
+        app.unwatch(&ravi, c);
+        assert_eq!(app.viewers(c, sara.user.id).len(), 1);
+        app.unwatch(&ravi, c);
+        assert!(app.viewers(c, sara.user.id).is_empty());
+        while rx.try_recv().is_ok() {}
 
         clock.advance(PRESENCE_TTL);
         assert!(app.viewers(c, ravi.user.id).is_empty(), "Sara went quiet");

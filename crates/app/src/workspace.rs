@@ -26,6 +26,7 @@ pub struct ConversationPage {
     pub conversation: Conversation,
     pub messages: Vec<seva_domain::Message>,
     pub events: Vec<seva_domain::Event>,
+    pub attachments: Vec<seva_domain::Attachment>,
     pub customer: seva_domain::Customer,
     pub others: Vec<Conversation>,
 }
@@ -173,6 +174,7 @@ impl App {
             .map_err(not_found("conversation"))?;
         let messages = store::messages(&mut conn, id).await?;
         let events = seva_store::events::for_conversation(&mut conn, id).await?;
+        let attachments = seva_store::attachments::for_conversation(&mut conn, id).await?;
         let customer = customers::get(&mut conn, conversation.customer_id).await?;
         let filter = ConversationFilter {
             customer: Some(conversation.customer_id),
@@ -188,6 +190,7 @@ impl App {
             conversation,
             messages,
             events,
+            attachments,
             customer,
             others,
         })

@@ -178,9 +178,89 @@ pub struct Message {
     pub created_at: Timestamp,
 }
 
+/// A file that came with a message. The bytes live in the attachment store under their
+/// SHA-256; the database keeps what describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: crate::ids::AttachmentId,
+    pub message_id: MessageId,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub created_at: Timestamp,
+}
+
+/// A file name as people see it: the last path segment, without control characters, at most
+/// 255 characters; "attachment" when nothing is left.
+pub fn clean_filename(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '\u{202E}' | '\u{202D}'))
+        .take(255)
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.');
+    if trimmed.is_empty() {
+        "attachment".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// A media type as `type/subtype` in lower case, or `application/octet-stream` when the given
+/// one is not one (parameters such as `charset` are dropped).
+pub fn clean_content_type(raw: &str) -> String {
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match essence.split_once('/') {
+        Some((kind, sub)) if token(kind) && token(sub) => essence,
+        _ => "application/octet-stream".to_owned(),
+    }
+}
+
 impl Message {
     pub fn direction(&self) -> Direction {
         self.kind.direction()
+    }
+}
+
+#[cfg(test)]
+mod attachment_tests {
+    use super::*;
+
+    #[test]
+    fn file_names_lose_paths_controls_and_direction_tricks() {
+        assert_eq!(clean_filename("C:\\Users\\ali\\فاکتور.pdf"), "فاکتور.pdf");
+        assert_eq!(clean_filename("../../etc/passwd"), "passwd");
+        assert_eq!(clean_filename("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(clean_filename("a\"b\r\n.txt"), "ab.txt");
+        assert_eq!(clean_filename("..."), "attachment");
+        assert_eq!(clean_filename(""), "attachment");
+    }
+
+    #[test]
+    fn content_types_are_kept_only_when_well_formed() {
+        assert_eq!(clean_content_type("image/PNG"), "image/png");
+        assert_eq!(
+            clean_content_type("text/plain; charset=utf-8"),
+            "text/plain"
+        );
+        assert_eq!(clean_content_type("nonsense"), "application/octet-stream");
+        assert_eq!(
+            clean_content_type("text/html\r\nX-Evil: 1"),
+            "application/octet-stream"
+        );
     }
 }
 

@@ -9,5 +9,6 @@ id_type!(
     EventId,
     UserId,
     TeamId,
-    BrandId
+    BrandId,
+    AttachmentId
 );

@@ -14,11 +14,14 @@ pub mod user;
 pub mod values;
 
 pub use conversation::{
-    AuthorKind, Channel, Conversation, Direction, Message, MessageKind, Priority, Status,
+    Attachment, AuthorKind, Channel, Conversation, Direction, Message, MessageKind, Priority,
+    Status,
 };
 pub use customer::{AttributeValue, Customer, Identity, IdentityKind};
 pub use event::{Actor, Change, Event};
-pub use ids::{BrandId, ConversationId, CustomerId, EventId, MessageId, TeamId, UserId};
+pub use ids::{
+    AttachmentId, BrandId, ConversationId, CustomerId, EventId, MessageId, TeamId, UserId,
+};
 pub use user::{Brand, Digits, Role, Team, User};
 pub use values::{Email, Phone, ValueError};
 

@@ -38,18 +38,22 @@ pub mod fanout {
         loop {
             match app.store.listener().await {
                 Ok(None) => return,
-                Ok(Some(mut listener)) => loop {
-                    tokio::select! {
-                        payload = listener.recv() => match payload {
-                            Ok(payload) => app.apply_remote(&payload),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "live updates from other instances interrupted");
-                                break;
-                            }
-                        },
-                        _ = stop.changed() => return,
+                Ok(Some(mut listener)) => {
+                    // Whatever was announced while not listening is lost: pages reload.
+                    app.resync_here();
+                    loop {
+                        tokio::select! {
+                            payload = listener.recv() => match payload {
+                                Ok(payload) => app.apply_remote(&payload),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "live updates from other instances interrupted");
+                                    break;
+                                }
+                            },
+                            _ = stop.changed() => return,
+                        }
                     }
-                },
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot listen for other instances' updates"),
             }
             tokio::select! {

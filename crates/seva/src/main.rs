@@ -171,7 +171,10 @@ async fn open(config: &Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("cannot open the database at {}", redact_url(&url)))?;
     tracing::info!(backend = store.backend().name(), "store ready");
-    Ok(App::new(store, Arc::new(SystemClock)))
+    // Attachments live in the data folder, also with PostgreSQL (instances side by side share
+    // it, e.g. over NFS, until an object store is configured).
+    let blobs = seva_app::attachments::LocalBlobs::new(config.data_dir.join("attachments"));
+    Ok(App::new(store, Arc::new(SystemClock)).with_blobs(Arc::new(blobs)))
 }
 
 async fn load_demo(app: &App, seed: u64, size: DemoSize) -> anyhow::Result<()> {
@@ -224,6 +227,8 @@ async fn serve(config: Config, app: App, demo: bool) -> anyhow::Result<()> {
     let router = seva_web::router(state);
     tracing::info!(url = %public_url, listen = %local, "Seva is serving");
     println!("Seva is serving at {public_url}");
+    let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
+    let jobs = seva_jobs::spawn_all(&app, &jobs_stop);
     let live = app.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -232,6 +237,12 @@ async fn serve(config: Config, app: App, demo: bool) -> anyhow::Result<()> {
             live.close_live();
         })
         .await?;
+    stop_jobs.send_replace(true);
+    for job in jobs {
+        if let Err(e) = job.await {
+            tracing::error!(error = %e, "a background job ended badly");
+        }
+    }
     app.store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

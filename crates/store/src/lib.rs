@@ -8,6 +8,7 @@
 //! The store knows the domain and nothing of HTTP. It does not decide what a change means: the
 //! app crate opens the transaction, calls these functions, and records the event.
 
+pub mod attachments;
 pub mod conversations;
 pub mod customers;
 pub mod dialect;
@@ -269,6 +270,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "workspace",
                 include_str!("../migrations/sqlite/0003_workspace.sql"),
             ),
+            (
+                4,
+                "attachments",
+                include_str!("../migrations/sqlite/0004_attachments.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -285,6 +291,11 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "workspace",
                 include_str!("../migrations/postgres/0003_workspace.sql"),
+            ),
+            (
+                4,
+                "attachments",
+                include_str!("../migrations/postgres/0004_attachments.sql"),
             ),
         ],
     };

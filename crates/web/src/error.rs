@@ -43,6 +43,7 @@ pub enum ErrorCode {
     Conflict,
     // 413, 415
     PayloadTooLarge,
+    AttachmentTooLarge,
     UnsupportedMediaType,
     // 422
     InvalidBody,
@@ -59,11 +60,13 @@ pub enum ErrorCode {
     AssigneeNotFound,
     IdempotencyKeyReused,
     WeakPassword,
+    TooManyAttachments,
     // 429
     SignInThrottled,
     // 5xx
     InternalError,
     DatabaseUnavailable,
+    AttachmentsUnavailable,
 }
 
 impl ErrorCode {
@@ -90,7 +93,7 @@ impl ErrorCode {
             | C::ExternalIdTaken
             | C::AlreadyExists
             | C::Conflict => StatusCode::CONFLICT,
-            C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            C::PayloadTooLarge | C::AttachmentTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             C::InvalidBody
             | C::InvalidEmail
@@ -105,10 +108,11 @@ impl ErrorCode {
             | C::TeamNotFound
             | C::AssigneeNotFound
             | C::IdempotencyKeyReused
-            | C::WeakPassword => StatusCode::UNPROCESSABLE_ENTITY,
+            | C::WeakPassword
+            | C::TooManyAttachments => StatusCode::UNPROCESSABLE_ENTITY,
             C::SignInThrottled => StatusCode::TOO_MANY_REQUESTS,
             C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            C::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            C::DatabaseUnavailable | C::AttachmentsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -225,6 +229,16 @@ impl From<AppError> for ApiError {
             }
             AppError::SetupLinkInvalid => C::SetupLinkInvalid,
             AppError::WeakPassword { .. } => C::WeakPassword,
+            AppError::AttachmentTooLarge { .. } => C::AttachmentTooLarge,
+            AppError::TooManyAttachments { .. } => C::TooManyAttachments,
+            AppError::AttachmentsUnavailable => C::AttachmentsUnavailable,
+            AppError::AttachmentStore(reason) => {
+                tracing::error!(%reason, "attachment store failed");
+                return Self::new(
+                    C::AttachmentsUnavailable,
+                    "attachments cannot be stored or read right now; retry shortly",
+                );
+            }
             AppError::Store(StoreError::Conflict { constraint }) => {
                 tracing::info!(%constraint, "write refused by a uniqueness rule");
                 return Self::new(

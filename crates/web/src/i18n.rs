@@ -111,6 +111,13 @@ impl Tr<'_> {
         self.catalogues.message(self.lang, key, Some(&args))
     }
 
+    /// A message with a count, so that plural forms are chosen by number (`[one]`, `[other]`).
+    pub fn t_count(&self, key: &str, name: &str, count: i64) -> String {
+        let mut args = FluentArgs::new();
+        args.set(name.to_owned(), count);
+        self.catalogues.message(self.lang, key, Some(&args))
+    }
+
     pub fn t_args(&self, key: &str, values: &[(&str, &str)]) -> String {
         let mut args = FluentArgs::new();
         for (name, value) in values {

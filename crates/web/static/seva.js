@@ -2,6 +2,7 @@
 // without it (plain links and forms); this only makes it quicker.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
   var csrfMeta = document.querySelector('meta[name="seva-csrf"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
 
@@ -76,6 +77,16 @@
     clearTimeout(typingTimer);
     typingTimer = setTimeout(function () { setTyping(false); }, 4000);
   });
+  // A refused htmx request (expired form, lost session, server away) says so instead of
+  // failing silently.
+  document.addEventListener("htmx:responseError", function (e) {
+    var notice = document.getElementById("notice");
+    var xhr = e.detail.xhr;
+    if (notice && xhr) {
+      notice.textContent = xhr.responseText || String(xhr.status);
+      notice.hidden = false;
+    }
+  });
   document.addEventListener("htmx:afterRequest", function (e) {
     var xhr = e.detail.xhr;
     if (e.detail.elt && e.detail.elt.id === "reply" && xhr && xhr.getResponseHeader("x-seva-clear") === "1") {
@@ -135,6 +146,8 @@
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var dialog = document.getElementById("shortcuts");
+    if (dialog && dialog.open) return;
     if (t.closest && t.closest("input, textarea, select, [contenteditable]")) {
       if (e.key === "Escape") t.blur();
       return;
@@ -147,10 +160,12 @@
       case "k": if (page === "inbox") move(-1); else handled = click('a[data-key="k"]'); break;
       case "o":
       case "Enter":
-        if (page === "inbox" && current()) { var a = current().querySelector("a"); if (a) a.click(); } else handled = false;
+        // Enter on a button or another link does what that element does.
+        var onRow = current() && (t === document.body || current().contains(t));
+        if (page === "inbox" && onRow && (e.key === "o" || t === document.body)) { var a = current().querySelector("a"); if (a) a.click(); } else handled = false;
         break;
       case "x":
-        if (page === "inbox" && current()) { var b = current().querySelector('input[name="ids"]'); if (b) b.checked = !b.checked; } else handled = false;
+        if (page === "inbox" && current()) { var b = current().querySelector('input[name="ids"]'); if (b) b.click(); } else handled = false;
         break;
       case "r": replyAs("reply"); break;
       case "n": replyAs("note"); break;

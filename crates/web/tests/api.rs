@@ -902,6 +902,7 @@ async fn the_first_admin_is_created_from_a_one_time_link(backend: Backend) {
         admin: String::new(),
         agent: String::new(),
         readonly: String::new(),
+        blobs: tempfile::tempdir().unwrap(),
     };
     let token = t
         .app

@@ -23,6 +23,7 @@ on_both_backends!(
     read_only_agents_see_no_forms_and_change_nothing,
     persian_agents_get_right_to_left_pages_solar_hijri_dates_and_persian_digits,
     watching_pages_hear_changes_and_who_else_is_there,
+    replies_carry_files_that_agents_download,
 );
 
 /// Signs a user in through the sign-in form; returns the session cookie.
@@ -655,5 +656,177 @@ async fn watching_pages_hear_changes_and_who_else_is_there(backend: Backend) {
     // Sara leaves: her stream closes and the admin sees nobody.
     drop(saras);
     read_until(&mut watching, "data: {\"text\":\"\"}").await;
+    t.finish().await;
+}
+
+/// A `multipart/form-data` body: text fields, then files as (name, type, bytes).
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "sevaTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (filename, content_type, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_multipart(t: &TestApp, path: &str, session: &str, form: (String, Vec<u8>)) -> Reply {
+    t.send(
+        Request::post(path)
+            .header(header::COOKIE, session)
+            .header(header::CONTENT_TYPE, form.0)
+            .body(Body::from(form.1))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn replies_carry_files_that_agents_download(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    let id = t.open_conversation("files@example.com").await;
+    let session = sign_in(&t, "sara@shop.example").await;
+    let page = t
+        .page(
+            Method::GET,
+            &format!("/conversations/{id}"),
+            None,
+            &session,
+            None,
+        )
+        .await;
+    let csrf = hidden_field(&page.text, "csrf");
+    let pdf: &[u8] = b"%PDF-1.4 invoice 1405";
+    let sent = post_multipart(
+        &t,
+        &format!("/conversations/{id}/messages"),
+        &session,
+        multipart(
+            &[
+                ("csrf", &csrf),
+                ("kind", "reply"),
+                ("text", "Here is your invoice"),
+            ],
+            &[
+                ("فاکتور.pdf", "application/pdf", pdf),
+                ("", "application/octet-stream", b""),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
+    assert!(
+        location(&sent).ends_with("notice=sent"),
+        "{}",
+        location(&sent)
+    );
+    assert_eq!(
+        t.count("attachments").await,
+        1,
+        "the empty file input adds nothing"
+    );
+
+    let page = t
+        .page(
+            Method::GET,
+            &format!("/conversations/{id}"),
+            None,
+            &session,
+            None,
+        )
+        .await;
+    assert!(page.text.contains("فاکتور.pdf") && plain(&page.text).contains("1 KB"));
+    let href = page
+        .text
+        .split("href=\"/attachments/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let file = t
+        .page(
+            Method::GET,
+            &format!("/attachments/{href}"),
+            None,
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.headers[header::CONTENT_TYPE], "application/pdf");
+    let disposition = file.headers[header::CONTENT_DISPOSITION].to_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment;")
+            && disposition.contains("filename*=UTF-8''%D9%81%D8%A7%DA%A9%D8%AA%D9%88%D8%B1.pdf"),
+        "{disposition}"
+    );
+    assert_eq!(file.text.as_bytes(), pdf);
+
+    // Too large: refused with a clear notice, and nothing is written.
+    let (messages, attachments) = (t.count("messages").await, t.count("attachments").await);
+    let big = vec![b'x'; seva_app::attachments::MAX_FILE_BYTES + 1];
+    let refused = post_multipart(
+        &t,
+        &format!("/conversations/{id}/messages"),
+        &session,
+        multipart(
+            &[("csrf", &csrf), ("kind", "note"), ("text", "big")],
+            &[("big.bin", "application/octet-stream", &big)],
+        ),
+    )
+    .await;
+    assert!(
+        location(&refused).ends_with("notice=too-large"),
+        "{}",
+        location(&refused)
+    );
+    assert_eq!(
+        (t.count("messages").await, t.count("attachments").await),
+        (messages, attachments)
+    );
+    let shown = t
+        .page(Method::GET, &location(&refused), None, &session, None)
+        .await;
+    assert!(
+        shown
+            .text
+            .contains("A file is too large: each may be at most 10 MB.")
+    );
+
+    let forged = post_multipart(
+        &t,
+        &format!("/conversations/{id}/messages"),
+        &session,
+        multipart(
+            &[("csrf", "forged"), ("text", "x")],
+            &[("a.txt", "text/plain", b"a")],
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let missing = t
+        .page(Method::GET, "/attachments/999999", None, &session, None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let anonymous = t
+        .page(Method::GET, &format!("/attachments/{href}"), None, "", None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     t.finish().await;
 }

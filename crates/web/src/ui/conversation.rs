@@ -5,20 +5,21 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 use seva_app::AppError;
+use seva_app::attachments::NewFile;
 use seva_app::conversations::{ConversationPatch, MessageInput};
 use seva_app::workspace::ConversationPage as PageData;
 use seva_app::workspace::Directory;
 use seva_domain::event::ActorKind;
 use seva_domain::values::parse_tag;
 use seva_domain::{
-    AuthorKind, Change, ConversationId, Customer, Event, Message, MessageKind, Priority, Status,
-    TeamId, UserId,
+    Attachment, AuthorKind, Change, ConversationId, Customer, Event, Message, MessageId,
+    MessageKind, Priority, Status, TeamId, UserId,
 };
 
 use super::inbox::{Choice, InboxQuery, Row, rows};
@@ -38,6 +39,14 @@ pub struct Item {
     pub text: String,
     /// Sanitised when stored (ammonia), so it is shown as HTML.
     pub html: Option<String>,
+    pub files: Vec<FileLink>,
+}
+
+/// An attachment as the thread links to it.
+pub struct FileLink {
+    pub href: String,
+    pub name: String,
+    pub size: String,
 }
 
 pub struct Fact {
@@ -86,6 +95,9 @@ pub struct LivePart<'a> {
     pub assignees: Vec<Choice>,
     pub teams: Vec<Choice>,
     pub tags: String,
+    /// The assignee and team as the pickers' values ("" for none).
+    pub assignee_value: String,
+    pub team_value: String,
     pub customer_name: String,
     pub customer_facts: Vec<Fact>,
     pub other_conversations: Vec<Row>,
@@ -158,14 +170,33 @@ fn describe(tr: &Tr<'_>, change: &Change, actor: &str, directory: &Directory) ->
     })
 }
 
+fn size_text(tr: &Tr<'_>, agent: &Agent, bytes: u64) -> String {
+    if bytes >= 1024 * 1024 {
+        let tenths = bytes * 10 / (1024 * 1024);
+        let mb = format!("{}.{}", tenths / 10, tenths % 10);
+        tr.t1("size-mb", "size", &agent.fmt.digits(&mb))
+    } else {
+        tr.t1("size-kb", "size", &agent.fmt.number(bytes.div_ceil(1024)))
+    }
+}
+
 fn thread(
     tr: &Tr<'_>,
     agent: &Agent,
     messages: Vec<Message>,
     events: &[Event],
+    attachments: Vec<Attachment>,
     directory: &Directory,
     customer: &str,
 ) -> Vec<Item> {
+    let mut files: HashMap<MessageId, Vec<FileLink>> = HashMap::new();
+    for a in attachments {
+        files.entry(a.message_id).or_default().push(FileLink {
+            href: format!("/attachments/{}", a.id.0),
+            size: size_text(tr, agent, a.size),
+            name: a.filename,
+        });
+    }
     let mut items: Vec<(seva_domain::Timestamp, i64, Item)> = messages
         .into_iter()
         .map(|m| {
@@ -190,6 +221,7 @@ fn thread(
                     author,
                     when: agent.fmt.date_time(m.created_at),
                     when_iso: m.created_at.to_rfc3339(),
+                    files: files.remove(&m.id).unwrap_or_default(),
                     text: m.text,
                     html: m.html,
                 },
@@ -210,6 +242,7 @@ fn thread(
                     when_iso: event.at.to_rfc3339(),
                     text,
                     html: None,
+                    files: Vec::new(),
                 },
             ));
         }
@@ -280,6 +313,7 @@ async fn live_part<'a>(
         conversation: c,
         messages,
         events,
+        attachments,
         customer,
         others,
     } = page;
@@ -287,7 +321,15 @@ async fn live_part<'a>(
         .name
         .clone()
         .unwrap_or_else(|| tr.t1("customer-number", "id", &agent.fmt.number(customer.id.0)));
-    let items = thread(&tr, agent, messages, &events, &directory, &customer_name);
+    let items = thread(
+        &tr,
+        agent,
+        messages,
+        &events,
+        attachments,
+        &directory,
+        &customer_name,
+    );
     let names = HashMap::from([(customer.id, customer_name.clone())]);
     let others = others.into_iter().map(|o| (o, None)).collect();
     let other_conversations = rows(state, agent, &tr, &directory, &names, others, back);
@@ -310,7 +352,9 @@ async fn live_part<'a>(
         directory
             .users
             .iter()
-            .filter(|u| u.active && u.role.can_write())
+            // The current assignee stays pickable even if they no longer could be chosen, so
+            // saving another field does not unassign the conversation.
+            .filter(|u| (u.active && u.role.can_write()) || c.assignee_id == Some(u.id))
             .map(|u| Choice {
                 value: u.id.0.to_string(),
                 label: u.name.clone(),
@@ -353,6 +397,8 @@ async fn live_part<'a>(
         assignees,
         teams,
         tags: c.tags.join(", "),
+        assignee_value: c.assignee_id.map(|u| u.0.to_string()).unwrap_or_default(),
+        team_value: c.team_id.map(|t| t.0.to_string()).unwrap_or_default(),
         customer_name,
         customer_facts: customer_facts(&tr, agent, &customer),
         other_conversations,
@@ -379,7 +425,7 @@ pub async fn show_conversation(
     let back = canonical.to_query_string();
     let page = match state.app.conversation_page(ConversationId(id)).await {
         Ok(page) => page,
-        Err(AppError::NotFound(_)) => return not_found(&state, &agent),
+        Err(AppError::NotFound("conversation")) => return not_found(&state, &agent),
         Err(e) => return server_error(&e),
     };
     let c = page.conversation.clone();
@@ -428,6 +474,9 @@ fn notice_text(tr: &Tr<'_>, code: &str) -> String {
         "empty" => "error-empty-message",
         "closed" => "error-conversation-closed",
         "forbidden" => "error-read-only",
+        "too-large" => "error-attachment-too-large",
+        "too-many" => "error-too-many-attachments",
+        "no-attachments" => "error-attachments-unavailable",
         _ => "notice-error",
     })
 }
@@ -451,11 +500,14 @@ fn refusal(e: &AppError) -> &'static str {
         AppError::Forbidden => "forbidden",
         AppError::ConversationClosed | AppError::InvalidTransition(_) => "closed",
         AppError::Invalid(seva_domain::ValueError::Empty { .. }) => "empty",
+        AppError::AttachmentTooLarge { .. } => "too-large",
+        AppError::TooManyAttachments { .. } => "too-many",
+        AppError::AttachmentsUnavailable | AppError::AttachmentStore(_) => "no-attachments",
         _ => "error",
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ReplyForm {
     #[serde(default)]
     csrf: String,
@@ -465,19 +517,78 @@ pub struct ReplyForm {
     text: String,
     #[serde(default)]
     back: String,
+    #[serde(skip)]
+    files: Vec<NewFile>,
 }
 
-/// Sends a reply or adds a note. With htmx the answer is the refreshed live part; without it,
-/// a redirect back to the page.
+/// Largest reply request: the text and up to 25 MB of files. Each file is further limited by
+/// the app (`MAX_FILE_BYTES`).
+pub const MAX_REPLY_BYTES: usize = 26 * 1024 * 1024;
+
+/// Reads a reply sent as a plain form or, with files, as `multipart/form-data`. `Err` carries
+/// the notice to show: the request was malformed or too large.
+async fn read_reply(state: &AppState, request: Request) -> Result<ReplyForm, &'static str> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        return Form::<ReplyForm>::from_request(request, state)
+            .await
+            .map(|Form(form)| form)
+            .map_err(|_| "error");
+    }
+    let mut parts = Multipart::from_request(request, state)
+        .await
+        .map_err(|_| "error")?;
+    let mut form = ReplyForm::default();
+    while let Some(field) = parts.next_field().await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "too-large"
+        } else {
+            "error"
+        }
+    })? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "files" {
+            let filename = field.file_name().unwrap_or_default().to_owned();
+            let content_type = field.content_type().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(|_| "too-large")?;
+            // A file input left empty still sends an empty part.
+            if !(filename.is_empty() && bytes.is_empty()) {
+                form.files.push(NewFile {
+                    filename,
+                    content_type,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            continue;
+        }
+        let value = field.text().await.map_err(|_| "error")?;
+        match name.as_str() {
+            "csrf" => form.csrf = value,
+            "kind" => form.kind = value,
+            "text" => form.text = value,
+            "back" => form.back = value,
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+/// Sends a reply or adds a note, with files if any. With htmx the answer is the refreshed
+/// live part; without it, a redirect back to the page.
 pub async fn add_message(
     State(state): State<AppState>,
     agent: Agent,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    form: Result<Form<ReplyForm>, axum_extra::extract::FormRejection>,
+    request: Request,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return back_to(id, "", "error");
+    let headers = request.headers().clone();
+    let form = match read_reply(&state, request).await {
+        Ok(form) => form,
+        Err(notice) => return back_to(id, "", notice),
     };
     if let Some(refused) = agent.refuse_bad_csrf(&headers, Some(&form.csrf)) {
         return refused;
@@ -496,21 +607,86 @@ pub async fn add_message(
     };
     let outcome = state
         .app
-        .add_message(&agent.caller, ConversationId(id), &input, None)
+        .add_message_with_files(&agent.caller, ConversationId(id), &input, &form.files, None)
         .await;
-    state
-        .app
-        .heartbeat(&agent.caller, ConversationId(id), Some(false));
     let notice = match &outcome {
         Ok(_) if kind == MessageKind::Note => "noted",
         Ok(_) => "sent",
-        Err(AppError::NotFound(_)) => return not_found(&state, &agent),
+        Err(AppError::NotFound("conversation")) => return not_found(&state, &agent),
         Err(e) => refusal(e),
     };
+    if outcome.is_ok() {
+        state
+            .app
+            .heartbeat(&agent.caller, ConversationId(id), Some(false));
+    }
     if headers.contains_key("hx-request") {
         return live_response(&state, &agent, id, &form.back, outcome.is_ok(), notice).await;
     }
     back_to(id, &form.back, notice)
+}
+
+/// An attachment, as a download: its own name, its type, never shown inside Seva's pages.
+pub async fn download(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.app.attachment(seva_domain::AttachmentId(id)).await {
+        Ok((attachment, bytes)) => {
+            let ascii: String = attachment
+                .filename
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_graphic() || c == ' ' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .filter(|c| !matches!(c, '"' | '\\'))
+                .collect();
+            let encoded: String = attachment
+                .filename
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            let disposition =
+                format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, attachment.content_type.clone()),
+                    (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
+                ],
+                bytes,
+            )
+                .into_response();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&disposition) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Err(AppError::NotFound(_)) => {
+            let tr = agent.tr(&state);
+            (StatusCode::NOT_FOUND, tr.t("attachment-not-found")).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "attachment could not be read");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                agent.tr(&state).t("error-attachments-unavailable"),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The refreshed live part for htmx, with the outcome in a header the page script shows.
@@ -552,8 +728,20 @@ pub struct ActionForm {
     assignee: Option<String>,
     team: Option<String>,
     tags: Option<String>,
+    /// What the form showed when it was loaded: only fields the agent changed are saved, so
+    /// an old form does not undo what others did meanwhile.
+    was_status: Option<String>,
+    was_priority: Option<String>,
+    was_assignee: Option<String>,
+    was_team: Option<String>,
+    was_tags: Option<String>,
     #[serde(default)]
     back: String,
+}
+
+/// `value` unless the form says it showed exactly that.
+fn changed<'a>(value: Option<&'a str>, was: Option<&str>) -> Option<&'a str> {
+    value.filter(|v| was.is_none_or(|w| w != *v))
 }
 
 fn patch_of(form: &ActionForm, agent: &Agent) -> Option<ConversationPatch> {
@@ -564,24 +752,24 @@ fn patch_of(form: &ActionForm, agent: &Agent) -> Option<ConversationPatch> {
         }
     };
     Some(ConversationPatch {
-        status: match form.status.as_deref() {
+        status: match changed(form.status.as_deref(), form.was_status.as_deref()) {
             Some(s) => Some(s.parse::<Status>().ok()?),
             None => None,
         },
-        priority: match form.priority.as_deref() {
+        priority: match changed(form.priority.as_deref(), form.was_priority.as_deref()) {
             Some(p) => Some(p.parse::<Priority>().ok()?),
             None => None,
         },
-        assignee_id: match form.assignee.as_deref() {
+        assignee_id: match changed(form.assignee.as_deref(), form.was_assignee.as_deref()) {
             Some("me") => Some(Some(agent.caller.user.id)),
             Some(raw) => Some(id(raw)?.map(UserId)),
             None => None,
         },
-        team_id: match form.team.as_deref() {
+        team_id: match changed(form.team.as_deref(), form.was_team.as_deref()) {
             Some(raw) => Some(id(raw)?.map(TeamId)),
             None => None,
         },
-        tags: match form.tags.as_deref() {
+        tags: match changed(form.tags.as_deref(), form.was_tags.as_deref()) {
             Some(raw) => Some(
                 raw.split(',')
                     .map(str::trim)
@@ -617,7 +805,7 @@ pub async fn update(
             .await
         {
             Ok(_) => "updated",
-            Err(AppError::NotFound(_)) => return not_found(&state, &agent),
+            Err(AppError::NotFound("conversation")) => return not_found(&state, &agent),
             Err(e) => refusal(&e),
         },
     };
@@ -648,6 +836,13 @@ pub async fn typing(
     };
     if let Some(refused) = agent.refuse_bad_csrf(&headers, Some(&form.csrf)) {
         return refused;
+    }
+    // Only an agent who may reply types, and only in a conversation that exists.
+    if !agent.can_write() {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    if state.app.conversation(ConversationId(id)).await.is_err() {
+        return not_found(&state, &agent);
     }
     state
         .app

@@ -87,11 +87,16 @@ impl InboxQuery {
         serde_urlencoded::to_string(self).unwrap_or_default()
     }
 
+    fn unresolved() -> Vec<Status> {
+        vec![Status::Open, Status::Pending, Status::OnHold]
+    }
+
     fn statuses(&self) -> Vec<Status> {
         match given(self.status.as_ref()) {
             Some("any") => Vec::new(),
-            Some(s) => s.parse().map(|s| vec![s]).unwrap_or_default(),
-            None => vec![Status::Open, Status::Pending, Status::OnHold],
+            // An unknown status shows the default view rather than everything.
+            Some(s) => s.parse().map_or_else(|_| Self::unresolved(), |s| vec![s]),
+            None => Self::unresolved(),
         }
     }
 
@@ -308,11 +313,11 @@ pub async fn show_inbox(
     list_query.notice = None;
     list_query.n = None;
     let notice = q.notice.as_deref().map(|code| match code {
-        "bulk-done" => tr.t1(
-            "notice-bulk-done",
-            "count",
-            &agent.fmt.number(q.n.unwrap_or(0)),
-        ),
+        "bulk-done" => {
+            agent
+                .fmt
+                .digits(&tr.t_count("notice-bulk-done", "count", i64::from(q.n.unwrap_or(0))))
+        }
         "view-saved" => tr.t("notice-view-saved"),
         "view-deleted" => tr.t("notice-view-deleted"),
         _ => tr.t("notice-error"),

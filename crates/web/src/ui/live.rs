@@ -39,7 +39,7 @@ struct Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Some(c) = self.conversation {
-            self.state.app.leave(&self.agent.caller, c);
+            self.state.app.unwatch(&self.agent.caller, c);
         }
     }
 }
@@ -76,11 +76,11 @@ impl Watch {
                 Woke::Notice(Ok(Notice::Presence(id))) if self.conversation == Some(id) => {
                     return Some(self.presence(&self.state.app, id));
                 }
-                Woke::Notice(Ok(_)) => {}
                 // Missed notices: the page reloads what it shows.
-                Woke::Notice(Err(RecvError::Lagged(_))) => {
+                Woke::Notice(Ok(Notice::Everything) | Err(RecvError::Lagged(_))) => {
                     return Some(Event::default().event("changed").data("*"));
                 }
+                Woke::Notice(Ok(_)) => {}
                 Woke::Notice(Err(RecvError::Closed)) | Woke::Closing => return None,
                 Woke::Tick => {
                     if let Some(c) = self.conversation {
@@ -98,9 +98,13 @@ pub async fn events(
     agent: Agent,
     Query(q): Query<LiveQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let conversation = q.conversation.map(ConversationId);
+    // Only a conversation that exists can be watched (and count its watcher as viewing).
+    let conversation = match q.conversation.map(ConversationId) {
+        Some(c) if state.app.conversation(c).await.is_ok() => Some(c),
+        _ => None,
+    };
     if let Some(c) = conversation {
-        state.app.heartbeat(&agent.caller, c, Some(false));
+        state.app.watch(&agent.caller, c);
     }
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -40,8 +40,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/conversations/{id}/messages",
-            post(conversation::add_message),
+            post(conversation::add_message).layer(axum::extract::DefaultBodyLimit::max(
+                conversation::MAX_REPLY_BYTES,
+            )),
         )
+        .route("/attachments/{id}", get(conversation::download))
         .route("/conversations/{id}/typing", post(conversation::typing))
         .route("/live", get(live::events))
         .route("/settings", get(settings::show).post(settings::save))

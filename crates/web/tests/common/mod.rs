@@ -39,6 +39,8 @@ pub struct TestApp {
     pub admin: String,
     pub agent: String,
     pub readonly: String,
+    /// The attachment store's folder, removed with the test.
+    pub blobs: tempfile::TempDir,
 }
 
 pub struct Reply {
@@ -60,7 +62,10 @@ impl TestApp {
     pub async fn new(backend: Backend) -> Self {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(FixedClock::new(t0()));
-        let app = App::new(db.store.clone(), clock.clone());
+        let blobs = tempfile::tempdir().unwrap();
+        let app = App::new(db.store.clone(), clock.clone()).with_blobs(Arc::new(
+            seva_app::attachments::LocalBlobs::new(blobs.path()),
+        ));
         let state = seva_web::AppState::new(
             app.clone(),
             seva_web::WebConfig {
@@ -88,6 +93,7 @@ impl TestApp {
             admin,
             agent,
             readonly,
+            blobs,
         }
     }
 
