@@ -83,6 +83,14 @@ impl Watch {
                 Woke::Notice(Ok(_)) => {}
                 Woke::Notice(Err(RecvError::Closed)) | Woke::Closing => return None,
                 Woke::Tick => {
+                    // A stream outlives nothing it was opened with: sign-out, expiry or a
+                    // deactivated account end it.
+                    if !matches!(
+                        self.state.app.session(&self.agent.session).await,
+                        Ok(Some(_))
+                    ) {
+                        return None;
+                    }
                     if let Some(c) = self.conversation {
                         self.state.app.heartbeat(&self.agent.caller, c, None);
                         return Some(self.presence(&self.state.app, c));

@@ -23,6 +23,8 @@ pub struct Agent {
     pub csrf: String,
     pub lang: &'static str,
     pub fmt: Format,
+    /// The session cookie's secret, for checking later that the session still holds.
+    pub session: String,
 }
 
 impl Agent {
@@ -61,9 +63,14 @@ impl FromRequestParts<AppState> for Agent {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let session = match jar.get(SESSION_COOKIE) {
-            Some(cookie) => state.app.session(cookie.value()).await.ok().flatten(),
-            None => None,
+        let token = jar
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default();
+        let session = if token.is_empty() {
+            None
+        } else {
+            state.app.session(&token).await.ok().flatten()
         };
         let Some((caller, csrf)) = session else {
             // htmx follows redirects inside the page; tell it to load the sign-in page instead.
@@ -87,6 +94,7 @@ impl FromRequestParts<AppState> for Agent {
             csrf,
             lang,
             fmt,
+            session: token,
         })
     }
 }
