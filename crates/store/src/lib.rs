@@ -275,6 +275,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "attachments",
                 include_str!("../migrations/sqlite/0004_attachments.sql"),
             ),
+            (
+                5,
+                "search tokens",
+                include_str!("../migrations/sqlite/0005_search_tokens.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -296,6 +301,11 @@ fn migrator(backend: Backend) -> Migrator {
                 4,
                 "attachments",
                 include_str!("../migrations/postgres/0004_attachments.sql"),
+            ),
+            (
+                5,
+                "search tokens",
+                include_str!("../migrations/postgres/0005_search_tokens.sql"),
             ),
         ],
     };

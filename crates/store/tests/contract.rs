@@ -716,6 +716,10 @@ async fn search_finds_words_in_every_language_ranks_and_highlights(backend: Back
         [marathi],
         "a Marathi word with vowel signs"
     );
+    assert!(
+        found(&mut conn, "डर").await.is_empty(),
+        "a piece of a Devanagari word (after its virama) is not a word"
+    );
     assert_eq!(
         found(&mut conn, "आली नाही").await,
         [marathi],
