@@ -59,6 +59,9 @@ pub struct ConversationPatch {
     pub brand_id: Option<Option<BrandId>>,
     /// Replaces the whole set.
     pub tags: Option<Vec<String>>,
+    /// Adds these to the set as it is when the change is applied (inside the transaction, so
+    /// concurrent tag changes are not lost). Ignored when `tags` is given.
+    pub add_tags: Vec<String>,
     pub subject: Option<Option<String>>,
     /// The original time of the change, when importing history (admins only).
     pub at: Option<Timestamp>,
@@ -498,6 +501,12 @@ impl App {
             patch.assignee_id.flatten(),
         )
         .await?;
+        let tags = match tags {
+            None if !patch.add_tags.is_empty() => Some(validate_tags(
+                &[c.tags.clone(), patch.add_tags.clone()].concat(),
+            )?),
+            tags => tags,
+        };
         let validated = ConversationPatch {
             tags,
             subject,

@@ -387,6 +387,7 @@ async fn bulk_actions_change_every_selected_conversation(backend: Backend) {
                 .await
         }
     };
+    t.patch(a, json!({"tags": ["vip"]})).await;
     let tagged = bulk(format!("csrf={csrf}&ids={a}&ids={b}&action=tag&tag=refund")).await;
     assert!(
         location(&tagged).contains("notice=bulk-done&n=2"),
@@ -407,15 +408,17 @@ async fn bulk_actions_change_every_selected_conversation(backend: Backend) {
     ))
     .await;
     assert!(location(&urgent).contains("n=1"));
-    for id in [a, b] {
+    for (id, tags) in [(a, vec!["refund", "vip"]), (b, vec!["refund"])] {
         let conv = t
             .app
             .conversation(seva_domain::ConversationId(id))
             .await
             .unwrap();
         assert_eq!(conv.status, seva_domain::Status::Resolved);
-        assert_eq!(conv.tags, vec!["refund".to_owned()]);
+        assert_eq!(conv.tags, tags, "the tag is added to what was there");
     }
+    let api = t.patch(b, json!({"add_tags": ["gift"]})).await;
+    assert_eq!(api.body["tags"], json!(["gift", "refund"]), "{}", api.text);
     let conv = t
         .app
         .conversation(seva_domain::ConversationId(a))

@@ -377,6 +377,9 @@ pub struct UpdateConversation {
     pub brand_id: Option<Option<i64>>,
     /// Replaces the whole set of tags.
     pub tags: Option<Vec<String>>,
+    /// Adds these tags to the set as it is when the change applies (ignored with `tags`).
+    #[serde(default)]
+    pub add_tags: Vec<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub subject: Option<Option<String>>,
@@ -402,6 +405,7 @@ pub async fn update_conversation(
         team_id: req.team_id.map(|t| t.map(TeamId)),
         brand_id: req.brand_id.map(|b| b.map(BrandId)),
         tags: req.tags,
+        add_tags: req.add_tags,
         subject: req.subject,
         at: req.at,
     };

@@ -489,20 +489,13 @@ pub async fn bulk(
             _ => return redirect_back(&back, "error", 0),
         },
     }
+    if let Some(tag) = add_tag {
+        // Added inside each conversation's transaction: a concurrent tag edit is kept.
+        patch.add_tags = vec![tag];
+    }
     let mut done = 0;
     for id in form.ids.iter().take(PAGE_SIZE as usize * 4) {
         let id = ConversationId(*id);
-        let mut patch = patch.clone();
-        if let Some(tag) = &add_tag {
-            match state.app.conversation(id).await {
-                Ok(c) if !c.tags.contains(tag) => {
-                    let mut tags = c.tags;
-                    tags.push(tag.clone());
-                    patch.tags = Some(tags);
-                }
-                _ => continue,
-            }
-        }
         match state
             .app
             .update_conversation(&agent.caller, id, &patch)
