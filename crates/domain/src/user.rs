@@ -46,6 +46,7 @@ string_enum! {
     /// Which digits a user reads: Latin (0-9) or their language's own (Persian ۰-۹,
     /// Devanagari ०-९).
     pub enum Digits {
+        #[serde(rename = "latn")]
         Latin => "latn",
         Native => "native",
     }

@@ -24,6 +24,7 @@ on_both_backends!(
     persian_agents_get_right_to_left_pages_solar_hijri_dates_and_persian_digits,
     watching_pages_hear_changes_and_who_else_is_there,
     replies_carry_files_that_agents_download,
+    preferences_and_saved_views_through_the_api,
 );
 
 /// Signs a user in through the sign-in form; returns the session cookie.
@@ -831,5 +832,84 @@ async fn replies_carry_files_that_agents_download(backend: Backend) {
         .page(Method::GET, &format!("/attachments/{href}"), None, "", None)
         .await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    t.finish().await;
+}
+
+async fn preferences_and_saved_views_through_the_api(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    let call = |method: Method, path: &str, body: Option<serde_json::Value>| {
+        let t = &t;
+        let path = path.to_owned();
+        async move { t.call(method, &path, &t.agent, body, None).await }
+    };
+    let me = call(
+        Method::PATCH,
+        "/api/v1/me",
+        Some(json!({"language": "fa", "time_zone": "Asia/Tehran", "digits": "latn"})),
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(
+        (
+            &me.body["language"],
+            &me.body["time_zone"],
+            &me.body["digits"]
+        ),
+        (&json!("fa"), &json!("Asia/Tehran"), &json!("latn"))
+    );
+    let kept = call(Method::PATCH, "/api/v1/me", Some(json!({"digits": null}))).await;
+    assert_eq!(
+        kept.body["language"], "fa",
+        "a field left out keeps its value"
+    );
+    assert!(kept.body["digits"].is_null());
+    for (body, code) in [
+        (json!({"language": "de"}), "invalid_language"),
+        (json!({"time_zone": "Mars/Olympus"}), "invalid_value"),
+        (json!({"digits": "roman"}), "invalid_body"),
+        (json!({"colour": "blue"}), "invalid_body"),
+    ] {
+        let refused = call(Method::PATCH, "/api/v1/me", Some(body.clone())).await;
+        assert_eq!(refused.code(), code, "{body}: {}", refused.text);
+    }
+
+    let view = call(
+        Method::POST,
+        "/api/v1/me/views",
+        Some(json!({"name": "Urgent ones", "query": "view=all&priority=urgent&after=1-2&q=x"})),
+    )
+    .await;
+    assert_eq!(view.status, StatusCode::CREATED, "{}", view.text);
+    assert_eq!(
+        view.body["query"], "view=all&priority=urgent",
+        "kept as a view, not a page"
+    );
+    let listed = call(Method::GET, "/api/v1/me/views", None).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    let empty = call(
+        Method::POST,
+        "/api/v1/me/views",
+        Some(json!({"name": " ", "query": ""})),
+    )
+    .await;
+    assert_eq!(empty.code(), "field_required");
+    let id = view.body["id"].as_i64().unwrap();
+    let others = t
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/views/{id}"),
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        others.status,
+        StatusCode::NOT_FOUND,
+        "another user's view is not theirs"
+    );
+    let gone = call(Method::DELETE, &format!("/api/v1/me/views/{id}"), None).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    assert_eq!(t.count("saved_views").await, 0);
     t.finish().await;
 }

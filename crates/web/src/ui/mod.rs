@@ -3,6 +3,15 @@
 //! is no session yet); signed-in forms carry the session's own token.
 
 mod conversation;
+
+pub(crate) use format::is_time_zone;
+
+/// An inbox query string reduced to its view and filters, as saved views keep it.
+pub(crate) fn canonical_inbox_query(raw: &str) -> String {
+    inbox::InboxQuery::parse(Some(raw))
+        .canonical()
+        .to_query_string()
+}
 mod format;
 mod inbox;
 mod live;
