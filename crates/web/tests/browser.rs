@@ -195,9 +195,14 @@ async fn search(client: &Client, words: &str) {
     .await;
 }
 
-async fn start_server(backend: Backend) -> (TestDb, String) {
+/// A server on loopback with the demo shop; the temporary attachment folder lives as long as
+/// the returned handle.
+async fn start_server(backend: Backend) -> (TestDb, String, tempfile::TempDir) {
     let db = TestDb::new(backend).await;
-    let app = App::new(db.store.clone(), Arc::new(SystemClock));
+    let blobs = tempfile::tempdir().unwrap();
+    let app = App::new(db.store.clone(), Arc::new(SystemClock)).with_blobs(Arc::new(
+        seva_app::attachments::LocalBlobs::new(blobs.path()),
+    ));
     app.load_demo(
         7,
         DemoSize {
@@ -272,11 +277,11 @@ async fn start_server(backend: Backend) -> (TestDb, String) {
             .await
             .unwrap();
     });
-    (db, base)
+    (db, base, blobs)
 }
 
 async fn two_agents_work_a_conversation_live_in_chromium_in_three_languages(backend: Backend) {
-    let (db, base) = start_server(backend).await;
+    let (db, base, _blobs) = start_server(backend).await;
     let driver = start_driver().await;
     let label = match backend {
         Backend::Sqlite => "sqlite",
@@ -397,6 +402,14 @@ async fn two_agents_work_a_conversation_live_in_chromium_in_three_languages(back
         "return document.getElementById('presence').textContent.includes('Ada Admin')",
     )
     .await;
+    let receipt = std::env::temp_dir().join(format!("رسید-{}.txt", std::process::id()));
+    std::fs::write(&receipt, "Order 1405 receipt").unwrap();
+    ada.find(Locator::Css("#reply input[type=file]"))
+        .await
+        .unwrap()
+        .send_keys(&receipt.display().to_string())
+        .await
+        .unwrap();
     ada.find(Locator::Css("#reply button[type=submit]"))
         .await
         .unwrap()
@@ -419,6 +432,15 @@ async fn two_agents_work_a_conversation_live_in_chromium_in_three_languages(back
         &shows_reply,
     )
     .await;
+    let attached = "return [...document.querySelectorAll('#thread .files a')].some(a => a.textContent.startsWith('رسید-'))";
+    wait_until(&ada, "the attachment under Ada's reply", attached).await;
+    wait_until(
+        &sara,
+        "the attachment under the reply in Sara's thread",
+        attached,
+    )
+    .await;
+    let _ = std::fs::remove_file(&receipt);
     assert_eq!(
         js(&sara, "return window.notReloaded === true").await,
         true,
