@@ -360,7 +360,10 @@ impl App {
     ) -> Result<(Message, Outcome)> {
         caller.require_write()?;
         caller.allow_backdating(input.created_at)?;
-        validate_message(input)?;
+        // Refuse a bad message before its files are written, not after.
+        if !files.is_empty() {
+            validate_message(input)?;
+        }
         let files = self.store_files(files).await?;
         // A concurrent retry with the same key or external id loses the race on a unique rule;
         // the second try then finds what the first one stored.
