@@ -128,6 +128,28 @@ impl App {
         .map_err(|e| AppError::AttachmentStore(e.to_string()))
     }
 
+    /// Writes bytes that have no row of their own (a mail's raw source) and names them.
+    pub(crate) async fn put_blob(&self, bytes: Vec<u8>) -> Result<String> {
+        let blobs = self.blobs.clone().ok_or(AppError::AttachmentsUnavailable)?;
+        tokio::task::spawn_blocking(move || {
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            blobs.put(&sha256, &bytes).map(|()| sha256)
+        })
+        .await
+        .map_err(|e| AppError::AttachmentStore(e.to_string()))?
+        .map_err(|e| AppError::AttachmentStore(e.to_string()))
+    }
+
+    /// Bytes from the blob store by their SHA-256.
+    pub async fn blob(&self, sha256: &str) -> Result<Vec<u8>> {
+        let blobs = self.blobs.clone().ok_or(AppError::AttachmentsUnavailable)?;
+        let sha256 = sha256.to_owned();
+        tokio::task::spawn_blocking(move || blobs.get(&sha256))
+            .await
+            .map_err(|e| AppError::AttachmentStore(e.to_string()))?
+            .map_err(|e| AppError::AttachmentStore(e.to_string()))
+    }
+
     /// An attachment and its bytes.
     pub async fn attachment(&self, id: AttachmentId) -> Result<(Attachment, Vec<u8>)> {
         let mut conn = self.store.conn().await?;

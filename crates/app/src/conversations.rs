@@ -300,7 +300,7 @@ impl App {
         };
         add_message_in(
             &mut tx,
-            caller,
+            Some(caller.user.id),
             id,
             customer_id,
             input.message.kind,
@@ -422,7 +422,7 @@ impl App {
             };
             add_message_in(
                 &mut tx,
-                caller,
+                Some(caller.user.id),
                 conversation_id,
                 customer_id,
                 input.kind,
@@ -442,6 +442,14 @@ impl App {
                 at,
             };
             seva_store::attachments::insert(&mut tx, &row).await?;
+        }
+        // An email conversation's reply leaves by email, queued in this transaction so it is
+        // sent exactly when the reply exists. Imported history (an original time) is not sent.
+        if input.kind == MessageKind::Reply
+            && conversation.channel == Channel::Email
+            && input.created_at.is_none()
+        {
+            crate::mail::queue_reply(&mut tx, &conversation, message_id, now).await?;
         }
         if input.kind == MessageKind::Customer {
             let to = conversation
@@ -658,15 +666,15 @@ fn replace<T: Copy + PartialEq>(field: &mut T, to: Option<T>) -> Option<(T, T)> 
 
 /// Stores one message and its event. The author follows from the kind: the customer for
 /// inbound messages, the calling agent for replies and notes.
-struct Body<'a> {
-    text: &'a str,
-    html: Option<&'a str>,
-    external_id: Option<&'a str>,
+pub(crate) struct Body<'a> {
+    pub text: &'a str,
+    pub html: Option<&'a str>,
+    pub external_id: Option<&'a str>,
 }
 
-async fn add_message_in(
+pub(crate) async fn add_message_in(
     tx: &mut Tx,
-    caller: &Caller,
+    agent: Option<UserId>,
     conversation: ConversationId,
     customer: CustomerId,
     kind: MessageKind,
@@ -675,11 +683,10 @@ async fn add_message_in(
 ) -> Result<seva_domain::MessageId> {
     let (author_kind, author_user_id, actor) = match kind {
         MessageKind::Customer => (AuthorKind::Customer, None, Actor::customer(customer)),
-        MessageKind::Reply | MessageKind::Note => (
-            AuthorKind::Agent,
-            Some(caller.user.id),
-            Actor::user(caller.user.id),
-        ),
+        MessageKind::Reply | MessageKind::Note => {
+            let agent = agent.ok_or(AppError::Forbidden)?;
+            (AuthorKind::Agent, Some(agent), Actor::user(agent))
+        }
     };
     let id = store::insert_message(
         tx,

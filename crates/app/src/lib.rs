@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod customers;
 pub mod demo;
 pub mod live;
+pub mod mail;
 mod secrets;
 pub mod workspace;
 

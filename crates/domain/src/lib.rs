@@ -9,6 +9,7 @@ pub mod customer;
 pub mod event;
 pub mod ids;
 mod macros;
+pub mod mail;
 pub mod search;
 pub mod user;
 pub mod values;

@@ -64,12 +64,113 @@ pub mod fanout {
     }
 }
 
+pub mod outbox {
+    //! Agents' email replies leave through the outbox: queued with the reply, sent here,
+    //! retried with back-off while the SMTP server is away.
+
+    use std::time::Duration;
+
+    use seva_app::App;
+    use tokio::sync::watch;
+
+    use super::Outcome;
+
+    pub async fn run_once(app: &App) -> Result<Outcome, seva_app::AppError> {
+        let sent = seva_channels::email::send_due(app).await?;
+        Ok(Outcome { done: sent.sent })
+    }
+
+    /// Looks for due mail every `every` until `stop` turns true.
+    pub async fn run(app: App, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => if let Err(e) = run_once(&app).await {
+                    // A database that is away for a while is retried on the next tick.
+                    tracing::warn!(error = %e, "outbox round failed; retrying");
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+pub mod mailboxes {
+    //! One watcher per active mailbox (IMAP IDLE, or polling), restarted when an admin changes
+    //! the mailbox, stopped when it is disabled.
+
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use seva_app::App;
+    use seva_domain::Timestamp;
+    use seva_domain::mail::MailboxId;
+    use tokio::sync::watch;
+    use tokio::task::JoinHandle;
+
+    struct Watcher {
+        updated_at: Timestamp,
+        stop: watch::Sender<bool>,
+        task: JoinHandle<()>,
+    }
+
+    /// Keeps the watchers in step with the mailboxes, checking every `every`.
+    pub async fn run(app: App, poll: Duration, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut watchers: HashMap<MailboxId, Watcher> = HashMap::new();
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            let mailboxes = match app.active_mailboxes().await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list mailboxes; retrying");
+                    continue;
+                }
+            };
+            watchers.retain(|id, w| {
+                let current = mailboxes.iter().find(|m| m.id == *id);
+                let keep =
+                    current.is_some_and(|m| m.updated_at == w.updated_at) && !w.task.is_finished();
+                if !keep {
+                    let _ = w.stop.send(true);
+                }
+                keep
+            });
+            for mailbox in mailboxes {
+                watchers.entry(mailbox.id).or_insert_with(|| {
+                    let (tx, rx) = watch::channel(false);
+                    let task = tokio::spawn(seva_channels::email::imap::watch(
+                        app.clone(),
+                        mailbox.id,
+                        poll,
+                        rx,
+                    ));
+                    Watcher {
+                        updated_at: mailbox.updated_at,
+                        stop: tx,
+                        task,
+                    }
+                });
+            }
+        }
+        for (_, w) in watchers.drain() {
+            let _ = w.stop.send(true);
+            let _ = w.task.await;
+        }
+    }
+}
+
 /// Starts every background job. They stop when `shutdown` turns true.
 pub fn spawn_all(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     let fanout = tokio::spawn(fanout::run(app.clone(), shutdown.clone()));
-    let app = app.clone();
+    let sessions_app = app.clone();
     let mut stop = shutdown.clone();
     let sessions = tokio::spawn(async move {
+        let app = sessions_app;
         let mut tick = tokio::time::interval(Duration::from_mins(15));
         loop {
             tokio::select! {
@@ -83,5 +184,16 @@ pub fn spawn_all(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<tokio::task
             }
         }
     });
-    vec![fanout, sessions]
+    let outbox = tokio::spawn(outbox::run(
+        app.clone(),
+        Duration::from_secs(2),
+        shutdown.clone(),
+    ));
+    let mailboxes = tokio::spawn(mailboxes::run(
+        app.clone(),
+        Duration::from_mins(1),
+        Duration::from_secs(15),
+        shutdown.clone(),
+    ));
+    vec![fanout, sessions, outbox, mailboxes]
 }

@@ -15,6 +15,7 @@ pub mod dialect;
 pub mod events;
 pub mod fanout;
 pub mod idempotency;
+pub mod mail;
 mod rows;
 pub mod search;
 pub mod staff;
@@ -280,6 +281,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "search tokens",
                 include_str!("../migrations/sqlite/0005_search_tokens.sql"),
             ),
+            (
+                6,
+                "mail",
+                include_str!("../migrations/sqlite/0006_mail.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -306,6 +312,11 @@ fn migrator(backend: Backend) -> Migrator {
                 5,
                 "search tokens",
                 include_str!("../migrations/postgres/0005_search_tokens.sql"),
+            ),
+            (
+                6,
+                "mail",
+                include_str!("../migrations/postgres/0006_mail.sql"),
             ),
         ],
     };

@@ -1,0 +1,3 @@
+pub mod email;
+#[cfg(feature = "testing")]
+pub mod testing;

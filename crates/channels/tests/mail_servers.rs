@@ -1,0 +1,517 @@
+//! The email channel against real servers started by the test itself: Dovecot (IMAP) and an
+//! aiosmtpd sink (SMTP), on SQLite and on PostgreSQL. Mail in becomes conversations, replies go
+//! out threaded, the customer's answer comes back into the same conversation, the outbox
+//! retries while the SMTP server is down, and bad mail never stalls the mailbox.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
+
+use std::sync::Arc;
+
+use seva_app::attachments::{LocalBlobs, NewFile};
+use seva_app::conversations::{ConversationPatch, MessageInput};
+use seva_app::mail::MailboxInput;
+use seva_app::{App, Caller, FixedClock};
+use seva_channels::email::{self, imap, parse};
+use seva_channels::testing::{Dovecot, SmtpSink};
+use seva_domain::mail::{DeliveryStatus, Mailbox, Security, Server};
+use seva_domain::{Channel, ConversationId, MessageKind, Role, Status};
+use seva_store::Backend;
+use seva_store::testing::TestDb;
+
+struct World {
+    app: App,
+    clock: Arc<FixedClock>,
+    agent: Caller,
+    mailbox: Mailbox,
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    _db: TestDb,
+    _blobs: tempfile::TempDir,
+}
+
+async fn world(backend: Backend) -> World {
+    let db = TestDb::new(backend).await;
+    let blobs = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FixedClock::new(
+        chrono::DateTime::from_timestamp(1_794_000_000, 0).unwrap(),
+    ));
+    let app = App::new(db.store.clone(), clock.clone())
+        .with_blobs(Arc::new(LocalBlobs::new(blobs.path())));
+    let dovecot = Dovecot::start().unwrap();
+    let sink = SmtpSink::start().unwrap();
+    let admin = Caller {
+        user: app
+            .create_user("admin@shop.example.com", "Admin", Role::Admin, None, None)
+            .await
+            .unwrap(),
+    };
+    let agent = Caller {
+        user: app
+            .create_user("sara@shop.example.com", "Sara", Role::Agent, None, None)
+            .await
+            .unwrap(),
+    };
+    let mailbox = app
+        .create_mailbox(
+            &admin,
+            &MailboxInput {
+                name: "Shop Support".into(),
+                address: "Support@Shop.Example.com".into(),
+                brand_id: None,
+                imap: Server {
+                    host: "127.0.0.1".into(),
+                    port: dovecot.port,
+                    security: Security::None,
+                    user: Some(dovecot.user.clone()),
+                    password: Some(dovecot.password.clone()),
+                },
+                imap_folder: None,
+                smtp: Server {
+                    host: "127.0.0.1".into(),
+                    port: sink.port,
+                    security: Security::None,
+                    user: None,
+                    password: None,
+                },
+                active: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(mailbox.address, "support@shop.example.com");
+    World {
+        app,
+        clock,
+        agent,
+        mailbox,
+        dovecot,
+        sink,
+        _db: db,
+        _blobs: blobs,
+    }
+}
+
+fn customer_mail(message_id: &str, subject: &str, body: &str, extra_headers: &str) -> Vec<u8> {
+    format!(
+        "From: =?UTF-8?B?{name}?= <maryam@example.org>\r\n\
+         To: support@shop.example.com\r\n\
+         Subject: {subject}\r\n\
+         Message-ID: <{message_id}>\r\n\
+         Date: Mon, 9 Nov 2026 10:00:00 +0330\r\n\
+         {extra_headers}\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
+        name = base64_utf8("مریم احمدی"),
+    )
+    .into_bytes()
+}
+
+fn base64_utf8(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    raw.lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+async fn reply(w: &World, conversation: ConversationId, text: &str, files: &[NewFile]) {
+    w.app
+        .add_message_with_files(
+            &w.agent,
+            conversation,
+            &MessageInput {
+                kind: MessageKind::Reply,
+                text: text.into(),
+                html: None,
+                external_id: None,
+                created_at: None,
+            },
+            files,
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+async fn the_conversation(w: &World) -> ConversationId {
+    let list = w
+        .app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter::default(),
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1, "exactly one conversation: {list:?}");
+    list[0].id
+}
+
+async fn mail_in_becomes_conversations_and_replies_thread_both_ways(backend: Backend) {
+    let w = world(backend).await;
+    let first = customer_mail(
+        "first@example.org",
+        "=?UTF-8?B?2LPZgdin2LHYtCAjMTA0Mg==?=",
+        "سلام، سفارش من کجاست؟",
+        "",
+    );
+    w.dovecot.deliver(&first).unwrap();
+    let fetched = imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    assert_eq!(fetched.stored, 1, "{fetched:?}");
+    assert_eq!(
+        w.dovecot.counts().unwrap(),
+        (1, 1),
+        "taken in, then flagged seen"
+    );
+
+    let id = the_conversation(&w).await;
+    let conversation = w.app.conversation(id).await.unwrap();
+    assert_eq!(conversation.channel, Channel::Email);
+    assert_eq!(conversation.subject.as_deref(), Some("سفارش #1042"));
+    let messages = w.app.messages(id).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].text, "سلام، سفارش من کجاست؟");
+    assert_eq!(
+        messages[0].external_id.as_deref(),
+        Some("first@example.org")
+    );
+
+    // Fetching again finds nothing new; the same mail delivered again is not a second message.
+    assert_eq!(
+        imap::fetch_once(&w.app, w.mailbox.id).await.unwrap().stored,
+        0
+    );
+    w.dovecot.deliver(&first).unwrap();
+    let again = imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 1));
+    assert_eq!(w.app.messages(id).await.unwrap().len(), 1);
+
+    // The agent answers with a file; the outbox sends it as a threaded email.
+    let invoice = NewFile {
+        filename: "فاکتور.pdf".into(),
+        content_type: "application/pdf".into(),
+        bytes: b"%PDF-1.4 invoice".to_vec(),
+    };
+    reply(&w, id, "سفارش شما امروز ارسال شد.", &[invoice]).await;
+    let deliveries = w.app.deliveries(id).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].status, DeliveryStatus::Queued);
+    assert_eq!(deliveries[0].recipient, "maryam@example.org");
+    let sent = email::send_due(&w.app).await.unwrap();
+    assert_eq!(sent.sent, 1, "{sent:?}");
+    assert_eq!(
+        w.app.deliveries(id).await.unwrap()[0].status,
+        DeliveryStatus::Sent
+    );
+
+    let received = w.sink.received().unwrap();
+    assert_eq!(received.len(), 1);
+    let raw = String::from_utf8_lossy(&received[0]).to_string();
+    assert!(
+        header(&raw, "From")
+            .unwrap()
+            .contains("<support@shop.example.com>"),
+        "{raw}"
+    );
+    assert_eq!(header(&raw, "In-Reply-To"), Some("<first@example.org>"));
+    assert!(
+        header(&raw, "References")
+            .unwrap()
+            .contains("<first@example.org>")
+    );
+    let as_read = parse::parse(&received[0]).unwrap();
+    assert_eq!(
+        as_read.subject.as_deref(),
+        Some(&*format!("Re: سفارش #1042 [#{id}]"))
+    );
+    assert!(
+        as_read.text.contains("سفارش شما امروز ارسال شد."),
+        "{}",
+        as_read.text
+    );
+    assert_eq!(as_read.files.len(), 1);
+    assert_eq!(as_read.files[0].filename, "فاکتور.pdf");
+    assert_eq!(as_read.files[0].bytes, b"%PDF-1.4 invoice");
+    // The customer's message is quoted below the reply, for their mail program's thread.
+    let full = mail_parser::MessageParser::default()
+        .parse(&received[0])
+        .unwrap();
+    let body = full.body_text(0).unwrap();
+    assert!(
+        body.contains("maryam@example.org wrote:\n> سلام، سفارش من کجاست؟")
+            || body.contains("مریم احمدی wrote:\n> سلام، سفارش من کجاست؟"),
+        "{body}"
+    );
+    let our_id = w.app.messages(id).await.unwrap()[1]
+        .external_id
+        .clone()
+        .unwrap();
+    assert_eq!(as_read.message_id, our_id);
+
+    // The conversation is resolved; the customer answers that reply days later: it joins the
+    // same conversation and reopens it.
+    w.app
+        .update_conversation(
+            &w.agent,
+            id,
+            &ConversationPatch {
+                status: Some(Status::Resolved),
+                ..ConversationPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let answer = customer_mail(
+        "second@example.org",
+        &format!(
+            "Re: {}",
+            as_read
+                .subject
+                .clone()
+                .unwrap()
+                .replace(&format!(" [#{id}]"), "")
+        ),
+        "ممنون، رسید.\r\n\r\nOn Mon, 9 Nov 2026, Shop Support wrote:\r\n> سفارش شما امروز ارسال شد.",
+        &format!("In-Reply-To: <{our_id}>\r\nReferences: <first@example.org> <{our_id}>\r\n"),
+    );
+    w.dovecot.deliver(&answer).unwrap();
+    assert_eq!(
+        imap::fetch_once(&w.app, w.mailbox.id).await.unwrap().stored,
+        1
+    );
+    assert_eq!(the_conversation(&w).await, id);
+    let messages = w.app.messages(id).await.unwrap();
+    assert_eq!(messages.len(), 3);
+    assert_eq!(messages[2].text, "ممنون، رسید.", "quoted history trimmed");
+    assert_eq!(w.app.conversation(id).await.unwrap().status, Status::Open);
+
+    // Headers lost, but the subject carries the reference: it still joins.
+    let lost = customer_mail(
+        "third@example.org",
+        &format!("RE: order [#{id}]"),
+        "One more question.",
+        "",
+    );
+    // An out-of-office with the reference: joins but never reopens, and is never answered.
+    w.app
+        .update_conversation(
+            &w.agent,
+            id,
+            &ConversationPatch {
+                status: Some(Status::Resolved),
+                ..ConversationPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let away = customer_mail(
+        "ooo@example.org",
+        &format!("Automatic reply: Re: order [#{id}]"),
+        "I am away until Monday.",
+        &format!("Auto-Submitted: auto-replied\r\nIn-Reply-To: <{our_id}>\r\n"),
+    );
+    w.dovecot.deliver(&away).unwrap();
+    assert_eq!(
+        imap::fetch_once(&w.app, w.mailbox.id).await.unwrap().stored,
+        1
+    );
+    assert_eq!(w.app.messages(id).await.unwrap().len(), 4);
+    assert_eq!(
+        w.app.conversation(id).await.unwrap().status,
+        Status::Resolved,
+        "an auto-reply does not reopen"
+    );
+    w.dovecot.deliver(&lost).unwrap();
+    assert_eq!(
+        imap::fetch_once(&w.app, w.mailbox.id).await.unwrap().stored,
+        1
+    );
+    assert_eq!(the_conversation(&w).await, id);
+    assert_eq!(w.app.messages(id).await.unwrap().len(), 5);
+    assert_eq!(w.app.conversation(id).await.unwrap().status, Status::Open);
+
+    // Nothing was sent but the one reply.
+    assert_eq!(email::send_due(&w.app).await.unwrap().sent, 0);
+    assert_eq!(w.sink.received().unwrap().len(), 1);
+}
+
+async fn the_outbox_retries_while_smtp_is_down_and_delivers_once(backend: Backend) {
+    let mut w = world(backend).await;
+    w.dovecot
+        .deliver(&customer_mail(
+            "q@example.org",
+            "Where is my order?",
+            "Hello?",
+            "",
+        ))
+        .unwrap();
+    imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    let id = the_conversation(&w).await;
+
+    w.sink.stop();
+    reply(&w, id, "On its way.", &[]).await;
+    let first = email::send_due(&w.app).await.unwrap();
+    assert_eq!((first.sent, first.retrying), (0, 1));
+    let delivery = w.app.deliveries(id).await.unwrap().remove(0);
+    assert_eq!(delivery.status, DeliveryStatus::Queued);
+    assert_eq!(delivery.attempts, 1);
+    assert!(delivery.last_error.is_some());
+    // Not due yet: nothing is tried.
+    assert_eq!(
+        email::send_due(&w.app).await.unwrap(),
+        email::Sent::default()
+    );
+    w.clock.advance(chrono::Duration::minutes(2));
+    assert_eq!(email::send_due(&w.app).await.unwrap().retrying, 1);
+    assert_eq!(w.app.deliveries(id).await.unwrap()[0].attempts, 2);
+
+    w.sink.restart().unwrap();
+    w.clock.advance(chrono::Duration::minutes(6));
+    assert_eq!(email::send_due(&w.app).await.unwrap().sent, 1);
+    w.clock.advance(chrono::Duration::hours(10));
+    assert_eq!(email::send_due(&w.app).await.unwrap().sent, 0);
+    assert_eq!(
+        w.sink.received().unwrap().len(),
+        1,
+        "delivered exactly once"
+    );
+    let delivery = w.app.deliveries(id).await.unwrap().remove(0);
+    assert_eq!(delivery.status, DeliveryStatus::Sent);
+    assert_eq!(delivery.attempts, 3);
+
+    // A server that stays down: after the last try the failure is on the message.
+    w.sink.stop();
+    reply(&w, id, "Second note.", &[]).await;
+    for _ in 0..seva_domain::mail::MAX_ATTEMPTS {
+        email::send_due(&w.app).await.unwrap();
+        w.clock.advance(chrono::Duration::hours(5));
+    }
+    let failed = w.app.deliveries(id).await.unwrap().remove(1);
+    assert_eq!(failed.status, DeliveryStatus::Failed);
+    assert_eq!(failed.attempts, seva_domain::mail::MAX_ATTEMPTS);
+    assert!(failed.last_error.unwrap().contains("SMTP"));
+}
+
+async fn bad_mail_is_set_aside_or_stored_and_never_stalls_the_mailbox(backend: Backend) {
+    let w = world(backend).await;
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/tests/fixtures/mail/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let mut huge = fixture("big-attachment-header.eml");
+    for _ in 0..52_428_800 / 57 {
+        huge.extend_from_slice(&[b'A'; 76]);
+        huge.extend_from_slice(b"\r\n");
+    }
+    huge.extend_from_slice(b"--Apple-Mail=_5E1C2B3A-7D4F-4A9B-8C6E-0F1A2B3C4D5E--\r\n");
+    for raw in [
+        fixture("broken-mime.eml"),
+        fixture("header-injection.eml"),
+        b"Subject: nobody sent this\r\n\r\nno sender at all\r\n".to_vec(),
+        huge,
+        fixture("html-only-script.eml"),
+        fixture("bounce-dsn.eml"),
+        fixture("plain-utf8-persian.eml"),
+    ] {
+        w.dovecot.deliver(&raw).unwrap();
+    }
+    let fetched = imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    assert_eq!(fetched.stored, 5, "{fetched:?}");
+    assert_eq!(fetched.set_aside, 2, "{fetched:?}");
+    assert_eq!(
+        w.dovecot.counts().unwrap(),
+        (7, 5),
+        "only stored mail is flagged seen"
+    );
+
+    let admin = Caller {
+        user: w.app.user_by_email("admin@shop.example.com").await.unwrap(),
+    };
+    let rejects = w.app.mailbox_rejects(&admin, w.mailbox.id).await.unwrap();
+    let mut codes: Vec<&str> = rejects.iter().map(|r| r.error.as_str()).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, vec!["too_large", "unreadable"]);
+    let large = rejects.iter().find(|r| r.error == "too_large").unwrap();
+    assert_eq!(large.sender.as_deref(), Some("chloe.martin@example.net"));
+    assert!(large.size > 50_000_000);
+
+    // The position moved past everything: the next round has nothing to do.
+    let next = imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    assert_eq!(next, imap::Fetched::default());
+
+    let list = w
+        .app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter::default(),
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+    let subjects: Vec<String> = list.iter().filter_map(|c| c.subject.clone()).collect();
+    assert!(
+        subjects.contains(&"Hello Bcc: victim@example.net".to_owned()),
+        "{subjects:?}"
+    );
+    let bounce = list
+        .iter()
+        .find(|c| c.subject.as_deref() == Some("Undelivered Mail Returned to Sender"))
+        .unwrap();
+    assert_eq!(bounce.tags, vec!["bounce".to_owned()]);
+    let refund = list
+        .iter()
+        .find(|c| c.subject.as_deref() == Some("Refund for order #6120"))
+        .unwrap();
+    let message = &w.app.messages(refund.id).await.unwrap()[0];
+    let html = message.html.as_deref().unwrap();
+    assert!(
+        !html.contains("alert(") && !html.contains("tracker.example.net"),
+        "{html}"
+    );
+}
+
+/// Each scenario once per backend, as its own test.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name(seva_store::Backend::Sqlite).await; })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name(seva_store::Backend::Postgres).await; })+
+        }
+    };
+}
+
+on_both_backends!(
+    mail_in_becomes_conversations_and_replies_thread_both_ways,
+    the_outbox_retries_while_smtp_is_down_and_delivers_once,
+    bad_mail_is_set_aside_or_stored_and_never_stalls_the_mailbox,
+);
