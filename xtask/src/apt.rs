@@ -1,5 +1,6 @@
-//! Debian packages the checks need (the load generator, the browser for end-to-end tests),
-//! installed when missing so that a fresh machine runs everything with one command.
+//! Debian packages the checks need (the load generator, the browser for end-to-end tests, the
+//! IMAP server for the mail tests), and the odd Python module, installed when missing so that a
+//! fresh machine runs everything with one command.
 
 use std::process::{Command, Stdio};
 
@@ -41,6 +42,30 @@ pub fn ensure(why: &str, packages: &[&str]) -> anyhow::Result<()> {
             "{why} needs these Debian packages: apt-get install --no-install-recommends {}",
             still.join(" ")
         );
+    }
+    Ok(())
+}
+
+/// Installs a Python module with pip when `python3` cannot import it (there is no Debian
+/// package of it, or only an older one).
+pub fn ensure_python_module(why: &str, module: &str, package: &str) -> anyhow::Result<()> {
+    let importable = || {
+        Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if importable() {
+        return Ok(());
+    }
+    println!("==> installing {package} with pip ({why})");
+    let _ = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", package])
+        .status();
+    if !importable() {
+        bail!("{why} needs the Python module {module}: python3 -m pip install {package}");
     }
     Ok(())
 }

@@ -71,6 +71,10 @@ fn ci() -> anyhow::Result<()> {
         &["chromium", "chromium-driver", "fonts-lohit-deva-marathi"],
     )?;
 
+    step("Dovecot (IMAP) and aiosmtpd (an SMTP sink) for the mail channel tests");
+    apt::ensure("the mail tests", &["dovecot-imapd"])?;
+    apt::ensure_python_module("the mail tests", "aiosmtpd", "aiosmtpd")?;
+
     step("tests on SQLite and PostgreSQL");
     count_tests_per_backend()?;
     if has_nextest() {
