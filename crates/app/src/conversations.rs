@@ -204,6 +204,34 @@ async fn check_refs(
     Ok(())
 }
 
+/// What an earlier identical request created: by its Idempotency-Key, or by the message's
+/// external id (remembering the key for next time).
+async fn earlier(
+    tx: &mut Tx,
+    caller: &Caller,
+    key: Option<&IdempotencyKey>,
+    input: &NewConversationInput,
+    external_id: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<Conversation>> {
+    if let Some(id) = replayed(tx, caller, key, RESOURCE_CONVERSATION).await? {
+        return Ok(Some(store::find(tx, ConversationId(id)).await?));
+    }
+    if let Some(conversation) = delivered_before(tx, input, external_id).await? {
+        remember(
+            tx,
+            caller,
+            key,
+            RESOURCE_CONVERSATION,
+            conversation.id.0,
+            now,
+        )
+        .await?;
+        return Ok(Some(conversation));
+    }
+    Ok(None)
+}
+
 impl App {
     /// Opens a conversation with its first message, finding or creating the customer.
     /// Idempotent by `Idempotency-Key` and by the message's external id.
@@ -242,23 +270,11 @@ impl App {
         let at = input.message.created_at.unwrap_or(now);
 
         let mut tx = self.store.begin().await?;
-        if let Some(id) = replayed(&mut tx, caller, key, RESOURCE_CONVERSATION).await? {
-            let conversation = store::find(&mut tx, ConversationId(id)).await?;
-            return Ok((conversation, Outcome::Existing));
-        }
-        if let Some(conversation) = delivered_before(&mut tx, input, external_id.as_deref()).await?
+        if let Some(found) =
+            earlier(&mut tx, caller, key, input, external_id.as_deref(), now).await?
         {
-            remember(
-                &mut tx,
-                caller,
-                key,
-                RESOURCE_CONVERSATION,
-                conversation.id.0,
-                now,
-            )
-            .await?;
             tx.commit().await?;
-            return Ok((conversation, Outcome::Existing));
+            return Ok((found, Outcome::Existing));
         }
         check_refs(&mut tx, input.brand_id, input.team_id, input.assignee_id).await?;
         let actor = Actor::user(caller.user.id);
@@ -281,24 +297,25 @@ impl App {
         )
         .await?;
         store::add_tags(&mut tx, id, &tags).await?;
-        let created = Change::ConversationCreated {
+        let mut opening = vec![Change::ConversationCreated {
             channel: input.channel,
             subject: subject.clone(),
-        };
-        events::record(&mut tx, Some(id), Some(customer_id), actor, &created, at).await?;
+        }];
         if let Some(assignee) = input.assignee_id {
-            let assigned = Change::Assigned {
+            opening.push(Change::Assigned {
                 from: None,
                 to: Some(assignee),
-            };
-            events::record(&mut tx, Some(id), Some(customer_id), actor, &assigned, at).await?;
+            });
+        }
+        for change in &opening {
+            events::record(&mut tx, Some(id), Some(customer_id), actor, change, at).await?;
         }
         let body = Body {
             text: &text,
             html: html.as_deref(),
             external_id: external_id.as_deref(),
         };
-        add_message_in(
+        let message_id = add_message_in(
             &mut tx,
             Some(caller.user.id),
             id,
@@ -315,8 +332,6 @@ impl App {
             };
             events::record(&mut tx, Some(id), Some(customer_id), actor, &change, at).await?;
         }
-        remember(&mut tx, caller, key, RESOURCE_CONVERSATION, id.0, now).await?;
-        tx.commit().await?;
         // Exactly what was written; reading it back would cost two more queries per intake.
         let conversation = Conversation {
             id,
@@ -333,6 +348,15 @@ impl App {
             updated_at: at,
             last_activity_at: at,
         };
+        // An agent starting an email conversation writes to the customer by email.
+        if input.message.kind == MessageKind::Reply
+            && input.channel == Channel::Email
+            && input.message.created_at.is_none()
+        {
+            crate::mail::queue_reply(&mut tx, &conversation, message_id, now).await?;
+        }
+        remember(&mut tx, caller, key, RESOURCE_CONVERSATION, id.0, now).await?;
+        tx.commit().await?;
         Ok((conversation, Outcome::Created))
     }
 

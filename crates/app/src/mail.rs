@@ -184,6 +184,12 @@ impl App {
         if imap.user.is_none() {
             return Err(seva_domain::ValueError::Empty { field: "imap_user" }.into());
         }
+        if imap.password.is_none() {
+            return Err(seva_domain::ValueError::Empty {
+                field: "imap_password",
+            }
+            .into());
+        }
         let smtp = validate_server("smtp_host", &input.smtp, old.as_ref().map(|o| &o.smtp))?;
         let folder = input
             .imap_folder
@@ -626,9 +632,10 @@ impl App {
         store::mark_failed(&mut tx, id, &error, retry_at).await?;
         let message = conversations::get_message(&mut tx, delivery.message_id).await?;
         tx.commit().await?;
+        // Agents watching the conversation see the retry (and the final failure) live.
+        self.publish(Notice::Changed(message.conversation_id));
         if retry_at.is_none() {
             tracing::warn!(outbox = %id, %error, "email reply given up after the last try");
-            self.publish(Notice::Changed(message.conversation_id));
             return Ok(DeliveryStatus::Failed);
         }
         Ok(DeliveryStatus::Queued)

@@ -1,7 +1,7 @@
 //! Nothing lost, nothing twice: `seva serve` killed (SIGKILL) in the middle of taking in 500
 //! mails from a real Dovecot, then started again, ends with exactly 500 messages, on SQLite and
 //! on PostgreSQL.
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -112,7 +112,7 @@ async fn killing_seva_mid_fetch_loses_nothing_and_stores_nothing_twice(backend: 
     let messages = "SELECT COUNT(*) FROM messages";
     let started = Instant::now();
     let mut first = serve(data.path(), &db.url);
-    let at_kill = wait_for(&db, messages, 100, Duration::from_secs(60)).await;
+    let at_kill = wait_for(&db, messages, 100, Duration::from_mins(1)).await;
     first.kill().unwrap();
     first.wait().unwrap();
     let first_rate = at_kill as f64 / started.elapsed().as_secs_f64();
@@ -124,7 +124,7 @@ async fn killing_seva_mid_fetch_loses_nothing_and_stores_nothing_twice(backend: 
 
     let restarted = Instant::now();
     let mut second = serve(data.path(), &db.url);
-    let total = wait_for(&db, messages, MAILS, Duration::from_secs(120)).await;
+    let total = wait_for(&db, messages, MAILS, Duration::from_mins(2)).await;
     let rest_rate = (total - after_kill) as f64 / restarted.elapsed().as_secs_f64();
     // Every mail is flagged \Seen after it is stored; once all are, the fetcher is done.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -34,6 +34,7 @@ pub enum ErrorCode {
     CustomerNotFound,
     UserNotFound,
     SetupLinkInvalid,
+    MailboxNotFound,
     // 409
     InvalidStatusTransition,
     ConversationClosed,
@@ -85,7 +86,8 @@ impl ErrorCode {
             | C::ConversationNotFound
             | C::CustomerNotFound
             | C::UserNotFound
-            | C::SetupLinkInvalid => StatusCode::NOT_FOUND,
+            | C::SetupLinkInvalid
+            | C::MailboxNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::InvalidStatusTransition
             | C::ConversationClosed
@@ -208,6 +210,7 @@ impl From<AppError> for ApiError {
                 "brand" => C::BrandNotFound,
                 "team" => C::TeamNotFound,
                 "assignee" => C::AssigneeNotFound,
+                "mailbox" => C::MailboxNotFound,
                 _ => C::NotFound,
             },
             AppError::Forbidden => C::Forbidden,
@@ -293,5 +296,8 @@ mod tests {
             ErrorCode::InvalidBody.status(),
             StatusCode::UNPROCESSABLE_ENTITY
         );
+        let missing_mailbox = ApiError::from(AppError::NotFound("mailbox"));
+        assert_eq!(missing_mailbox.code.as_str(), "mailbox_not_found");
+        assert_eq!(missing_mailbox.code.status(), StatusCode::NOT_FOUND);
     }
 }

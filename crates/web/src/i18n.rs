@@ -118,6 +118,17 @@ impl Tr<'_> {
         self.catalogues.message(self.lang, key, Some(&args))
     }
 
+    /// A message whose form is chosen by `$count` (a number, so `[one]` and `[other]` match),
+    /// with text arguments beside it (such as the count written in the reader's digits).
+    pub fn t_plural(&self, key: &str, count: i64, values: &[(&str, &str)]) -> String {
+        let mut args = FluentArgs::new();
+        args.set("count", count);
+        for (name, value) in values {
+            args.set((*name).to_owned(), (*value).to_owned());
+        }
+        self.catalogues.message(self.lang, key, Some(&args))
+    }
+
     pub fn t_args(&self, key: &str, values: &[(&str, &str)]) -> String {
         let mut args = FluentArgs::new();
         for (name, value) in values {
@@ -173,7 +184,8 @@ mod tests {
         }
     }
 
-    /// Every literal key the pages and handlers ask for (`t("…")`, `t1("…"`, `t_args("…"`)
+    /// Every literal key the pages and handlers ask for (`t("…")`, `t1("…"`, `t_args("…"`,
+    /// `t_count("…"`, `t_plural("…"`)
     /// exists in English, so no page shows a raw key.
     #[test]
     fn every_key_the_code_uses_is_in_the_english_catalogue() {
@@ -191,7 +203,14 @@ mod tests {
         let mut used = 0;
         for file in files {
             let text = std::fs::read_to_string(&file).expect("readable source");
-            for call in [".t(\"", ".t1(\"", ".t_args(\"", "tr.t(\""] {
+            for call in [
+                ".t(\"",
+                ".t1(\"",
+                ".t_args(\"",
+                ".t_count(\"",
+                ".t_plural(\"",
+                "tr.t(\"",
+            ] {
                 for (i, _) in text.match_indices(call) {
                     let key: String = text[i + call.len()..]
                         .chars()

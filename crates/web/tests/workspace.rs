@@ -27,27 +27,6 @@ on_both_backends!(
     preferences_and_saved_views_through_the_api,
 );
 
-/// Signs a user in through the sign-in form; returns the session cookie.
-async fn sign_in(t: &TestApp, email: &str) -> String {
-    let form = t.page(Method::GET, "/login", None, "", None).await;
-    let csrf = hidden_field(&form.text, "csrf");
-    let body = format!(
-        "email={}&password=correct+horse+battery&csrf={csrf}",
-        email.replace('@', "%40")
-    );
-    let done = t
-        .page(
-            Method::POST,
-            "/login",
-            Some(&body),
-            &cookies_of(&form),
-            None,
-        )
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
-    cookies_of(&done)
-}
-
 /// Text without Fluent's bidi isolation marks around placeables.
 fn plain(text: &str) -> String {
     text.replace(['\u{2068}', '\u{2069}'], "")

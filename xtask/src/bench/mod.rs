@@ -277,6 +277,63 @@ async fn bench_backend(
         session.token
     };
 
+    // Mail waiting in a real Dovecot before the server starts: the fetcher's rate is how fast
+    // the message count grows once it does.
+    let mails: i64 = if scale.conversations >= 1_000_000 {
+        2000
+    } else {
+        500
+    };
+    let run_tag = format!("{}{}", backend.name(), std::process::id());
+    let dovecot = seva_channels::testing::Dovecot::start()
+        .map_err(|e| anyhow::anyhow!("starting Dovecot for the mail scenario: {e}"))?;
+    let messages_before = {
+        let store = Store::open(&url, &StoreOptions::default()).await?;
+        let app = seva_app::App::new(store.clone(), std::sync::Arc::new(seva_app::SystemClock));
+        let admin = seva_app::Caller {
+            user: app
+                .user_by_email("bench@bench.example")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        };
+        let server = |port| seva_domain::mail::Server {
+            host: "127.0.0.1".into(),
+            port,
+            security: seva_domain::mail::Security::None,
+            user: Some(dovecot.user.clone()),
+            password: Some(dovecot.password.clone()),
+        };
+        app.create_mailbox(
+            &admin,
+            &seva_app::mail::MailboxInput {
+                name: "Bench".into(),
+                address: format!("bench-{run_tag}@bench.example"),
+                brand_id: None,
+                imap: server(dovecot.port),
+                imap_folder: None,
+                smtp: server(free_port()?),
+                active: true,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bench mailbox: {e}"))?;
+        for i in 0..mails {
+            let raw = format!(
+                "From: Customer {c} <customer{c}@example.org>\r\nTo: support@bench.example\r\n\
+                 Subject: Order question {i}\r\nMessage-ID: <bench-{run_tag}-{i}@example.org>\r\n\
+                 Content-Type: text/plain; charset=UTF-8\r\n\r\nسلام، سفارش {i} کجاست؟ Where is order {i}? \
+                 माझी ऑर्डर कुठे आहे?\r\n",
+                c = i % 500,
+            );
+            dovecot
+                .deliver(raw.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let count = count_messages(&store).await?;
+        store.close().await;
+        count
+    };
+
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
     let t0 = Instant::now();
@@ -291,6 +348,29 @@ async fn bench_backend(
         "serving after {startup_ms:.0} ms; idle RSS {} MB",
         rss_idle_kb / 1024
     );
+
+    let mail_fetch = {
+        let store = Store::open(&url, &StoreOptions::default()).await?;
+        let deadline = Instant::now() + Duration::from_mins(5);
+        let mut stored = 0;
+        while Instant::now() < deadline {
+            stored = count_messages(&store).await? - messages_before;
+            if stored >= mails {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        store.close().await;
+        let seconds = t0.elapsed().as_secs_f64();
+        if stored < mails {
+            bail!("the fetcher took in {stored} of {mails} mails in 5 minutes");
+        }
+        println!(
+            "mail fetch: {mails} mails from Dovecot in {seconds:.1} s after start ({:.0} mails/s, including start-up)",
+            mails as f64 / seconds
+        );
+        json!({"mails": mails, "seconds": round(seconds, 2), "mails_per_s": round(mails as f64 / seconds, 0)})
+    };
 
     let status = http_status(&addr, "/inbox", &format!("seva_session={session}"))?;
     if status != 200 {
@@ -406,10 +486,18 @@ async fn bench_backend(
         "clean_shutdown": exit.success(),
         "seconds_per_scenario": options.seconds,
         "scenarios": results,
+        "mail_fetch": mail_fetch,
         "errors_total": errors_total,
         "not_measured_yet": ["KPI dashboard (surveys and KPI issue)",
-                             "widget message delivery (chat issue)", "mail fetch (email issue)", "orders (CRM issue)"],
+                             "widget message delivery (chat issue)", "orders (CRM issue)"],
     }))
+}
+
+async fn count_messages(store: &Store) -> anyhow::Result<i64> {
+    let mut conn = store.conn().await?;
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(&mut *conn)
+        .await?)
 }
 
 fn round(x: f64, places: i32) -> f64 {
@@ -576,6 +664,19 @@ fn markdown(reports: &[Value]) -> String {
             r["rss_idle_mb"],
             r["rss_peak_mb"],
             r["database_mb"]
+        );
+    }
+    md.push_str(
+        "\n| backend | mail fetch from Dovecot (IMAP, one mailbox) | mails/s |\n|---|---:|---:|\n",
+    );
+    for r in reports {
+        let _ = writeln!(
+            md,
+            "| {} | {} mails in {} s | {} |",
+            r["backend"].as_str().unwrap_or(""),
+            r["mail_fetch"]["mails"],
+            r["mail_fetch"]["seconds"],
+            r["mail_fetch"]["mails_per_s"]
         );
     }
     md

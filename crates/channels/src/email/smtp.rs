@@ -11,6 +11,27 @@ use seva_domain::mail::{Mailbox, Security};
 
 use super::MailError;
 
+/// Sorts lettre's errors into what the settings page and the outbox tell apart: no answer,
+/// refused sign-in, unreachable server, or anything else the server said.
+fn smtp_error(e: &lettre::transport::smtp::Error) -> MailError {
+    if e.is_timeout() {
+        return MailError::Timeout;
+    }
+    if e.status().is_some_and(|c| c.to_string() == "535") {
+        return MailError::SignIn(e.to_string());
+    }
+    if e.status().is_none() && !e.is_response() && !e.is_tls() {
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            if s.is::<std::io::Error>() {
+                return MailError::Connect(e.to_string());
+            }
+            source = s.source();
+        }
+    }
+    MailError::Smtp(e.to_string())
+}
+
 fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let server = &mailbox.smtp;
     let builder = match server.security {
@@ -51,7 +72,7 @@ pub async fn send(mailbox: &Mailbox, to: &str, raw: &[u8]) -> Result<(), MailErr
     transport(mailbox)?
         .send_raw(&envelope, raw)
         .await
-        .map_err(|e| MailError::Smtp(e.to_string()))?;
+        .map_err(|e| smtp_error(&e))?;
     Ok(())
 }
 
@@ -60,6 +81,6 @@ pub async fn check(mailbox: &Mailbox) -> Result<(), MailError> {
     match transport(mailbox)?.test_connection().await {
         Ok(true) => Ok(()),
         Ok(false) => Err(MailError::Smtp("the server did not answer".into())),
-        Err(e) => Err(MailError::Smtp(e.to_string())),
+        Err(e) => Err(smtp_error(&e)),
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use seva_app::conversations::{ConversationPatch, MessageInput, NewConversationInput, Outcome};
 use seva_app::customers::CustomerInput;
 use seva_domain::event::Actor;
+use seva_domain::mail::{Delivery, DeliveryStatus};
 use seva_domain::values::parse_tag;
 use seva_domain::{
     AuthorKind, BrandId, Change, Channel, Conversation, ConversationId, CustomerId, Direction,
@@ -93,6 +94,51 @@ pub struct MessageJson {
     pub html: Option<String>,
     pub external_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// How the reply is doing as email: present on replies sent through a mailbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryJson>,
+}
+
+/// An email reply's delivery: `queued` (waiting for its first or next try), `sent` or
+/// `failed` (given up after the last try).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryJson {
+    pub status: DeliveryStatus,
+    /// Tries so far, failed ones and the one that worked.
+    pub attempts: u32,
+    /// Why the last try failed.
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub recipient: String,
+}
+
+impl From<Delivery> for DeliveryJson {
+    fn from(d: Delivery) -> Self {
+        Self {
+            status: d.status,
+            attempts: d.attempts,
+            last_error: d.last_error,
+            sent_at: d.sent_at,
+            recipient: d.recipient,
+        }
+    }
+}
+
+/// Messages as JSON, each email reply with its delivery.
+fn with_deliveries(messages: Vec<Message>, deliveries: Vec<Delivery>) -> Vec<MessageJson> {
+    // Ordered by outbox id: a later row for the same message wins.
+    let mut by_message: std::collections::HashMap<_, _> =
+        deliveries.into_iter().map(|d| (d.message_id, d)).collect();
+    messages
+        .into_iter()
+        .map(|m| {
+            let delivery = by_message.remove(&m.id).map(Into::into);
+            MessageJson {
+                delivery,
+                ..m.into()
+            }
+        })
+        .collect()
 }
 
 impl From<Message> for MessageJson {
@@ -108,6 +154,7 @@ impl From<Message> for MessageJson {
             html: m.html,
             external_id: m.external_id,
             created_at: m.created_at,
+            delivery: None,
         }
     }
 }
@@ -354,8 +401,9 @@ pub async fn show_conversation(
 ) -> ApiResult<Json<ConversationJson>> {
     let conversation = state.app.conversation(ConversationId(id)).await?;
     let messages = state.app.messages(ConversationId(id)).await?;
+    let deliveries = state.app.deliveries(ConversationId(id)).await?;
     let mut json = ConversationJson::from(conversation);
-    json.messages = Some(messages.into_iter().map(Into::into).collect());
+    json.messages = Some(with_deliveries(messages, deliveries));
     Ok(Json(json))
 }
 
@@ -460,7 +508,16 @@ pub async fn create_message(
             key.with_digest(&body.digest).as_ref(),
         )
         .await?;
-    Ok((created_or_ok(outcome), Json(message.into())))
+    // A reply to an email conversation is queued in the same transaction: show it at once.
+    let deliveries = if message.kind == MessageKind::Reply {
+        state.app.deliveries(message.conversation_id).await?
+    } else {
+        Vec::new()
+    };
+    let json = with_deliveries(vec![message], deliveries)
+        .pop()
+        .ok_or_else(ApiError::internal)?;
+    Ok((created_or_ok(outcome), Json(json)))
 }
 
 /// The messages of a conversation, oldest first.
@@ -472,8 +529,9 @@ pub async fn list_messages(
     ApiId(id): ApiId,
 ) -> ApiResult<Json<Page<MessageJson>>> {
     let messages = state.app.messages(ConversationId(id)).await?;
+    let deliveries = state.app.deliveries(ConversationId(id)).await?;
     Ok(Json(Page {
-        items: messages.into_iter().map(Into::into).collect(),
+        items: with_deliveries(messages, deliveries),
         next_cursor: None,
     }))
 }

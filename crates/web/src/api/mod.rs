@@ -3,6 +3,7 @@
 pub mod conversations;
 pub mod customers;
 pub mod directory;
+pub mod mailboxes;
 pub mod openapi;
 
 use axum::Router;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(conversations::router())
         .merge(customers::router())
         .merge(directory::router())
+        .merge(mailboxes::router())
         .merge(openapi::router())
         .fallback(api_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)

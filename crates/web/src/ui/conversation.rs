@@ -16,6 +16,7 @@ use seva_app::conversations::{ConversationPatch, MessageInput};
 use seva_app::workspace::ConversationPage as PageData;
 use seva_app::workspace::Directory;
 use seva_domain::event::ActorKind;
+use seva_domain::mail::{Delivery, DeliveryStatus};
 use seva_domain::values::parse_tag;
 use seva_domain::{
     Attachment, AuthorKind, Change, ConversationId, Customer, Event, Message, MessageId,
@@ -40,6 +41,51 @@ pub struct Item {
     /// Sanitised when stored (ammonia), so it is shown as HTML.
     pub html: Option<String>,
     pub files: Vec<FileLink>,
+    /// How a reply that went by email is doing.
+    pub delivery: Option<DeliveryLine>,
+}
+
+/// An email reply's delivery, under the reply.
+pub struct DeliveryLine {
+    /// sending, sent, retrying or failed: the style.
+    pub state: &'static str,
+    pub text: String,
+    /// When it was sent.
+    pub when: Option<String>,
+    pub when_iso: String,
+}
+
+fn delivery_line(tr: &Tr<'_>, agent: &Agent, d: &Delivery) -> DeliveryLine {
+    let error = d
+        .last_error
+        .clone()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| tr.t("delivery-unknown-error"));
+    let recipient = ("recipient", d.recipient.as_str());
+    let (state, text) = match d.status {
+        DeliveryStatus::Sent => ("sent", tr.t_args("delivery-sent", &[recipient])),
+        DeliveryStatus::Failed => (
+            "failed",
+            tr.t_args("delivery-failed", &[recipient, ("error", &error)]),
+        ),
+        DeliveryStatus::Queued if d.attempts == 0 => {
+            ("sending", tr.t_args("delivery-sending", &[recipient]))
+        }
+        DeliveryStatus::Queued => (
+            "retrying",
+            tr.t_plural(
+                "delivery-retrying",
+                i64::from(d.attempts),
+                &[("tries", &agent.fmt.number(d.attempts)), ("error", &error)],
+            ),
+        ),
+    };
+    DeliveryLine {
+        state,
+        text,
+        when: d.sent_at.map(|at| agent.fmt.date_time(at)),
+        when_iso: d.sent_at.map(|at| at.to_rfc3339()).unwrap_or_default(),
+    }
 }
 
 /// An attachment as the thread links to it.
@@ -180,15 +226,20 @@ fn size_text(tr: &Tr<'_>, agent: &Agent, bytes: u64) -> String {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the page's parts, read once and passed along
 fn thread(
     tr: &Tr<'_>,
     agent: &Agent,
     messages: Vec<Message>,
     events: &[Event],
     attachments: Vec<Attachment>,
+    deliveries: Vec<Delivery>,
     directory: &Directory,
     customer: &str,
 ) -> Vec<Item> {
+    // Ordered by outbox id: a later row for the same message wins.
+    let deliveries: HashMap<MessageId, Delivery> =
+        deliveries.into_iter().map(|d| (d.message_id, d)).collect();
     let mut files: HashMap<MessageId, Vec<FileLink>> = HashMap::new();
     for a in attachments {
         files.entry(a.message_id).or_default().push(FileLink {
@@ -222,6 +273,7 @@ fn thread(
                     when: agent.fmt.date_time(m.created_at),
                     when_iso: m.created_at.to_rfc3339(),
                     files: files.remove(&m.id).unwrap_or_default(),
+                    delivery: deliveries.get(&m.id).map(|d| delivery_line(tr, agent, d)),
                     text: m.text,
                     html: m.html,
                 },
@@ -243,6 +295,7 @@ fn thread(
                     text,
                     html: None,
                     files: Vec::new(),
+                    delivery: None,
                 },
             ));
         }
@@ -301,6 +354,20 @@ pub fn presence_text(tr: &Tr<'_>, viewers: &[seva_app::live::Viewer]) -> String 
         .join(" · ")
 }
 
+fn team_choices(tr: &Tr<'_>, directory: &Directory, current: Option<TeamId>) -> Vec<Choice> {
+    let mut teams = vec![Choice {
+        value: String::new(),
+        label: tr.t("no-team"),
+        selected: current.is_none(),
+    }];
+    teams.extend(directory.teams.iter().map(|t| Choice {
+        value: t.id.0.to_string(),
+        label: t.name.clone(),
+        selected: current == Some(t.id),
+    }));
+    teams
+}
+
 async fn live_part<'a>(
     state: &'a AppState,
     agent: &Agent,
@@ -309,6 +376,7 @@ async fn live_part<'a>(
 ) -> Result<LivePart<'a>, AppError> {
     let tr = agent.tr(state);
     let directory = state.app.directory().await?;
+    let deliveries = state.app.deliveries(page.conversation.id).await?;
     let PageData {
         conversation: c,
         messages,
@@ -327,6 +395,7 @@ async fn live_part<'a>(
         messages,
         &events,
         attachments,
+        deliveries,
         &directory,
         &customer_name,
     );
@@ -361,16 +430,6 @@ async fn live_part<'a>(
                 selected: c.assignee_id == Some(u.id),
             }),
     );
-    let mut teams = vec![Choice {
-        value: String::new(),
-        label: tr.t("no-team"),
-        selected: c.team_id.is_none(),
-    }];
-    teams.extend(directory.teams.iter().map(|t| Choice {
-        value: t.id.0.to_string(),
-        label: t.name.clone(),
-        selected: c.team_id == Some(t.id),
-    }));
     Ok(LivePart {
         csrf: agent.csrf.clone(),
         id: c.id.0,
@@ -395,7 +454,7 @@ async fn live_part<'a>(
             c.priority.as_str(),
         ),
         assignees,
-        teams,
+        teams: team_choices(&tr, &directory, c.team_id),
         tags: c.tags.join(", "),
         assignee_value: c.assignee_id.map(|u| u.0.to_string()).unwrap_or_default(),
         team_value: c.team_id.map(|t| t.0.to_string()).unwrap_or_default(),

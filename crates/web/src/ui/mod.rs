@@ -15,6 +15,7 @@ pub(crate) fn canonical_inbox_query(raw: &str) -> String {
 mod format;
 mod inbox;
 mod live;
+mod mailboxes;
 mod session;
 mod settings;
 
@@ -57,6 +58,16 @@ pub fn router() -> Router<AppState> {
         .route("/conversations/{id}/typing", post(conversation::typing))
         .route("/live", get(live::events))
         .route("/settings", get(settings::show).post(settings::save))
+        .route(
+            "/settings/mailboxes",
+            get(mailboxes::list).post(mailboxes::create),
+        )
+        .route("/settings/mailboxes/new", get(mailboxes::new))
+        .route(
+            "/settings/mailboxes/{id}",
+            get(mailboxes::show).post(mailboxes::update),
+        )
+        .route("/settings/mailboxes/{id}/check", post(mailboxes::check))
         .route("/login", get(show_login).post(sign_in))
         .route("/logout", post(sign_out))
         .route("/setup", get(show_setup).post(complete_setup))

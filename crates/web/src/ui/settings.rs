@@ -25,6 +25,8 @@ pub struct SettingsPage<'a> {
     pub digits: Vec<Choice>,
     pub notice: Option<String>,
     pub example: String,
+    /// Admins also get the links to the shop's settings.
+    pub is_admin: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +84,7 @@ pub async fn show(
             }
         }),
         example: agent.fmt.date_time(state.app.now()),
+        is_admin: user.role == seva_domain::Role::Admin,
         tr,
     };
     render(&page, StatusCode::OK)

@@ -212,6 +212,27 @@ impl TestApp {
     }
 }
 
+/// Signs a user in through the sign-in form; returns the session cookie.
+pub async fn sign_in(t: &TestApp, email: &str) -> String {
+    let form = t.page(Method::GET, "/login", None, "", None).await;
+    let csrf = hidden_field(&form.text, "csrf");
+    let body = format!(
+        "email={}&password=correct+horse+battery&csrf={csrf}",
+        email.replace('@', "%40")
+    );
+    let done = t
+        .page(
+            Method::POST,
+            "/login",
+            Some(&body),
+            &cookies_of(&form),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    cookies_of(&done)
+}
+
 /// `name=value` pairs of the Set-Cookie headers, ready for a Cookie header.
 pub fn cookies_of(reply: &Reply) -> String {
     reply
