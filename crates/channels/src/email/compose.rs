@@ -66,3 +66,125 @@ pub fn compose(mail: &OutgoingEmail) -> std::io::Result<Vec<u8>> {
     }
     builder.write_to_vec()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use seva_app::mail::{OutgoingEmail, Quote};
+    use seva_domain::mail::Server;
+    use seva_domain::mail::{Delivery, DeliveryStatus, Mailbox, MailboxId, OutboxId, Security};
+    use seva_domain::{MessageId, Timestamp};
+
+    use super::compose;
+
+    fn at() -> Timestamp {
+        chrono::DateTime::from_timestamp(1_794_000_000, 0).unwrap()
+    }
+
+    fn mail(subject: &str, agent: &str) -> OutgoingEmail {
+        let server = Server {
+            host: "127.0.0.1".into(),
+            port: 25,
+            security: Security::None,
+            user: None,
+            password: None,
+        };
+        OutgoingEmail {
+            delivery: Delivery {
+                id: OutboxId(1),
+                message_id: MessageId(2),
+                recipient: "maryam@example.org".into(),
+                status: DeliveryStatus::Queued,
+                attempts: 0,
+                next_attempt_at: at(),
+                last_error: None,
+                sent_at: None,
+            },
+            mailbox: Mailbox {
+                id: MailboxId(1),
+                name: "Shop Support".into(),
+                address: "support@shop.example.com".into(),
+                brand_id: None,
+                imap: server.clone(),
+                imap_folder: "INBOX".into(),
+                smtp: server,
+                uid_validity: None,
+                last_uid: 0,
+                checked_at: None,
+                last_error: None,
+                active: true,
+                created_at: at(),
+                updated_at: at(),
+            },
+            brand_name: None,
+            message_id: "seva.2.abc@shop.example.com".into(),
+            in_reply_to: Some("first@example.org".into()),
+            references: vec!["first@example.org".into()],
+            subject: subject.into(),
+            text: "Your order ships today.".into(),
+            agent_name: Some(agent.into()),
+            quote: Some(Quote {
+                author: "Maryam".into(),
+                at: at(),
+                text: "Where is my order?".into(),
+            }),
+            files: Vec::new(),
+            at: at(),
+        }
+    }
+
+    fn header_lines(raw: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(raw);
+        let head = text.split("\r\n\r\n").next().unwrap_or("").to_owned();
+        head.split("\r\n").map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_subject_or_name_an_agent_typed_cannot_add_headers() {
+        let raw = compose(&mail(
+            "Re: order [#1]\r\nBcc: everyone@example.net",
+            "Sara\r\nBcc: all@example.net",
+        ))
+        .unwrap();
+        let lines = header_lines(&raw);
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{lines:#?}"
+        );
+        let parsed = crate::email::parse::parse(&raw).unwrap();
+        assert_eq!(
+            parsed.subject.as_deref(),
+            Some("Re: order [#1] Bcc: everyone@example.net")
+        );
+    }
+
+    #[test]
+    fn a_reply_is_threaded_and_quotes_the_customer() {
+        let raw = compose(&mail("Re: order [#1]", "Sara")).unwrap();
+        let lines = header_lines(&raw);
+        assert!(
+            lines.contains(&"In-Reply-To: <first@example.org>".to_owned()),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(&"References: <first@example.org>".to_owned()),
+            "{lines:#?}"
+        );
+        assert!(lines.contains(&"Message-ID: <seva.2.abc@shop.example.com>".to_owned()));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("From: \"Sara (Shop Support)\" <support@shop.example.com>")),
+            "{lines:#?}"
+        );
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let body = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+        assert!(body.starts_with("Your order ships today.\n\nOn "), "{body}");
+        assert!(
+            body.contains("Maryam wrote:\n> Where is my order?"),
+            "{body}"
+        );
+    }
+}
