@@ -258,3 +258,15 @@ fn every_fixture_and_every_truncation_of_it_parses_without_panic() {
         }
     }
 }
+
+#[test]
+fn nested_empty_rfc822_parts_found_by_the_fuzzer_are_refused_not_a_panic() {
+    let raw =
+        b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n\r\n--b--\r\n";
+    // Whatever mail-parser makes of it (it asserts in debug builds), the answer is a result.
+    match parse(raw) {
+        Ok(mail) => assert_eq!(mail.from, "a@example.com"),
+        Err(e) => assert_eq!(e, seva_channels::email::parse::ParseError::Malformed),
+    }
+}

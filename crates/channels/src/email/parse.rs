@@ -18,6 +18,8 @@ pub enum ParseError {
     Empty,
     #[error("the mail names no sender address")]
     NoSender,
+    #[error("the MIME structure could not be read")]
+    Malformed,
 }
 
 /// What can be told of a mail from its headers alone (for mail set aside).
@@ -29,6 +31,12 @@ pub struct Summary {
 
 /// Reads a raw mail. Never panics and never fails on broken MIME: whatever can be read is kept.
 pub fn parse(raw: &[u8]) -> Result<InboundEmail, ParseError> {
+    // mail-parser asserts on some broken nestings in debug builds (found by the fuzz target):
+    // a panic there is this mail's fault and must not take the fetcher down with it.
+    std::panic::catch_unwind(|| read(raw)).unwrap_or(Err(ParseError::Malformed))
+}
+
+fn read(raw: &[u8]) -> Result<InboundEmail, ParseError> {
     let message = MessageParser::default()
         .parse(raw)
         .ok_or(ParseError::Empty)?;
@@ -82,7 +90,9 @@ pub fn parse(raw: &[u8]) -> Result<InboundEmail, ParseError> {
 
 /// The sender and subject from the headers only, for a mail too large to download.
 pub fn summary(raw_headers: &[u8]) -> Summary {
-    let Some(message) = MessageParser::default().parse_headers(raw_headers) else {
+    let Ok(Some(message)) =
+        std::panic::catch_unwind(|| MessageParser::default().parse_headers(raw_headers))
+    else {
         return Summary::default();
     };
     Summary {
