@@ -164,12 +164,18 @@ pub async fn set_position(
     uid_validity: u32,
     last_uid: u32,
 ) -> Result<()> {
-    sqlx::query("UPDATE mailboxes SET uid_validity = $1, last_uid = $2 WHERE id = $3")
-        .bind(i64::from(uid_validity))
-        .bind(i64::from(last_uid))
-        .bind(id.0)
-        .execute(&mut *conn)
-        .await?;
+    // Never backwards within one UIDVALIDITY: another instance may have moved it further.
+    sqlx::query(
+        "UPDATE mailboxes
+         SET last_uid = CASE WHEN uid_validity = $1 AND last_uid > $2 THEN last_uid ELSE $2 END,
+             uid_validity = $1
+         WHERE id = $3",
+    )
+    .bind(i64::from(uid_validity))
+    .bind(i64::from(last_uid))
+    .bind(id.0)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
