@@ -496,6 +496,55 @@ async fn bad_mail_is_set_aside_or_stored_and_never_stalls_the_mailbox(backend: B
     );
 }
 
+async fn idle_brings_new_mail_in_at_once_without_polling(backend: Backend) {
+    let w = world(backend).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // A poll of ten minutes: only IDLE can bring the mail in within the test's seconds.
+    let watcher = tokio::spawn(imap::watch(
+        w.app.clone(),
+        w.mailbox.id,
+        std::time::Duration::from_secs(600),
+        stopped,
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let conversations = || async {
+        w.app
+            .list_conversations(
+                &seva_store::conversations::ConversationFilter::default(),
+                None,
+                50,
+            )
+            .await
+            .unwrap()
+            .len()
+    };
+    for (i, wanted) in [(1, 1), (2, 2), (3, 3)] {
+        w.dovecot
+            .deliver(&customer_mail(
+                &format!("idle-{i}@example.org"),
+                &format!("Question {i}"),
+                "Hello?",
+                "",
+            ))
+            .unwrap();
+        while conversations().await < wanted && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            conversations().await,
+            wanted,
+            "mail {i} arrived while idling"
+        );
+    }
+    let mailbox = w.app.mailbox_for_channel(w.mailbox.id).await.unwrap();
+    assert!(mailbox.checked_at.is_some() && mailbox.last_error.is_none());
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), watcher)
+        .await
+        .expect("the watcher stops when asked")
+        .unwrap();
+}
+
 /// Each scenario once per backend, as its own test.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -514,4 +563,5 @@ on_both_backends!(
     mail_in_becomes_conversations_and_replies_thread_both_ways,
     the_outbox_retries_while_smtp_is_down_and_delivers_once,
     bad_mail_is_set_aside_or_stored_and_never_stalls_the_mailbox,
+    idle_brings_new_mail_in_at_once_without_polling,
 );

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_imap::types::UnsolicitedResponse;
 use async_imap::{Client, Session};
 use futures_util::TryStreamExt as _;
 use seva_app::mail::{MAX_MAIL_BYTES, Position, Received, RejectedEmail};
@@ -361,6 +362,18 @@ async fn watch_connected(
         app.record_mailbox_health(id, None).await?;
         if done != Fetched::default() {
             tracing::info!(mailbox = %id, stored = done.stored, duplicates = done.duplicates, set_aside = done.set_aside, "mail taken in");
+        }
+        // Mail that arrived while this round ran was announced in passing (an untagged EXISTS
+        // during FETCH or STORE); IDLE would not announce it again, so fetch once more first.
+        let mut arrived = false;
+        while let Ok(update) = session.unsolicited_responses.try_recv() {
+            arrived |= matches!(
+                update,
+                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+            );
+        }
+        if arrived {
+            continue;
         }
         if can_idle {
             let mut idle = session.idle();
