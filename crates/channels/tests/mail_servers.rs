@@ -503,7 +503,7 @@ async fn idle_brings_new_mail_in_at_once_without_polling(backend: Backend) {
     let watcher = tokio::spawn(imap::watch(
         w.app.clone(),
         w.mailbox.id,
-        std::time::Duration::from_secs(600),
+        std::time::Duration::from_mins(10),
         stopped,
     ));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
