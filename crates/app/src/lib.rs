@@ -78,6 +78,8 @@ pub struct App {
     directory: workspace::DirectoryCache,
     /// Where attachment bytes go; see `App::with_blobs`.
     blobs: Option<Arc<dyn attachments::BlobStore>>,
+    /// Extra certificate authorities mail servers may use; see `App::with_mail_ca`.
+    mail_ca: Option<Arc<[u8]>>,
 }
 
 impl App {
@@ -89,6 +91,7 @@ impl App {
             live: Arc::new(live::Live::default()),
             directory: workspace::DirectoryCache::default(),
             blobs: None,
+            mail_ca: None,
         }
     }
 

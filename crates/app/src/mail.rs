@@ -149,6 +149,17 @@ fn validate_server(what: &'static str, server: &Server, old: Option<&Server>) ->
 }
 
 impl App {
+    /// Trusts these certificate authorities (PEM) for mail servers, besides the public ones:
+    /// for a shop whose mail server has a certificate from its own CA.
+    pub fn with_mail_ca(mut self, pem: Vec<u8>) -> Self {
+        self.mail_ca = Some(pem.into());
+        self
+    }
+
+    pub fn mail_ca(&self) -> Option<&[u8]> {
+        self.mail_ca.as_deref()
+    }
+
     pub async fn create_mailbox(&self, caller: &Caller, input: &MailboxInput) -> Result<Mailbox> {
         caller.require_role(Role::Admin)?;
         self.save_mailbox(None, input).await

@@ -18,6 +18,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The address users reach Seva at; defaults to `http://<listen>`.
     pub public_url: Option<String>,
+    /// Extra certificate authorities (PEM) trusted for mail servers.
+    pub mail_ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -30,6 +32,7 @@ impl fmt::Debug for Config {
                 &self.database_url.as_deref().map(redact_url),
             )
             .field("public_url", &self.public_url)
+            .field("mail_ca_file", &self.mail_ca_file)
             .finish()
     }
 }
@@ -56,6 +59,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub public_url: Option<String>,
+    pub mail_ca_file: Option<PathBuf>,
 }
 
 /// Values given by flags or environment (clap reads both), which win over the file.
@@ -65,6 +69,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub public_url: Option<String>,
+    pub mail_ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -115,6 +120,7 @@ impl Config {
                 .clone()
                 .or(file.public_url)
                 .map(|u| u.trim_end_matches('/').to_owned()),
+            mail_ca_file: overrides.mail_ca_file.clone().or(file.mail_ca_file),
         })
     }
 
@@ -126,6 +132,7 @@ impl Config {
             data_dir: data_dir.to_owned(),
             database_url: None,
             public_url: None,
+            mail_ca_file: None,
         }
     }
 

@@ -46,6 +46,10 @@ enum Command {
         /// The address users reach Seva at, when behind a proxy (e.g. https://help.example.com).
         #[arg(long, env = "SEVA_PUBLIC_URL")]
         public_url: Option<String>,
+        /// A PEM file of certificate authorities to trust for mail servers, besides the
+        /// public ones (a mail server with a certificate from the shop's own CA).
+        #[arg(long, env = "SEVA_MAIL_CA_FILE")]
+        mail_ca_file: Option<PathBuf>,
         /// Load the demo shop first if the store has no conversations yet.
         #[arg(long)]
         demo: bool,
@@ -121,17 +125,21 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let (listen, public_url) = match &cli.command {
+    let (listen, public_url, mail_ca_file) = match &cli.command {
         Command::Serve {
-            listen, public_url, ..
-        } => (listen.clone(), public_url.clone()),
-        _ => (None, None),
+            listen,
+            public_url,
+            mail_ca_file,
+            ..
+        } => (listen.clone(), public_url.clone(), mail_ca_file.clone()),
+        _ => (None, None, None),
     };
     let overrides = Overrides {
         listen,
         data_dir: cli.data_dir.clone(),
         database_url: cli.database_url.clone(),
         public_url,
+        mail_ca_file,
     };
     let config = Config::build(cli.config.as_deref(), &overrides)?;
     let app = open(&config).await?;
@@ -174,7 +182,14 @@ async fn open(config: &Config) -> anyhow::Result<App> {
     // Attachments live in the data folder, also with PostgreSQL (instances side by side share
     // it, e.g. over NFS, until an object store is configured).
     let blobs = seva_app::attachments::LocalBlobs::new(config.data_dir.join("attachments"));
-    Ok(App::new(store, Arc::new(SystemClock)).with_blobs(Arc::new(blobs)))
+    let app = App::new(store, Arc::new(SystemClock)).with_blobs(Arc::new(blobs));
+    Ok(match &config.mail_ca_file {
+        Some(path) => app.with_mail_ca(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the mail CA file {}", path.display()))?,
+        ),
+        None => app,
+    })
 }
 
 async fn load_demo(app: &App, seed: u64, size: DemoSize) -> anyhow::Result<()> {

@@ -18,7 +18,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::{MailError, parse};
@@ -34,26 +35,36 @@ const COMMAND: Duration = Duration::from_mins(1);
 /// Mails fetched per command: enough to keep the connection busy, few enough to bound memory.
 const BATCH: usize = 25;
 
-fn tls() -> TlsConnector {
+/// The public web PKI roots, plus the shop's own certificate authorities when it has some.
+fn tls(extra_ca: Option<&[u8]>) -> Result<TlsConnector, MailError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_ca {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| MailError::Connect(format!("the extra CA file: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| MailError::Connect(format!("the extra CA file: {e}")))?;
+        }
+    }
     let config = ClientConfig::builder_with_provider(Arc::new(
         tokio_rustls::rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-    // The ring provider supports the default versions; the fallback is never taken.
-    TlsConnector::from(Arc::new(config.unwrap_or_else(|_| {
-        ClientConfig::builder()
-            .with_root_certificates(RootCertStore::empty())
-            .with_no_client_auth()
-    })))
+    .map_err(|e| MailError::Connect(format!("TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
-async fn wrap_tls(server: &Server, tcp: TcpStream) -> Result<Box<dyn Stream>, MailError> {
+async fn wrap_tls(
+    server: &Server,
+    extra_ca: Option<&[u8]>,
+    tcp: TcpStream,
+) -> Result<Box<dyn Stream>, MailError> {
     let name = ServerName::try_from(server.host.clone())
         .map_err(|e| MailError::Connect(format!("{}: {e}", server.host)))?;
-    let stream = timeout(COMMAND, tls().connect(name, tcp))
+    let stream = timeout(COMMAND, tls(extra_ca)?.connect(name, tcp))
         .await
         .map_err(|_| MailError::Timeout)?
         .map_err(|e| MailError::Connect(format!("TLS: {e}")))?;
@@ -69,8 +80,8 @@ async fn greeting<T: Stream>(client: &mut Client<T>) -> Result<(), MailError> {
     Ok(())
 }
 
-/// Connects and signs in.
-pub async fn connect(server: &Server) -> Result<ImapSession, MailError> {
+/// Connects and signs in, trusting `extra_ca` (PEM) besides the public roots.
+pub async fn connect(server: &Server, extra_ca: Option<&[u8]>) -> Result<ImapSession, MailError> {
     let tcp = timeout(
         COMMAND,
         TcpStream::connect((server.host.as_str(), server.port)),
@@ -80,7 +91,7 @@ pub async fn connect(server: &Server) -> Result<ImapSession, MailError> {
     .map_err(|e| MailError::Connect(format!("{}:{}: {e}", server.host, server.port)))?;
     let client = match server.security {
         Security::Tls => {
-            let mut client = Client::new(wrap_tls(server, tcp).await?);
+            let mut client = Client::new(wrap_tls(server, extra_ca, tcp).await?);
             greeting(&mut client).await?;
             client
         }
@@ -91,7 +102,7 @@ pub async fn connect(server: &Server) -> Result<ImapSession, MailError> {
             timeout(COMMAND, plain.run_command_and_check_ok("STARTTLS", None))
                 .await
                 .map_err(|_| MailError::Timeout)??;
-            Client::new(wrap_tls(server, plain.into_inner()).await?)
+            Client::new(wrap_tls(server, extra_ca, plain.into_inner()).await?)
         }
         Security::None => {
             let mut client = Client::new(Box::new(tcp) as Box<dyn Stream>);
@@ -310,7 +321,7 @@ async fn headers_of(session: &mut ImapSession, uid: u32) -> Result<Vec<u8>, Mail
 /// One round: connect, take in what is new, sign out.
 pub async fn fetch_once(app: &App, id: MailboxId) -> Result<Fetched, MailError> {
     let mailbox = app.mailbox_for_channel(id).await?;
-    let mut session = connect(&mailbox.imap).await?;
+    let mut session = connect(&mailbox.imap, app.mail_ca()).await?;
     let done = fetch_new(app, &mut session, id).await?;
     let _ = timeout(COMMAND, session.logout()).await;
     Ok(done)
@@ -349,7 +360,7 @@ async fn watch_connected(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), MailError> {
     let mailbox = app.mailbox_for_channel(id).await?;
-    let mut session = connect(&mailbox.imap).await?;
+    let mut session = connect(&mailbox.imap, app.mail_ca()).await?;
     let can_idle = timeout(COMMAND, session.capabilities())
         .await
         .map_err(|_| MailError::Timeout)??

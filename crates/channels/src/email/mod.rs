@@ -54,9 +54,9 @@ pub struct Check {
 }
 
 /// Signs in to both servers (and opens the IMAP folder) without taking anything in or sending.
-pub async fn check(mailbox: &Mailbox) -> Check {
+pub async fn check(app: &App, mailbox: &Mailbox) -> Check {
     let imap = async {
-        let mut session = imap::connect(&mailbox.imap).await?;
+        let mut session = imap::connect(&mailbox.imap, app.mail_ca()).await?;
         session.examine(&mailbox.imap_folder).await?;
         let _ = session.logout().await;
         Ok(())
@@ -64,7 +64,7 @@ pub async fn check(mailbox: &Mailbox) -> Check {
     .await;
     Check {
         imap,
-        smtp: smtp::check(mailbox).await,
+        smtp: smtp::check(mailbox, app.mail_ca()).await,
     }
 }
 
@@ -89,7 +89,7 @@ pub async fn send_due(app: &App) -> Result<Sent, AppError> {
             let result = async {
                 let mail = app.outgoing_email(id).await?;
                 let raw = compose::compose(&mail)?;
-                smtp::send(&mail.mailbox, &mail.delivery.recipient, &raw).await?;
+                smtp::send(&mail.mailbox, app.mail_ca(), &mail.delivery.recipient, &raw).await?;
                 Ok::<_, MailError>(raw)
             }
             .await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use seva_domain::mail::{Mailbox, Security};
@@ -32,16 +33,29 @@ fn smtp_error(e: &lettre::transport::smtp::Error) -> MailError {
     MailError::Smtp(e.to_string())
 }
 
-fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+fn transport(
+    mailbox: &Mailbox,
+    extra_ca: Option<&[u8]>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let server = &mailbox.smtp;
+    let tls = |host: &str| {
+        let mut params = TlsParameters::builder(host.to_owned());
+        if let Some(pem) = extra_ca {
+            for cert in pem_certificates(pem) {
+                params = params.add_root_certificate(cert?);
+            }
+        }
+        params
+            .build_rustls()
+            .map_err(|e| MailError::Connect(format!("TLS: {e}")))
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&server.host);
     let builder = match server.security {
-        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&server.host),
-        Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&server.host),
-        Security::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            &server.host,
-        )),
-    }
-    .map_err(|e| MailError::Smtp(e.to_string()))?;
+        Security::Tls => builder.tls(Tls::Wrapper(tls(&server.host)?)),
+        Security::Starttls => builder.tls(Tls::Required(tls(&server.host)?)),
+        // Loopback relays and tests only; the settings page says so.
+        Security::None => builder,
+    };
     // Greet with the mailbox's own domain: some servers refuse a bare "localhost".
     let domain = mailbox
         .address
@@ -59,7 +73,12 @@ fn transport(mailbox: &Mailbox) -> Result<AsyncSmtpTransport<Tokio1Executor>, Ma
 }
 
 /// Hands one raw mail to the server for `to`.
-pub async fn send(mailbox: &Mailbox, to: &str, raw: &[u8]) -> Result<(), MailError> {
+pub async fn send(
+    mailbox: &Mailbox,
+    extra_ca: Option<&[u8]>,
+    to: &str,
+    raw: &[u8],
+) -> Result<(), MailError> {
     let from: Address = mailbox
         .address
         .parse()
@@ -69,7 +88,7 @@ pub async fn send(mailbox: &Mailbox, to: &str, raw: &[u8]) -> Result<(), MailErr
         .map_err(|e| MailError::Address(format!("{to}: {e}")))?;
     let envelope =
         Envelope::new(Some(from), vec![to]).map_err(|e| MailError::Address(e.to_string()))?;
-    transport(mailbox)?
+    transport(mailbox, extra_ca)?
         .send_raw(&envelope, raw)
         .await
         .map_err(|e| smtp_error(&e))?;
@@ -77,10 +96,23 @@ pub async fn send(mailbox: &Mailbox, to: &str, raw: &[u8]) -> Result<(), MailErr
 }
 
 /// Connects and signs in without sending anything.
-pub async fn check(mailbox: &Mailbox) -> Result<(), MailError> {
-    match transport(mailbox)?.test_connection().await {
+pub async fn check(mailbox: &Mailbox, extra_ca: Option<&[u8]>) -> Result<(), MailError> {
+    match transport(mailbox, extra_ca)?.test_connection().await {
         Ok(true) => Ok(()),
         Ok(false) => Err(MailError::Smtp("the server did not answer".into())),
         Err(e) => Err(smtp_error(&e)),
     }
+}
+
+/// Each certificate of a PEM bundle, as lettre wants them.
+fn pem_certificates(pem: &[u8]) -> Vec<Result<Certificate, MailError>> {
+    let text = String::from_utf8_lossy(pem);
+    let end = "-----END CERTIFICATE-----";
+    text.split_inclusive(end)
+        .filter(|block| block.contains("-----BEGIN CERTIFICATE-----"))
+        .map(|block| {
+            Certificate::from_pem(block.trim().as_bytes())
+                .map_err(|e| MailError::Connect(format!("the extra CA file: {e}")))
+        })
+        .collect()
 }

@@ -240,7 +240,7 @@ pub(crate) async fn run_check(
     id: MailboxId,
 ) -> Result<(Mailbox, Check), AppError> {
     let mailbox = app.mailbox(caller, id).await?;
-    let check = seva_channels::email::check(&mailbox).await;
+    let check = seva_channels::email::check(app, &mailbox).await;
     let error = check.imap.as_ref().err().map(ToString::to_string);
     app.record_mailbox_health(id, error.as_deref()).await?;
     let mailbox = app.mailbox(caller, id).await?;
