@@ -6,8 +6,12 @@
 //! Everything here is synchronous and blocks only briefly (tens to hundreds of milliseconds
 //! while a server starts), so it may be called from inside a tokio multi-thread test.
 //!
+//! Both also come in TLS variants (`start_tls`), with a certificate from a throwaway [`TestCa`]
+//! that the client under test is told to trust, so that implicit TLS and STARTTLS are tested
+//! against real servers with real certificate verification.
+//!
 //! Needs `dovecot` (Debian package dovecot-imapd) and `python3` with the aiosmtpd module;
-//! `cargo xtask ci` installs both.
+//! `cargo xtask ci` installs both. The TLS variants also need the `openssl` command line.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -33,6 +37,7 @@ const PORT_ATTEMPTS: usize = 5;
 
 const INSTALL_DOVECOT: &str = "apt-get install --no-install-recommends dovecot-imapd";
 const INSTALL_AIOSMTPD: &str = "python3 -m pip install aiosmtpd";
+const INSTALL_OPENSSL: &str = "apt-get install --no-install-recommends openssl";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -69,19 +74,176 @@ impl<T> IoContext<T> for io::Result<T> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Test certificate authority
+// ---------------------------------------------------------------------------------------------
+
+/// A throwaway certificate authority and a server certificate it signed for `localhost` and
+/// 127.0.0.1 (subjectAltName DNS:localhost, IP:127.0.0.1), valid for two days, made with the
+/// `openssl` command line. Give it to [`Dovecot::start_tls`] and [`SmtpSink::start_tls`], and
+/// [`TestCa::ca_pem`] to the client, as the only root it trusts.
+///
+/// Both keys are P-256. The certificates are what webpki (rustls) insists on: X.509 v3, the CA
+/// with a critical basicConstraints CA:TRUE and keyUsage keyCertSign, the server's not a CA,
+/// with the SAN and extendedKeyUsage serverAuth.
+pub struct TestCa {
+    ca_pem: Vec<u8>,
+    ca: PathBuf,
+    /// The server's certificate followed by the CA's, as servers usually send them.
+    chain: PathBuf,
+    key: PathBuf,
+    _dir: TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> Result<TestCa, HarnessError> {
+        let dir = temp_dir("seva-ca-")?;
+        let root = dir.path();
+        // Only the CA certificate is for others to read (a client's config may name the file).
+        fs::set_permissions(root, fs::Permissions::from_mode(0o711))
+            .context(|| format!("chmod {}", root.display()))?;
+        let token = unique_token();
+        // Own config files, so that neither the system's openssl.cnf nor OPENSSL_CONF adds
+        // or changes extensions.
+        write_file(
+            &root.join("ca.cnf"),
+            format!(
+                "[req]\nprompt = no\ndistinguished_name = dn\nx509_extensions = ca_ext\n\
+                 [dn]\nCN = Seva test CA {token}\n\
+                 [ca_ext]\nbasicConstraints = critical, CA:TRUE\n\
+                 keyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n"
+            )
+            .as_bytes(),
+        )?;
+        write_file(
+            &root.join("server.cnf"),
+            b"[req]\nprompt = no\ndistinguished_name = dn\n[dn]\nCN = localhost\n\
+              [server_ext]\nbasicConstraints = critical, CA:FALSE\n\
+              keyUsage = critical, digitalSignature\n\
+              extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1\n\
+              subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+        )?;
+        // Plain words only, so that each command splits on whitespace.
+        let p256 = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        let days = "-days 2 -sha256";
+        openssl(
+            root,
+            &format!("req -x509 -new -config ca.cnf {p256} {days} -keyout ca.key -out ca.pem"),
+        )?;
+        openssl(
+            root,
+            &format!("req -new -config server.cnf {p256} -keyout server.key -out server.csr"),
+        )?;
+        openssl(
+            root,
+            &format!(
+                "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAserial ca.srl \
+                 -CAcreateserial {days} -extfile server.cnf -extensions server_ext \
+                 -out server.pem"
+            ),
+        )?;
+        // What a client will check, checked once here so that a bad certificate shows up as
+        // this error rather than as a handshake failure in some test.
+        let verified = openssl(
+            root,
+            "verify -CAfile ca.pem -purpose sslserver -verify_hostname localhost \
+             -verify_ip 127.0.0.1 server.pem",
+        )?;
+        if verified.trim() != "server.pem: OK" {
+            return Err(HarnessError::Io {
+                context: "openssl verify of the test server certificate".to_owned(),
+                source: io::Error::other(verified),
+            });
+        }
+
+        let ca = root.join("ca.pem");
+        let ca_pem = fs::read(&ca).context(|| format!("reading {}", ca.display()))?;
+        fs::set_permissions(&ca, fs::Permissions::from_mode(0o644))
+            .context(|| format!("chmod {}", ca.display()))?;
+        let leaf = root.join("server.pem");
+        let mut chain = fs::read(&leaf).context(|| format!("reading {}", leaf.display()))?;
+        chain.extend_from_slice(&ca_pem);
+        write_file(&root.join("chain.pem"), &chain)?;
+        Ok(TestCa {
+            ca_pem,
+            ca,
+            chain: root.join("chain.pem"),
+            key: root.join("server.key"),
+            _dir: dir,
+        })
+    }
+
+    /// The CA certificate, PEM: what a client must trust.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        self.ca_pem.clone()
+    }
+
+    /// The same, as a file (readable by anyone), for clients configured with a path. It lives
+    /// as long as this `TestCa`.
+    pub fn ca_path(&self) -> &Path {
+        &self.ca
+    }
+
+    /// Copies the server's certificate chain and key into `dir` (created if need be), so that
+    /// a server outlives this `TestCa` and restarts from its own copy. Returns (chain, key);
+    /// the key is readable by its owner only, which is enough: Dovecot's config process and
+    /// aiosmtpd, which read it, run as we do (root, or the calling user).
+    fn install(&self, dir: &Path) -> Result<(PathBuf, PathBuf), HarnessError> {
+        create_dir(dir)?;
+        let chain = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        fs::copy(&self.chain, &chain).context(|| format!("copying to {}", chain.display()))?;
+        fs::copy(&self.key, &key).context(|| format!("copying to {}", key.display()))?;
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .context(|| format!("chmod {}", key.display()))?;
+        Ok((chain, key))
+    }
+}
+
+/// Runs `openssl` in `dir` with `args`, split on whitespace; returns its stdout.
+fn openssl(dir: &Path, args: &str) -> Result<String, HarnessError> {
+    let out = match Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(HarnessError::Missing {
+                program: "openssl",
+                install: INSTALL_OPENSSL,
+            });
+        }
+        Err(e) => return Err(e).context(|| "spawning openssl".to_owned()),
+    };
+    if !out.status.success() {
+        return Err(HarnessError::Io {
+            context: format!("openssl {args} (making the test CA)"),
+            source: io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Dovecot
 // ---------------------------------------------------------------------------------------------
 
 /// A Dovecot IMAP server on 127.0.0.1, a fresh instance per call, on a free high port, in its
 /// own temp dir, killed on Drop. One user, whose INBOX is a Maildir; IDLE and UIDPLUS are on
-/// (Dovecot's defaults), TLS is off. A wrong password is answered `NO` after about 0.5 s,
-/// without the growing per-address penalty a production Dovecot adds.
+/// (Dovecot's defaults). TLS is off, or with [`Dovecot::start_tls`] offered as STARTTLS on
+/// `port` and as implicit TLS (imaps) on `tls_port`. A wrong password is answered `NO` after
+/// about 0.5 s, without the growing per-address penalty a production Dovecot adds.
 pub struct Dovecot {
+    /// Plain IMAP; with TLS it offers STARTTLS.
     pub port: u16,
+    /// Implicit TLS (imaps), for [`Dovecot::start_tls`] only.
+    pub tls_port: Option<u16>,
     pub user: String,
     pub password: String,
     owner: Owner,
     maildir: PathBuf,
+    log: PathBuf,
     child: Child,
     // Dropped after `child` is killed (fields drop after `Drop::drop`).
     _dir: TempDir,
@@ -90,6 +252,23 @@ pub struct Dovecot {
 impl Dovecot {
     /// Starts Dovecot and returns once the IMAP port answers with this instance's greeting.
     pub fn start() -> Result<Dovecot, HarnessError> {
+        Dovecot::launch(None)
+    }
+
+    /// Like [`Dovecot::start`], with TLS from `ca`'s server certificate: `port` offers
+    /// STARTTLS and `tls_port` is implicit TLS. Returns once the plain port greets and the TLS
+    /// port is bound by this instance.
+    ///
+    /// `disable_plaintext_auth = yes`, as in production, but Dovecot counts a connection whose
+    /// local and remote addresses are equal as secure, and every test connection is
+    /// 127.0.0.1 to 127.0.0.1: a plaintext LOGIN before STARTTLS is still accepted and the
+    /// greeting has no LOGINDISABLED. A test that needs to know whether a login went over TLS
+    /// asks [`Dovecot::logins`].
+    pub fn start_tls(ca: &TestCa) -> Result<Dovecot, HarnessError> {
+        Dovecot::launch(Some(ca))
+    }
+
+    fn launch(ca: Option<&TestCa>) -> Result<Dovecot, HarnessError> {
         let program = dovecot_program();
         let owner = Owner::for_servers()?;
         let token = unique_token();
@@ -117,10 +296,20 @@ impl Dovecot {
         fs::set_permissions(&passwd, fs::Permissions::from_mode(0o644))
             .context(|| format!("chmod {}", passwd.display()))?;
 
+        let tls = ca.map(|ca| ca.install(&root.join("tls"))).transpose()?;
+
         let log = root.join("dovecot.log");
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
+            let tls = match &tls {
+                Some((cert, key)) => Some(DovecotTls {
+                    port: free_port_other_than(port)?,
+                    cert,
+                    key,
+                }),
+                None => None,
+            };
             // A master that failed in an earlier attempt leaves its pid file and sockets behind.
             let _ = fs::remove_dir_all(root.join("run"));
             for sub in ["run", "state"] {
@@ -129,41 +318,28 @@ impl Dovecot {
             let conf = root.join("dovecot.conf");
             write_file(
                 &conf,
-                dovecot_conf(&root, &owner, port, &token, &passwd, &home).as_bytes(),
+                dovecot_conf(&root, &owner, port, tls.as_ref(), &token, &passwd, &home).as_bytes(),
             )?;
-            // Dovecot logs to `log` once its log process runs; anything before goes to stderr.
-            let out = open_log(&log)?;
-            let err = out.try_clone().context(|| "dup log file".to_owned())?;
-            let mut command = Command::new(&program);
-            command
-                .arg("-F") // foreground: the master is our child, so Drop can kill it
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                // Its own process group, so that Drop reaches auth, login and imap children.
-                .process_group(0);
-            let mut child = match command.spawn() {
-                Ok(child) => child,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(HarnessError::Missing {
-                        program: "dovecot",
-                        install: INSTALL_DOVECOT,
-                    });
-                }
-                Err(e) => return Err(e).context(|| format!("spawning {}", program.display())),
-            };
-            let ready = wait_until(&mut child, || imap_greets(port, &token));
+            let mut child = spawn_dovecot(&program, &conf, &log)?;
+            let tls_port = tls.as_ref().map(|tls| tls.port);
+            let pid = child.id();
+            // The master binds every listener before it starts any service, so once the plain
+            // port greets the TLS port is bound too; checked anyway, and that it is ours.
+            let ready = wait_until(&mut child, || {
+                imap_greets(port, &token)
+                    && tls_port.is_none_or(|tls| process_listens(pid, tls) && accepts(tls))
+            });
             last_log = read_log(&log);
             match ready {
                 Ok(()) => {
                     return Ok(Dovecot {
                         port,
+                        tls_port,
                         user,
                         password,
                         owner,
                         maildir,
+                        log,
                         child,
                         _dir: dir,
                     });
@@ -198,6 +374,31 @@ impl Dovecot {
         self.owner.chown(&tmp)?;
         let new = self.maildir.join("new").join(&name);
         fs::rename(&tmp, &new).context(|| format!("rename into {}", new.display()))
+    }
+
+    /// Every successful login so far, oldest first, from the lines Dovecot logs for them
+    /// (`imap-login: Info: Login: user=<support>, method=PLAIN, ..., TLS, session=<...>`).
+    /// Dovecot writes its log through a separate process, so a login the client has just seen
+    /// succeed may take a moment to appear.
+    pub fn logins(&self) -> Vec<Login> {
+        let text = fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(|line| line.split_once(" Login: ").map(|(_, rest)| rest))
+            .map(|rest| {
+                let fields: Vec<&str> = rest.split(", ").collect();
+                Login {
+                    user: fields
+                        .iter()
+                        .find_map(|f| f.strip_prefix("user=<")?.strip_suffix('>'))
+                        .unwrap_or_default()
+                        .to_owned(),
+                    // Dovecot's %c: "TLS" after STARTTLS or on imaps, "secured" for a
+                    // plaintext connection it trusts (loopback), absent otherwise.
+                    tls: fields.contains(&"TLS"),
+                }
+            })
+            .collect()
     }
 
     /// How many messages are in INBOX, and how many of them carry \Seen, read from the
@@ -238,9 +439,43 @@ impl Dovecot {
     }
 }
 
+/// One successful IMAP login, from Dovecot's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    /// Whether the connection was TLS by then (imaps, or after STARTTLS).
+    pub tls: bool,
+}
+
 impl Drop for Dovecot {
     fn drop(&mut self) {
         kill_tree(&mut self.child);
+    }
+}
+
+/// Starts the master with configuration `conf`, in the foreground, so that it is our child and
+/// Drop can kill it.
+fn spawn_dovecot(program: &Path, conf: &Path, log: &Path) -> Result<Child, HarnessError> {
+    // Dovecot logs to `log` once its log process runs; anything before goes to stderr.
+    let out = open_log(log)?;
+    let err = out.try_clone().context(|| "dup log file".to_owned())?;
+    let mut command = Command::new(program);
+    command
+        .arg("-F")
+        .arg("-c")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        // Its own process group, so that Drop reaches auth, login and imap children.
+        .process_group(0);
+    match command.spawn() {
+        Ok(child) => Ok(child),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(HarnessError::Missing {
+            program: "dovecot",
+            install: INSTALL_DOVECOT,
+        }),
+        Err(e) => Err(e).context(|| format!("spawning {}", program.display())),
     }
 }
 
@@ -254,16 +489,42 @@ fn dovecot_program() -> PathBuf {
     }
 }
 
+/// TLS for one Dovecot instance: the imaps port, and its copy of the certificate and key.
+struct DovecotTls<'a> {
+    port: u16,
+    cert: &'a Path,
+    key: &'a Path,
+}
+
 /// The whole configuration; `-c` means Debian's /etc/dovecot is not read at all, and every
 /// path Dovecot writes to is inside `root`, so instances run side by side.
 fn dovecot_conf(
     root: &Path,
     owner: &Owner,
     port: u16,
+    tls: Option<&DovecotTls>,
     token: &str,
     passwd: &Path,
     home: &Path,
 ) -> String {
+    // `ssl_cert = <path` reads the file's contents (without `<` the value would be the PEM
+    // itself). Dovecot's config process reads them, as root (or as we run), and hands them to
+    // the login processes, which run as the unprivileged owner and could not read the key.
+    let (ssl, imaps) = match tls {
+        Some(DovecotTls { port, cert, key }) => (
+            format!(
+                "ssl = yes\nssl_cert = <{}\nssl_key = <{}\nssl_min_protocol = TLSv1.2\n\
+                 disable_plaintext_auth = yes",
+                cert.display(),
+                key.display()
+            ),
+            format!("address = 127.0.0.1\n    port = {port}\n    ssl = yes"),
+        ),
+        None => (
+            "ssl = no\ndisable_plaintext_auth = no".to_owned(),
+            "port = 0".to_owned(),
+        ),
+    };
     let root = root.display();
     let passwd = passwd.display();
     let home = home.display();
@@ -282,8 +543,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 # Tests read the greeting to be sure they reached this instance, not one on a reused port.
 login_greeting = {token}
-ssl = no
-disable_plaintext_auth = no
+{ssl}
 # A wrong password is refused after ~0.5 s (Dovecot flushes failures on a 500 ms timer)
 # rather than 2 s: tests of failed logins would crawl.
 auth_failure_delay = 0
@@ -314,7 +574,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    {imaps}
   }}
 }}
 service anvil {{
@@ -326,6 +586,12 @@ service anvil {{
 }}
 "
     )
+}
+
+/// Whether something accepts TCP connections on the port.
+fn accepts(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
 }
 
 /// Whether the IMAP port answers with this instance's greeting.
@@ -342,23 +608,54 @@ fn imap_greets(port: u16, token: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 /// An SMTP sink on 127.0.0.1: `python3 -m aiosmtpd` with `aiosmtpd.handlers.Mailbox`, which
-/// stores every message it accepts in a Maildir. No auth, no TLS, 8BITMIME, 32 MB size limit.
+/// stores every message it accepts in a Maildir. No auth, 8BITMIME, 32 MB size limit. No TLS,
+/// or with [`SmtpSink::start_tls`] STARTTLS (required) or implicit TLS (SMTPS) on `port`.
 pub struct SmtpSink {
     pub port: u16,
     maildir: PathBuf,
     log: PathBuf,
+    tls: Option<SinkTls>,
     child: Option<Child>,
     _dir: TempDir,
+}
+
+/// The sink's own copy of the certificate and key, and which kind of TLS it serves.
+struct SinkTls {
+    cert: PathBuf,
+    key: PathBuf,
+    implicit: bool,
 }
 
 impl SmtpSink {
     /// Starts the sink and returns once it listens and sends its 220 greeting.
     pub fn start() -> Result<SmtpSink, HarnessError> {
+        SmtpSink::launch(temp_dir("seva-smtp-")?, None)
+    }
+
+    /// Like [`SmtpSink::start`], with TLS from `ca`'s server certificate. Without `implicit`,
+    /// `port` is plain SMTP offering STARTTLS, and requiring it: until the client has
+    /// switched to TLS, every command but EHLO/HELO, NOOP, RSET, QUIT and STARTTLS is refused
+    /// with `530 Must issue a STARTTLS command first`. With `implicit`, `port` is SMTPS: TLS
+    /// from the first byte, the 220 greeting inside it (and no STARTTLS offered).
+    pub fn start_tls(ca: &TestCa, implicit: bool) -> Result<SmtpSink, HarnessError> {
         let dir = temp_dir("seva-smtp-")?;
+        let (cert, key) = ca.install(&dir.path().join("tls"))?;
+        SmtpSink::launch(
+            dir,
+            Some(SinkTls {
+                cert,
+                key,
+                implicit,
+            }),
+        )
+    }
+
+    fn launch(dir: TempDir, tls: Option<SinkTls>) -> Result<SmtpSink, HarnessError> {
         let mut sink = SmtpSink {
             port: 0,
             maildir: dir.path().join("Maildir"),
             log: dir.path().join("aiosmtpd.log"),
+            tls,
             child: None,
             _dir: dir,
         };
@@ -385,7 +682,8 @@ impl SmtpSink {
         }
     }
 
-    /// Starts the sink again on the same port with the same Maildir, and waits until ready.
+    /// Starts the sink again on the same port with the same Maildir (and the same TLS, if
+    /// any), and waits until ready.
     pub fn restart(&mut self) -> Result<(), HarnessError> {
         self.stop();
         self.spawn()
@@ -418,7 +716,18 @@ impl SmtpSink {
         let mut command = Command::new("python3");
         command
             .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("127.0.0.1:{}", self.port));
+        if let Some(tls) = &self.tls {
+            // --tlscert alone makes STARTTLS required (aiosmtpd's default, unless
+            // --no-requiretls).
+            let (cert, key) = if tls.implicit {
+                ("--smtpscert", "--smtpskey")
+            } else {
+                ("--tlscert", "--tlskey")
+            };
+            command.arg(cert).arg(&tls.cert).arg(key).arg(&tls.key);
+        }
+        command
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&self.maildir)
             .env("PYTHONUNBUFFERED", "1")
@@ -438,10 +747,18 @@ impl SmtpSink {
         };
         let port = self.port;
         let pid = child.id();
+        let implicit = self.tls.as_ref().is_some_and(|tls| tls.implicit);
         // Listening is checked on our own process, not just "something answers on the port":
         // another test's server may have taken the port, and then this one is about to exit.
+        // With SMTPS the greeting comes only after a TLS handshake; listening is enough then
+        // (the certificate was loaded before the socket was opened).
         let ready = wait_until(&mut child, || {
-            process_listens(pid, port) && first_line(port).is_some_and(|l| l.starts_with("220"))
+            process_listens(pid, port)
+                && if implicit {
+                    accepts(port)
+                } else {
+                    first_line(port).is_some_and(|l| l.starts_with("220"))
+                }
         });
         match ready {
             Ok(()) => {
@@ -677,6 +994,17 @@ fn free_port() -> Result<u16, HarnessError> {
     Ok(addr.port())
 }
 
+/// A second free port, for a server that binds two: the first was released when it was
+/// chosen, so the kernel may offer it again.
+fn free_port_other_than(port: u16) -> Result<u16, HarnessError> {
+    loop {
+        let other = free_port()?;
+        if other != port {
+            return Ok(other);
+        }
+    }
+}
+
 /// Unique across processes and instances: greetings, passwords.
 fn unique_token() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -751,27 +1079,113 @@ fn list_dir(dir: &Path) -> Result<Vec<String>, HarnessError> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{self, BufRead, BufReader, Read, Write};
     use std::net::{Ipv4Addr, TcpStream};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use super::{Dovecot, SmtpSink};
+    use tokio_rustls::rustls::crypto::ring;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+    use super::{Dovecot, Login, SmtpSink, TestCa};
+
+    type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+
+    /// Plain TCP, or TLS over it.
+    enum Stream {
+        Plain(TcpStream),
+        Tls(Box<TlsStream>),
+    }
+
+    impl Read for Stream {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self {
+                Stream::Plain(tcp) => tcp.read(buf),
+                Stream::Tls(tls) => tls.read(buf),
+            }
+        }
+    }
+
+    impl Write for Stream {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            match self {
+                Stream::Plain(tcp) => tcp.write(buf),
+                Stream::Tls(tls) => tls.write(buf),
+            }
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            match self {
+                Stream::Plain(tcp) => tcp.flush(),
+                Stream::Tls(tls) => tls.flush(),
+            }
+        }
+    }
+
+    fn tcp(port: u16) -> TcpStream {
+        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    }
+
+    /// A TLS handshake over `tcp` as the mail channel makes it: rustls with `ca_pem` as the
+    /// only root, the server's certificate checked for `name` (a DNS name or an IP address).
+    fn handshake(mut tcp: TcpStream, ca_pem: &[u8], name: &str) -> io::Result<TlsStream> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        let mut conn = ClientConnection::new(Arc::new(config), name).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp)?;
+        }
+        Ok(StreamOwned::new(conn, tcp))
+    }
 
     /// One line-based text protocol connection (IMAP and SMTP both are).
     struct Conn {
-        reader: BufReader<TcpStream>,
-        writer: TcpStream,
+        reader: BufReader<Stream>,
     }
 
     impl Conn {
         fn open(port: u16) -> Conn {
-            let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
             Conn {
-                reader: BufReader::new(stream.try_clone().unwrap()),
-                writer: stream,
+                reader: BufReader::new(Stream::Plain(tcp(port))),
+            }
+        }
+
+        /// Implicit TLS, verified against `ca_pem` for `name`.
+        fn open_tls(port: u16, ca_pem: &[u8], name: &str) -> Conn {
+            let tls = handshake(tcp(port), ca_pem, name).unwrap();
+            Conn {
+                reader: BufReader::new(Stream::Tls(Box::new(tls))),
+            }
+        }
+
+        /// Switches to TLS after the server's go-ahead for STARTTLS.
+        fn starttls(self, ca_pem: &[u8], name: &str) -> Conn {
+            // Anything the server sent after its go-ahead would have been plaintext injected
+            // before the handshake.
+            assert!(
+                self.reader.buffer().is_empty(),
+                "data after the STARTTLS reply"
+            );
+            let Stream::Plain(tcp) = self.reader.into_inner() else {
+                panic!("STARTTLS on a TLS connection");
+            };
+            let tls = handshake(tcp, ca_pem, name).unwrap();
+            Conn {
+                reader: BufReader::new(Stream::Tls(Box::new(tls))),
             }
         }
 
@@ -783,7 +1197,9 @@ mod tests {
         }
 
         fn send(&mut self, bytes: &[u8]) {
-            self.writer.write_all(bytes).unwrap();
+            let stream = self.reader.get_mut();
+            stream.write_all(bytes).unwrap();
+            stream.flush().unwrap();
         }
 
         /// Sends an IMAP command and returns every line up to and including the tagged one.
@@ -802,13 +1218,31 @@ mod tests {
 
         /// Sends SMTP input and returns the (possibly multi-line) reply's last line.
         fn smtp(&mut self, input: &[u8]) -> String {
+            self.smtp_lines(input).pop().unwrap()
+        }
+
+        /// Sends SMTP input and returns every line of the reply.
+        fn smtp_lines(&mut self, input: &[u8]) -> Vec<String> {
             self.send(input);
+            let mut lines = Vec::new();
             loop {
                 let line = self.line();
-                if line.as_bytes().get(3) != Some(&b'-') {
-                    return line;
+                let last = line.as_bytes().get(3) != Some(&b'-');
+                lines.push(line);
+                if last {
+                    return lines;
                 }
             }
+        }
+
+        /// The SMTP extensions an EHLO reply lists, e.g. "STARTTLS", "SIZE 33554432".
+        fn ehlo(&mut self) -> Vec<String> {
+            let lines = self.smtp_lines(b"EHLO harness.test\r\n");
+            assert!(lines.iter().all(|l| l.starts_with("250")), "{lines:?}");
+            lines[1..]
+                .iter()
+                .map(|l| l.get(4..).unwrap_or_default().trim_end().to_owned())
+                .collect()
         }
     }
 
@@ -824,6 +1258,11 @@ mod tests {
     fn send_mail(port: u16, raw: &str) {
         let mut smtp = Conn::open(port);
         assert!(smtp.line().starts_with("220"));
+        send_mail_over(&mut smtp, raw);
+    }
+
+    /// From EHLO to QUIT, on a connection whose greeting was read.
+    fn send_mail_over(smtp: &mut Conn, raw: &str) {
         assert!(smtp.smtp(b"EHLO harness.test\r\n").starts_with("250"));
         assert!(
             smtp.smtp(b"MAIL FROM:<asha@example.test>\r\n")
@@ -979,6 +1418,143 @@ mod tests {
             BufReader::new(stream).read_line(&mut line).await.unwrap();
             assert!(line.starts_with(greeting), "{line}");
         }
+    }
+
+    /// Polls `logins` until it has `n` entries (Dovecot logs through a separate process).
+    fn wait_for_logins(dovecot: &Dovecot, n: usize) -> Vec<Login> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logins = dovecot.logins();
+            if logins.len() >= n || Instant::now() > deadline {
+                return logins;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn harness_dovecot_serves_imaps_and_starttls_with_a_certificate_the_test_ca_signed() {
+        let started = Instant::now();
+        let ca = TestCa::new().unwrap();
+        eprintln!("test CA made in {:?}", started.elapsed());
+        let started = Instant::now();
+        let dovecot = Dovecot::start_tls(&ca).unwrap();
+        eprintln!("dovecot with TLS ready in {:?}", started.elapsed());
+        let tls_port = dovecot.tls_port.unwrap();
+        assert_ne!(tls_port, dovecot.port);
+        let login = format!("LOGIN {} \"{}\"", dovecot.user, dovecot.password);
+
+        // Implicit TLS: the greeting comes inside it, and offers no STARTTLS.
+        let mut imap = Conn::open_tls(tls_port, &ca.ca_pem(), "localhost");
+        let greeting = imap.line();
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        assert!(!greeting.contains("STARTTLS"), "{greeting}");
+        let reply = imap.imap("a", &login);
+        assert!(reply.last().unwrap().starts_with("a OK"), "{reply:?}");
+        imap.imap("z", "LOGOUT");
+
+        // The certificate also names 127.0.0.1.
+        let mut imap = Conn::open_tls(tls_port, &ca.ca_pem(), "127.0.0.1");
+        assert!(imap.line().starts_with("* OK"));
+
+        // Verification is real: a client trusting another CA refuses the server.
+        let other = TestCa::new().unwrap();
+        let Err(refused) = handshake(tcp(tls_port), &other.ca_pem(), "localhost") else {
+            panic!("a client trusting another CA accepted the server");
+        };
+        assert!(refused.to_string().contains("UnknownIssuer"), "{refused}");
+
+        // STARTTLS on the plain port: offered in the greeting, gone once in TLS.
+        let mut imap = Conn::open(dovecot.port);
+        let greeting = imap.line();
+        assert!(greeting.contains(" STARTTLS"), "{greeting}");
+        let reply = imap.imap("a", "STARTTLS");
+        assert!(reply.last().unwrap().starts_with("a OK"), "{reply:?}");
+        let mut imap = imap.starttls(&ca.ca_pem(), "localhost");
+        let capability = imap.imap("b", "CAPABILITY");
+        assert!(!capability[0].contains("STARTTLS"), "{capability:?}");
+        let reply = imap.imap("c", &login);
+        assert!(reply.last().unwrap().starts_with("c OK"), "{reply:?}");
+        imap.imap("z", "LOGOUT");
+
+        // Dovecot counts loopback connections as secure: even with disable_plaintext_auth a
+        // plaintext LOGIN works here. Only its log tells the logins apart.
+        let mut imap = Conn::open(dovecot.port);
+        let greeting = imap.line();
+        assert!(!greeting.contains("LOGINDISABLED"), "{greeting}");
+        let reply = imap.imap("a", &login);
+        assert!(reply.last().unwrap().starts_with("a OK"), "{reply:?}");
+        imap.imap("z", "LOGOUT");
+
+        let logins = wait_for_logins(&dovecot, 3);
+        let tls: Vec<bool> = logins.iter().map(|l| l.tls).collect();
+        assert_eq!(tls, [true, true, false], "{logins:?}");
+        assert!(logins.iter().all(|l| l.user == dovecot.user), "{logins:?}");
+    }
+
+    #[test]
+    fn harness_smtp_sink_requires_starttls_also_after_a_restart() {
+        let ca = TestCa::new().unwrap();
+        let started = Instant::now();
+        let mut sink = SmtpSink::start_tls(&ca, false).unwrap();
+        eprintln!("aiosmtpd with STARTTLS ready in {:?}", started.elapsed());
+
+        let mut smtp = Conn::open(sink.port);
+        assert!(smtp.line().starts_with("220"));
+        let extensions = smtp.ehlo();
+        assert!(extensions.iter().any(|e| e == "STARTTLS"), "{extensions:?}");
+        let refused = smtp.smtp(b"MAIL FROM:<asha@example.test>\r\n");
+        assert!(refused.starts_with("530"), "{refused}");
+        assert!(smtp.smtp(b"STARTTLS\r\n").starts_with("220"));
+        let mut smtp = smtp.starttls(&ca.ca_pem(), "localhost");
+        let extensions = smtp.ehlo();
+        assert!(
+            !extensions.iter().any(|e| e == "STARTTLS"),
+            "{extensions:?}"
+        );
+        send_mail_over(&mut smtp, &message("secret", "over TLS"));
+        let received = sink.received().unwrap();
+        assert_eq!(received.len(), 1);
+        assert!(String::from_utf8_lossy(&received[0]).contains("Subject: secret\n"));
+
+        let port = sink.port;
+        sink.restart().unwrap();
+        assert_eq!(sink.port, port);
+        let mut smtp = Conn::open(sink.port);
+        assert!(smtp.line().starts_with("220"));
+        assert!(smtp.ehlo().iter().any(|e| e == "STARTTLS"));
+        let refused = smtp.smtp(b"MAIL FROM:<asha@example.test>\r\n");
+        assert!(refused.starts_with("530"), "{refused}");
+    }
+
+    #[test]
+    fn harness_smtps_sink_speaks_tls_from_the_first_byte() {
+        let ca = TestCa::new().unwrap();
+        let started = Instant::now();
+        let mut sink = SmtpSink::start_tls(&ca, true).unwrap();
+        eprintln!("aiosmtpd with SMTPS ready in {:?}", started.elapsed());
+
+        let mut smtp = Conn::open_tls(sink.port, &ca.ca_pem(), "127.0.0.1");
+        assert!(smtp.line().starts_with("220"));
+        let extensions = smtp.ehlo();
+        assert!(
+            !extensions.iter().any(|e| e == "STARTTLS"),
+            "{extensions:?}"
+        );
+        send_mail_over(&mut smtp, &message("implicit", "over SMTPS"));
+        assert_eq!(sink.received().unwrap().len(), 1);
+
+        let other = TestCa::new().unwrap();
+        assert!(handshake(tcp(sink.port), &other.ca_pem(), "localhost").is_err());
+
+        // The sink outlives its CA: it restarts from its own copy of the certificate.
+        let ca_pem = ca.ca_pem();
+        drop(ca);
+        sink.restart().unwrap();
+        let mut smtp = Conn::open_tls(sink.port, &ca_pem, "localhost");
+        assert!(smtp.line().starts_with("220"));
+        send_mail_over(&mut smtp, &message("again", "after restart"));
+        assert_eq!(sink.received().unwrap().len(), 2);
     }
 
     #[test]

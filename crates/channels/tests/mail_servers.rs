@@ -565,3 +565,138 @@ on_both_backends!(
     bad_mail_is_set_aside_or_stored_and_never_stalls_the_mailbox,
     idle_brings_new_mail_in_at_once_without_polling,
 );
+
+fn tls_mailbox_input(
+    address: &str,
+    dovecot: &Dovecot,
+    imap: (u16, Security),
+    smtp: (u16, Security),
+) -> MailboxInput {
+    MailboxInput {
+        name: "Shop Support".into(),
+        address: address.into(),
+        brand_id: None,
+        imap: Server {
+            host: "localhost".into(),
+            port: imap.0,
+            security: imap.1,
+            user: Some(dovecot.user.clone()),
+            password: Some(dovecot.password.clone()),
+        },
+        imap_folder: None,
+        smtp: Server {
+            host: "localhost".into(),
+            port: smtp.0,
+            security: smtp.1,
+            user: None,
+            password: None,
+        },
+        active: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_and_starttls_connections_are_verified_against_the_shops_ca() {
+    use seva_channels::testing::TestCa;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let blobs = tempfile::tempdir().unwrap();
+    let ca = TestCa::new().unwrap();
+    let dovecot = Dovecot::start_tls(&ca).unwrap();
+    let starttls_sink = SmtpSink::start_tls(&ca, false).unwrap();
+    let smtps_sink = SmtpSink::start_tls(&ca, true).unwrap();
+    let app = App::new(db.store.clone(), Arc::new(seva_app::SystemClock))
+        .with_blobs(Arc::new(LocalBlobs::new(blobs.path())))
+        .with_mail_ca(ca.ca_pem());
+    let admin = Caller {
+        user: app
+            .create_user("admin@shop.example.com", "Admin", Role::Admin, None, None)
+            .await
+            .unwrap(),
+    };
+    // Implicit TLS for IMAP, STARTTLS for SMTP.
+    let tls = app
+        .create_mailbox(
+            &admin,
+            &tls_mailbox_input(
+                "support@shop.example.com",
+                &dovecot,
+                (dovecot.tls_port.unwrap(), Security::Tls),
+                (starttls_sink.port, Security::Starttls),
+            ),
+        )
+        .await
+        .unwrap();
+    // STARTTLS for IMAP, implicit TLS (SMTPS) for SMTP.
+    let starttls = app
+        .create_mailbox(
+            &admin,
+            &tls_mailbox_input(
+                "sales@shop.example.com",
+                &dovecot,
+                (dovecot.port, Security::Starttls),
+                (smtps_sink.port, Security::Tls),
+            ),
+        )
+        .await
+        .unwrap();
+    for mailbox in [&tls, &starttls] {
+        let check = email::check(&app, mailbox).await;
+        assert!(check.imap.is_ok(), "{}: {:?}", mailbox.address, check.imap);
+        assert!(check.smtp.is_ok(), "{}: {:?}", mailbox.address, check.smtp);
+    }
+
+    // Mail in over TLS, the reply out over STARTTLS.
+    dovecot
+        .deliver(&customer_mail("tls@example.org", "Over TLS", "Hello?", ""))
+        .unwrap();
+    assert_eq!(imap::fetch_once(&app, tls.id).await.unwrap().stored, 1);
+    let list = app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter::default(),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let agent = Caller {
+        user: app
+            .create_user("sara@shop.example.com", "Sara", Role::Agent, None, None)
+            .await
+            .unwrap(),
+    };
+    app.add_message(
+        &agent,
+        list[0].id,
+        &MessageInput {
+            kind: MessageKind::Reply,
+            text: "Answered over STARTTLS.".into(),
+            html: None,
+            external_id: None,
+            created_at: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(email::send_due(&app).await.unwrap().sent, 1);
+    assert_eq!(starttls_sink.received().unwrap().len(), 1);
+
+    // Every sign-in went over TLS (Dovecot would also take a plaintext LOGIN on loopback).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while dovecot.logins().len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let logins = dovecot.logins();
+    assert!(logins.len() >= 3, "{logins:?}");
+    assert!(logins.iter().all(|l| l.tls), "{logins:?}");
+
+    // Without the shop's CA the same servers are refused: the certificate is checked.
+    let stranger = App::new(db.store.clone(), Arc::new(seva_app::SystemClock));
+    for mailbox in [&tls, &starttls] {
+        let check = email::check(&stranger, mailbox).await;
+        let imap = check.imap.unwrap_err();
+        assert_eq!(imap.code(), "mail_connect_failed", "{imap}");
+        assert!(imap.to_string().contains("certificate"), "{imap}");
+        assert!(check.smtp.is_err(), "{}", mailbox.address);
+    }
+}
