@@ -92,6 +92,13 @@ pub struct RejectedEmail {
     pub detail: String,
 }
 
+/// See [`App::mail_details`].
+#[derive(Debug, Clone, Default)]
+pub struct MailDetails {
+    pub deliveries: Vec<Delivery>,
+    pub sources: Vec<MessageId>,
+}
+
 /// Everything the sender needs to write one reply as a threaded email.
 #[derive(Debug, Clone)]
 pub struct OutgoingEmail {
@@ -518,6 +525,27 @@ impl App {
     pub async fn deliveries(&self, conversation: ConversationId) -> Result<Vec<Delivery>> {
         let mut conn = self.store.conn().await?;
         Ok(store::deliveries(&mut conn, conversation).await?)
+    }
+
+    /// A conversation's email side, on one connection: deliveries of replies, and which
+    /// messages have their raw source kept.
+    pub async fn mail_details(&self, conversation: ConversationId) -> Result<MailDetails> {
+        let mut conn = self.store.conn().await?;
+        Ok(MailDetails {
+            deliveries: store::deliveries(&mut conn, conversation).await?,
+            sources: store::sourced(&mut conn, conversation).await?,
+        })
+    }
+
+    /// The raw source of a message that came or went by email, as received or sent: what an
+    /// audit (or a support request about a strange mail) needs.
+    pub async fn message_source(&self, message: MessageId) -> Result<Vec<u8>> {
+        let mut conn = self.store.conn().await?;
+        let (sha256, _) = store::source(&mut conn, message)
+            .await?
+            .ok_or(AppError::NotFound("message source"))?;
+        drop(conn);
+        self.blob(&sha256).await
     }
 
     /// Claims queued replies that are due, for this sender only, for five minutes.

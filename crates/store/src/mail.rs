@@ -256,6 +256,18 @@ pub async fn source(conn: &mut Conn, message_id: MessageId) -> Result<Option<(St
     Ok(row.map(|(sha, size)| (sha, u64::try_from(size).unwrap_or(0))))
 }
 
+/// The messages of a conversation that came or went by email (their raw source is kept).
+pub async fn sourced(conn: &mut Conn, conversation_id: ConversationId) -> Result<Vec<MessageId>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT s.message_id FROM mail_sources s JOIN messages m ON m.id = s.message_id
+         WHERE m.conversation_id = $1",
+    )
+    .bind(conversation_id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids.into_iter().map(MessageId).collect())
+}
+
 /// The messages of a conversation that are automatic mail.
 pub async fn automatic_in(
     conn: &mut Conn,

@@ -239,3 +239,5 @@ delivery-retrying = { $count ->
 }
 delivery-failed = Not delivered to { $recipient }: { $error }
 delivery-unknown-error = unknown error
+original-email = Original email (.eml)
+message-source-not-found = This message has no original email.

@@ -233,3 +233,5 @@ delivery-sent = با ایمیل به { $recipient } فرستاده شد
 delivery-retrying = در حال تلاش دوباره (تاکنون { $tries } بار): { $error }
 delivery-failed = به { $recipient } نرسید: { $error }
 delivery-unknown-error = خطای ناشناخته
+original-email = ایمیل اصلی (.eml)
+message-source-not-found = این پیام ایمیل اصلی ندارد.

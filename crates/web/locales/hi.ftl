@@ -233,3 +233,5 @@ delivery-sent = { $recipient } को ईमेल से भेजा गया
 delivery-retrying = फिर से कोशिश हो रही है (अब तक { $tries } प्रयास): { $error }
 delivery-failed = { $recipient } तक नहीं पहुँचा: { $error }
 delivery-unknown-error = अज्ञात त्रुटि
+original-email = मूल ईमेल (.eml)
+message-source-not-found = इस संदेश का मूल ईमेल नहीं है।

@@ -233,3 +233,5 @@ delivery-sent = { $recipient } यांना ईमेलने पाठव�
 delivery-retrying = पुन्हा प्रयत्न करत आहे (आतापर्यंत { $tries } प्रयत्न): { $error }
 delivery-failed = { $recipient } यांना पोहोचले नाही: { $error }
 delivery-unknown-error = अज्ञात त्रुटी
+original-email = मूळ ईमेल (.eml)
+message-source-not-found = या संदेशाचा मूळ ईमेल नाही.

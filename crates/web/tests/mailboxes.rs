@@ -807,9 +807,39 @@ async fn email_replies_show_their_delivery_in_the_api_and_under_the_reply(backen
         .email_sent(claimed[0], b"Subject: Re: Order\r\n\r\nSorry, again\r\n")
         .await
         .unwrap();
-    let html = page(session).await;
+    let html = page(session.clone()).await;
     assert!(html.contains("Sent by email to ali@example.com"));
     assert!(html.contains("data-delivery=\"sent\""));
+
+    // The email as sent is kept and downloadable from the thread; other messages have none.
+    assert!(
+        html.contains(&format!("/messages/{second_id}/source")),
+        "{html}"
+    );
+    let note_id = note.body["id"].as_i64().unwrap();
+    assert!(!html.contains(&format!("/messages/{note_id}/source")));
+    let source = t
+        .page(
+            Method::GET,
+            &format!("/messages/{second_id}/source"),
+            None,
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!(source.status, StatusCode::OK);
+    assert_eq!(source.headers["content-type"], "message/rfc822");
+    assert_eq!(source.text, "Subject: Re: Order\r\n\r\nSorry, again\r\n");
+    let missing = t
+        .page(
+            Method::GET,
+            &format!("/messages/{note_id}/source"),
+            None,
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     let shown = t.get(&format!("/api/v1/conversations/{id}")).await;
     let messages = shown.body["messages"].as_array().unwrap();

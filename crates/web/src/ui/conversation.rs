@@ -43,6 +43,8 @@ pub struct Item {
     pub files: Vec<FileLink>,
     /// How a reply that went by email is doing.
     pub delivery: Option<DeliveryLine>,
+    /// The link to the raw email, for messages that came or went by email.
+    pub source: Option<String>,
 }
 
 /// An email reply's delivery, under the reply.
@@ -233,10 +235,14 @@ fn thread(
     messages: Vec<Message>,
     events: &[Event],
     attachments: Vec<Attachment>,
-    deliveries: Vec<Delivery>,
+    mail: seva_app::mail::MailDetails,
     directory: &Directory,
     customer: &str,
 ) -> Vec<Item> {
+    let seva_app::mail::MailDetails {
+        deliveries,
+        sources,
+    } = mail;
     // Ordered by outbox id: a later row for the same message wins.
     let deliveries: HashMap<MessageId, Delivery> =
         deliveries.into_iter().map(|d| (d.message_id, d)).collect();
@@ -274,6 +280,9 @@ fn thread(
                     when_iso: m.created_at.to_rfc3339(),
                     files: files.remove(&m.id).unwrap_or_default(),
                     delivery: deliveries.get(&m.id).map(|d| delivery_line(tr, agent, d)),
+                    source: sources
+                        .contains(&m.id)
+                        .then(|| format!("/messages/{}/source", m.id.0)),
                     text: m.text,
                     html: m.html,
                 },
@@ -296,6 +305,7 @@ fn thread(
                     html: None,
                     files: Vec::new(),
                     delivery: None,
+                    source: None,
                 },
             ));
         }
@@ -376,7 +386,7 @@ async fn live_part<'a>(
 ) -> Result<LivePart<'a>, AppError> {
     let tr = agent.tr(state);
     let directory = state.app.directory().await?;
-    let deliveries = state.app.deliveries(page.conversation.id).await?;
+    let mail = state.app.mail_details(page.conversation.id).await?;
     let PageData {
         conversation: c,
         messages,
@@ -395,7 +405,7 @@ async fn live_part<'a>(
         messages,
         &events,
         attachments,
-        deliveries,
+        mail,
         &directory,
         &customer_name,
     );
@@ -739,6 +749,40 @@ pub async fn download(
         }
         Err(e) => {
             tracing::error!(error = %e, "attachment could not be read");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                agent.tr(&state).t("error-attachments-unavailable"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A message's raw email (RFC 5322), downloaded as a `.eml` file.
+pub async fn download_source(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.app.message_source(MessageId(id)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "message/rfc822".to_owned()),
+                (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"message-{id}.eml\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(AppError::NotFound(_)) => {
+            let tr = agent.tr(&state);
+            (StatusCode::NOT_FOUND, tr.t("message-source-not-found")).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a message's source could not be read");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 agent.tr(&state).t("error-attachments-unavailable"),

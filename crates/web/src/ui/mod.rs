@@ -55,6 +55,7 @@ pub fn router() -> Router<AppState> {
             )),
         )
         .route("/attachments/{id}", get(conversation::download))
+        .route("/messages/{id}/source", get(conversation::download_source))
         .route("/conversations/{id}/typing", post(conversation::typing))
         .route("/live", get(live::events))
         .route("/settings", get(settings::show).post(settings::save))
