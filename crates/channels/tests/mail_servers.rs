@@ -545,6 +545,71 @@ async fn idle_brings_new_mail_in_at_once_without_polling(backend: Backend) {
         .unwrap();
 }
 
+async fn a_bounce_of_our_reply_marks_it_not_delivered(backend: Backend) {
+    let w = world(backend).await;
+    w.dovecot
+        .deliver(&customer_mail("ask@example.org", "Refund?", "Hello?", ""))
+        .unwrap();
+    imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    let id = the_conversation(&w).await;
+    reply(&w, id, "Refunded today.", &[]).await;
+    assert_eq!(email::send_due(&w.app).await.unwrap().sent, 1);
+    let ours = w.app.messages(id).await.unwrap()[1]
+        .external_id
+        .clone()
+        .unwrap();
+    w.app
+        .update_conversation(
+            &w.agent,
+            id,
+            &ConversationPatch {
+                status: Some(Status::Resolved),
+                ..ConversationPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let dsn = format!(
+        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n\
+         To: support@shop.example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+         Message-ID: <dsn-1@mx.example.org>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n\
+         --r\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered: user unknown.\r\n\
+         --r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n\
+         Final-Recipient: rfc822; maryam@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+         --r\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@shop.example.com\r\n\
+         Message-ID: <{ours}>\r\nSubject: Re: Refund?\r\n\r\n--r--\r\n"
+    );
+    w.dovecot.deliver(dsn.as_bytes()).unwrap();
+    assert_eq!(
+        imap::fetch_once(&w.app, w.mailbox.id).await.unwrap().stored,
+        1
+    );
+
+    assert_eq!(
+        the_conversation(&w).await,
+        id,
+        "the bounce joins the conversation"
+    );
+    let delivery = w.app.deliveries(id).await.unwrap().remove(0);
+    assert_eq!(delivery.status, DeliveryStatus::Failed);
+    let error = delivery.last_error.unwrap();
+    assert!(error.starts_with("bounced: "), "{error}");
+    assert!(error.contains("user unknown"), "{error}");
+    assert_eq!(
+        w.app.conversation(id).await.unwrap().status,
+        Status::Resolved,
+        "a bounce does not reopen"
+    );
+    // Nothing answers the bounce.
+    assert_eq!(
+        email::send_due(&w.app).await.unwrap(),
+        email::Sent::default()
+    );
+    assert_eq!(w.sink.received().unwrap().len(), 1);
+}
+
 /// Each scenario once per backend, as its own test.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -564,6 +629,7 @@ on_both_backends!(
     the_outbox_retries_while_smtp_is_down_and_delivers_once,
     bad_mail_is_set_aside_or_stored_and_never_stalls_the_mailbox,
     idle_brings_new_mail_in_at_once_without_polling,
+    a_bounce_of_our_reply_marks_it_not_delivered,
 );
 
 fn tls_mailbox_input(
