@@ -25,6 +25,9 @@ use crate::customers::{CustomerInput, find_or_create_customer};
 use crate::live::Notice;
 use crate::{App, AppError, Caller, Result, not_found};
 
+/// How long a claim to watch a mailbox lasts without renewal; watchers renew well before.
+pub const WATCH_LEASE: chrono::Duration = chrono::Duration::minutes(1);
+
 /// Largest mail taken in whole; a larger one is set aside with its headers.
 pub const MAX_MAIL_BYTES: usize = 40 * 1024 * 1024;
 
@@ -279,6 +282,19 @@ impl App {
             .into_iter()
             .filter(|m| m.active)
             .collect())
+    }
+
+    /// Claims (or renews) the right to watch a mailbox for a minute, for the instance named
+    /// `watcher`: with several instances on one database, one IMAP connection per mailbox.
+    pub async fn claim_mailbox_watch(&self, id: MailboxId, watcher: &str) -> Result<bool> {
+        let now = self.now();
+        let mut conn = self.store.conn().await?;
+        Ok(store::claim_watch(&mut conn, id, watcher, now, now + WATCH_LEASE).await?)
+    }
+
+    pub async fn release_mailbox_watch(&self, id: MailboxId, watcher: &str) -> Result<()> {
+        let mut conn = self.store.conn().await?;
+        Ok(store::release_watch(&mut conn, id, watcher).await?)
     }
 
     /// Records whether the mail server answered; `None` clears the error.

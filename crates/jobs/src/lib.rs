@@ -98,7 +98,9 @@ pub mod outbox {
 
 pub mod mailboxes {
     //! One watcher per active mailbox (IMAP IDLE, or polling), restarted when an admin changes
-    //! the mailbox, stopped when it is disabled.
+    //! the mailbox, stopped when it is disabled. With several instances on one PostgreSQL
+    //! database, each mailbox is watched by the one instance holding its lease
+    //! (`App::claim_mailbox_watch`); another takes over within a lease when it stops.
 
     use std::collections::HashMap;
     use std::time::Duration;
@@ -115,8 +117,10 @@ pub mod mailboxes {
         task: JoinHandle<()>,
     }
 
-    /// Keeps the watchers in step with the mailboxes, checking every `every`.
+    /// Keeps this instance's watchers in step with the mailboxes and their leases, checking
+    /// every `every` (well inside the lease).
     pub async fn run(app: App, poll: Duration, every: Duration, mut stop: watch::Receiver<bool>) {
+        let me = format!("{}-{:016x}", std::process::id(), fastrand::u64(..));
         let mut watchers: HashMap<MailboxId, Watcher> = HashMap::new();
         let mut tick = tokio::time::interval(every);
         loop {
@@ -131,8 +135,18 @@ pub mod mailboxes {
                     continue;
                 }
             };
+            let mut ours = Vec::new();
+            for mailbox in mailboxes {
+                match app.claim_mailbox_watch(mailbox.id, &me).await {
+                    Ok(true) => ours.push(mailbox),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(mailbox = %mailbox.id, error = %e, "cannot renew the mailbox lease");
+                    }
+                }
+            }
             watchers.retain(|id, w| {
-                let current = mailboxes.iter().find(|m| m.id == *id);
+                let current = ours.iter().find(|m| m.id == *id);
                 let keep =
                     current.is_some_and(|m| m.updated_at == w.updated_at) && !w.task.is_finished();
                 if !keep {
@@ -140,7 +154,7 @@ pub mod mailboxes {
                 }
                 keep
             });
-            for mailbox in mailboxes {
+            for mailbox in ours {
                 watchers.entry(mailbox.id).or_insert_with(|| {
                     let (tx, rx) = watch::channel(false);
                     let task = tokio::spawn(seva_channels::email::imap::watch(
@@ -157,9 +171,10 @@ pub mod mailboxes {
                 });
             }
         }
-        for (_, w) in watchers.drain() {
+        for (id, w) in watchers.drain() {
             let _ = w.stop.send(true);
             let _ = w.task.await;
+            let _ = app.release_mailbox_watch(id, &me).await;
         }
     }
 }

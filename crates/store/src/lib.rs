@@ -286,6 +286,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "mail",
                 include_str!("../migrations/sqlite/0006_mail.sql"),
             ),
+            (
+                7,
+                "mailbox lease",
+                include_str!("../migrations/sqlite/0007_mailbox_lease.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -317,6 +322,11 @@ fn migrator(backend: Backend) -> Migrator {
                 6,
                 "mail",
                 include_str!("../migrations/postgres/0006_mail.sql"),
+            ),
+            (
+                7,
+                "mailbox lease",
+                include_str!("../migrations/postgres/0007_mailbox_lease.sql"),
             ),
         ],
     };

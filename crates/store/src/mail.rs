@@ -156,6 +156,42 @@ pub async fn set_mailbox_health(
     Ok(())
 }
 
+/// Takes or renews the lease on watching a mailbox for `watcher` until `until`; `false` when
+/// another instance holds a lease that has not run out. One statement, so two instances cannot
+/// both win.
+pub async fn claim_watch(
+    conn: &mut Conn,
+    id: MailboxId,
+    watcher: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE mailboxes SET watcher = $1, watcher_until = $2
+         WHERE id = $3 AND (watcher IS NULL OR watcher = $1 OR watcher_until <= $4)",
+    )
+    .bind(watcher)
+    .bind(to_micros(until))
+    .bind(id.0)
+    .bind(to_micros(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives the lease up (at shutdown), so another instance takes over at once.
+pub async fn release_watch(conn: &mut Conn, id: MailboxId, watcher: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE mailboxes SET watcher = NULL, watcher_until = NULL
+         WHERE id = $1 AND watcher = $2",
+    )
+    .bind(id.0)
+    .bind(watcher)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Moves the fetch position. Called in the transaction that stored the mail at `uid`, so the
 /// position never runs ahead of what is stored.
 pub async fn set_position(
