@@ -375,14 +375,13 @@ impl App {
         if let Some(position) = position {
             store::set_position(&mut tx, mailbox.id, position.uid_validity, position.uid).await?;
         }
-        if let Some(existing) =
-            conversations::find_message_by_external_id(&mut tx, &message_id).await?
-        {
-            tx.commit().await?;
-            return Ok(Received::Duplicate {
-                message: existing.id,
-            });
-        }
+        let message_id = match dedupe(&mut tx, message_id, &text, raw_sha).await? {
+            Ok(id) => id,
+            Err(message) => {
+                tx.commit().await?;
+                return Ok(Received::Duplicate { message });
+            }
+        };
         let sender_customer =
             customers::find_by_identity(&mut tx, sender.kind, &sender.value).await?;
         let threaded = self.thread_of(&mut tx, mail, sender_customer).await?;
@@ -582,22 +581,23 @@ impl App {
         let conversation = conversations::get(&mut conn, message.conversation_id).await?;
         let thread = conversations::messages(&mut conn, conversation.id).await?;
         let before: Vec<&Message> = thread.iter().filter(|m| m.id < message.id).collect();
-        let ids = store::thread_ids(&mut conn, conversation.id).await?;
-        let earlier_ids: Vec<String> = before
-            .iter()
-            .filter_map(|m| m.external_id.clone())
-            .filter(|id| ids.contains(id))
+        let ids: Vec<(MessageId, String)> = store::thread_ids(&mut conn, conversation.id)
+            .await?
+            .into_iter()
+            .filter(|(id, _)| *id < message.id)
             .collect();
+        let earlier_ids: Vec<String> = ids.iter().map(|(_, mid)| mid.clone()).collect();
         let last_customer = before
             .iter()
             .rev()
             .find(|m| m.kind == MessageKind::Customer);
+        // The customer's newest mail (a customer message that came by email).
         let in_reply_to = before
             .iter()
             .rev()
-            .find(|m| m.kind == MessageKind::Customer && m.external_id.is_some())
-            .and_then(|m| m.external_id.clone())
-            .filter(|id| ids.contains(id));
+            .filter(|m| m.kind == MessageKind::Customer)
+            .find_map(|m| ids.iter().find(|(id, _)| *id == m.id))
+            .map(|(_, mid)| mid.clone());
         let customer = customers::get(&mut conn, conversation.customer_id).await?;
         let quote = last_customer.map(|m| Quote {
             author: customer
@@ -630,7 +630,11 @@ impl App {
         // The newest twenty ids are plenty for every mail program to find the thread.
         let skip = earlier_ids.len().saturating_sub(20);
         Ok(OutgoingEmail {
-            message_id: message.external_id.clone().unwrap_or_default(),
+            message_id: delivery
+                .mail_message_id
+                .clone()
+                .or_else(|| message.external_id.clone())
+                .unwrap_or_default(),
             subject: domain::reply_subject(conversation.subject.as_deref(), conversation.id),
             text: message.text.clone(),
             references: earlier_ids.into_iter().skip(skip).collect(),
@@ -645,21 +649,30 @@ impl App {
         })
     }
 
-    /// Records that the server took the mail, with the source as sent.
+    /// Records that the server took the mail, with the source as sent. The mail is out: it is
+    /// marked sent even when its copy cannot be kept (a full disk), so it is never sent again.
     pub async fn email_sent(&self, id: OutboxId, raw: &[u8]) -> Result<()> {
-        let sha = self.put_blob(raw.to_vec()).await?;
+        let sha = match self.put_blob(raw.to_vec()).await {
+            Ok(sha) => Some(sha),
+            Err(e) => {
+                tracing::warn!(outbox = %id, error = %e, "a sent email's copy could not be kept");
+                None
+            }
+        };
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let (delivery, mailbox) = store::delivery(&mut tx, id).await?;
         store::mark_sent(&mut tx, id, now).await?;
-        if store::source(&mut tx, delivery.message_id).await?.is_none() {
+        if let Some(sha) = &sha
+            && store::source(&mut tx, delivery.message_id).await?.is_none()
+        {
             store::insert_source(
                 &mut tx,
                 &NewSource {
                     message_id: delivery.message_id,
                     mailbox_id: mailbox,
                     outbound: true,
-                    sha256: &sha,
+                    sha256: sha,
                     size: raw.len() as u64,
                     reply_to: None,
                     automatic: None,
@@ -707,32 +720,41 @@ pub(crate) async fn queue_reply(
     message: MessageId,
     now: Timestamp,
 ) -> Result<()> {
-    let (mailbox, recipient) = match store::reply_route(tx, conversation.id).await? {
-        Some((mailbox, Some(to))) => (store::mailbox(tx, mailbox).await?, to),
-        route => {
-            let mailbox = match route {
-                Some((id, None)) => Some(store::mailbox(tx, id).await?),
-                _ => store::mailbox_for_brand(tx, conversation.brand_id).await?,
-            };
-            let customer = customers::get(tx, conversation.customer_id).await?;
-            match (mailbox, customer.emails().next()) {
-                (Some(mailbox), Some(to)) => (mailbox, to.to_owned()),
-                _ => return Ok(()),
-            }
-        }
+    let customer = customers::get(tx, conversation.customer_id).await?;
+    let route = store::reply_route(tx, conversation.id).await?;
+    let mailbox = match &route {
+        Some((id, _)) => Some(store::mailbox(tx, *id).await?),
+        None => store::mailbox_for_brand(tx, conversation.brand_id).await?,
+    };
+    // The newest mail's sender, when that is the customer (a Reply-To or a CC'd colleague who
+    // threaded in by headers must not redirect the conversation); else the customer's address.
+    let sender = route.and_then(|(_, to)| to);
+    let recipient = sender
+        .filter(|to| customer.emails().any(|e| e == to))
+        .or_else(|| customer.emails().next().map(str::to_owned));
+    let (Some(mailbox), Some(recipient)) = (mailbox, recipient) else {
+        return Ok(());
     };
     let domain = mailbox
         .address
         .rsplit_once('@')
         .map_or("seva.invalid", |(_, d)| d)
         .to_owned();
-    let external_id = format!(
+    let mail_message_id = format!(
         "seva.{}.{}@{domain}",
         message.0,
         crate::secrets::new_secret("").get(..16).unwrap_or("0")
     );
-    store::set_external_id(tx, message, &external_id).await?;
-    store::queue(tx, message, mailbox.id, &recipient, now).await?;
+    // A reply without an id of its own is known by its Message-ID too (an API client's id is
+    // kept: it is what the client retries with).
+    if conversations::get_message(tx, message)
+        .await?
+        .external_id
+        .is_none()
+    {
+        store::set_external_id(tx, message, &mail_message_id).await?;
+    }
+    store::queue(tx, message, mailbox.id, &recipient, &mail_message_id, now).await?;
     Ok(())
 }
 
@@ -775,6 +797,32 @@ fn clean(mail: &InboundEmail, no_files: bool) -> Result<Cleaned> {
     })
 }
 
+/// The id a mail is stored under, or `Err` with the message already stored for it. The same
+/// Message-ID with the same words is the same mail; with other words it comes from a mailer
+/// that reuses its ids (web forms, scanners): a different mail, kept under the id and its
+/// content's hash.
+async fn dedupe(
+    tx: &mut Tx,
+    message_id: String,
+    text: &str,
+    raw_sha: &str,
+) -> Result<Result<String, MessageId>> {
+    let Some(existing) = conversations::find_message_by_external_id(tx, &message_id).await? else {
+        return Ok(Ok(message_id));
+    };
+    if existing.text == text {
+        return Ok(Err(existing.id));
+    }
+    let base: String = message_id.chars().take(limits::EXTERNAL_ID - 20).collect();
+    let own = format!("{base}#{}", raw_sha.get(..16).unwrap_or(raw_sha));
+    Ok(
+        match conversations::find_message_by_external_id(tx, &own).await? {
+            Some(existing) => Err(existing.id),
+            None => Ok(own),
+        },
+    )
+}
+
 /// A bounce for one of Seva's own replies marks that reply not delivered, and names the
 /// conversation it belongs in.
 async fn note_bounce(
@@ -787,7 +835,11 @@ async fn note_bounce(
         return Ok(found);
     }
     for bounced in &mail.bounced {
-        if let Some(ours) = conversations::find_message_by_external_id(tx, bounced).await? {
+        let ours = match store::message_sent_as(tx, bounced).await? {
+            Some(id) => Some(conversations::get_message(tx, id).await?),
+            None => conversations::find_message_by_external_id(tx, bounced).await?,
+        };
+        if let Some(ours) = ours {
             let detail = format!("bounced: {}", first_line(text));
             store::mark_bounced(tx, ours.id, &detail).await?;
             found = found.or(Some(ours.conversation_id));

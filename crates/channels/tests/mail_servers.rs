@@ -610,6 +610,79 @@ async fn a_bounce_of_our_reply_marks_it_not_delivered(backend: Backend) {
     assert_eq!(w.sink.received().unwrap().len(), 1);
 }
 
+async fn client_ids_reused_message_ids_and_strangers_in_the_thread(backend: Backend) {
+    let w = world(backend).await;
+    w.dovecot
+        .deliver(&customer_mail(
+            "c1@example.org",
+            "Order 7",
+            "Where is order 7?",
+            "",
+        ))
+        .unwrap();
+    imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    let id = the_conversation(&w).await;
+
+    // An API client's reply keeps the client's id (a retry finds it), and goes out under a
+    // Message-ID of its own that the customer's answer then threads by.
+    let input = MessageInput {
+        kind: MessageKind::Reply,
+        text: "It ships Monday.".into(),
+        html: None,
+        external_id: Some("crm-reply-42".into()),
+        created_at: None,
+    };
+    let (first, _) = w.app.add_message(&w.agent, id, &input, None).await.unwrap();
+    let (retry, outcome) = w.app.add_message(&w.agent, id, &input, None).await.unwrap();
+    assert_eq!(outcome, seva_app::conversations::Outcome::Existing);
+    assert_eq!(retry.id, first.id);
+    assert_eq!(first.external_id.as_deref(), Some("crm-reply-42"));
+    assert_eq!(email::send_due(&w.app).await.unwrap().sent, 1);
+    assert_eq!(
+        w.sink.received().unwrap().len(),
+        1,
+        "the retry sent nothing"
+    );
+    let sent_as = w.app.deliveries(id).await.unwrap()[0]
+        .mail_message_id
+        .clone()
+        .unwrap();
+    let sent = parse::parse(&w.sink.received().unwrap()[0]).unwrap();
+    assert_eq!(sent.message_id, sent_as);
+    w.dovecot
+        .deliver(&customer_mail(
+            "c2@example.org",
+            "Re: Order 7",
+            "Thanks!",
+            &format!("In-Reply-To: <{sent_as}>\r\n"),
+        ))
+        .unwrap();
+    imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    assert_eq!(the_conversation(&w).await, id);
+
+    // A mailer that reuses one Message-ID for different mails: both are kept; the same mail
+    // again is still one.
+    let reused = |body: &str| customer_mail("same-id@example.org", "Form", body, "");
+    w.dovecot.deliver(&reused("First form entry")).unwrap();
+    w.dovecot.deliver(&reused("Second form entry")).unwrap();
+    w.dovecot.deliver(&reused("Second form entry")).unwrap();
+    let fetched = imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    assert_eq!((fetched.stored, fetched.duplicates), (2, 1), "{fetched:?}");
+
+    // Someone else writes into the thread by its headers (a CC'd colleague): the message joins,
+    // but the agent's answer still goes to the customer, not to whoever wrote last.
+    let stranger = format!(
+        "From: Colleague <colleague@example.net>\r\nSubject: Re: Order 7\r\n\
+         Message-ID: <cc-1@example.net>\r\nIn-Reply-To: <{sent_as}>\r\n\r\nPlease send it to me instead.\r\n"
+    );
+    w.dovecot.deliver(stranger.as_bytes()).unwrap();
+    imap::fetch_once(&w.app, w.mailbox.id).await.unwrap();
+    reply(&w, id, "We will ship to the address on the order.", &[]).await;
+    assert_eq!(email::send_due(&w.app).await.unwrap().sent, 1);
+    let deliveries = w.app.deliveries(id).await.unwrap();
+    assert_eq!(deliveries.last().unwrap().recipient, "maryam@example.org");
+}
+
 /// Each scenario once per backend, as its own test.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -630,6 +703,7 @@ on_both_backends!(
     bad_mail_is_set_aside_or_stored_and_never_stalls_the_mailbox,
     idle_brings_new_mail_in_at_once_without_polling,
     a_bounce_of_our_reply_marks_it_not_delivered,
+    client_ids_reused_message_ids_and_strangers_in_the_thread,
 );
 
 fn tls_mailbox_input(

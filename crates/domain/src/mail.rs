@@ -91,6 +91,8 @@ pub struct Delivery {
     pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,
     pub sent_at: Option<Timestamp>,
+    /// The Message-ID it is sent with, without angle brackets.
+    pub mail_message_id: Option<String>,
 }
 
 /// A mail that could not become a message, kept with the reason.

@@ -291,6 +291,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "mailbox lease",
                 include_str!("../migrations/sqlite/0007_mailbox_lease.sql"),
             ),
+            (
+                8,
+                "outbox message id",
+                include_str!("../migrations/sqlite/0008_outbox_message_id.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -327,6 +332,11 @@ fn migrator(backend: Backend) -> Migrator {
                 7,
                 "mailbox lease",
                 include_str!("../migrations/postgres/0007_mailbox_lease.sql"),
+            ),
+            (
+                8,
+                "outbox message id",
+                include_str!("../migrations/postgres/0008_outbox_message_id.sql"),
             ),
         ],
     };

@@ -325,7 +325,8 @@ pub async fn automatic_in(
         .collect()
 }
 
-/// The conversation that holds the newest of these Message-IDs, for threading a reply.
+/// The conversation that holds the newest of these Message-IDs (of mail taken in, or of
+/// replies sent), for threading a reply.
 pub async fn conversation_of(
     conn: &mut Conn,
     message_ids: &[String],
@@ -333,16 +334,30 @@ pub async fn conversation_of(
     if message_ids.is_empty() {
         return Ok(None);
     }
+    let list = placeholders(1, message_ids.len());
     let sql = format!(
-        "SELECT conversation_id FROM messages WHERE external_id IN ({})
-         ORDER BY id DESC LIMIT 1",
-        placeholders(1, message_ids.len())
+        "SELECT conversation_id FROM (
+             SELECT conversation_id, id FROM messages WHERE external_id IN ({list})
+             UNION ALL
+             SELECT m.conversation_id, m.id FROM outbox o JOIN messages m ON m.id = o.message_id
+             WHERE o.mail_message_id IN ({list})
+         ) found ORDER BY id DESC LIMIT 1"
     );
     let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
     for id in message_ids {
         query = query.bind(id);
     }
     Ok(query.fetch_optional(&mut *conn).await?.map(ConversationId))
+}
+
+/// The message a Message-ID of ours was sent with, for bounces.
+pub async fn message_sent_as(conn: &mut Conn, mail_message_id: &str) -> Result<Option<MessageId>> {
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT message_id FROM outbox WHERE mail_message_id = $1")
+            .bind(mail_message_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(id.map(MessageId))
 }
 
 /// Where an email reply in this conversation goes: the mailbox and sender of its newest
@@ -363,15 +378,28 @@ pub async fn reply_route(
     Ok(row.map(|(mailbox, to)| (MailboxId(mailbox), to)))
 }
 
-/// The Message-IDs of a conversation's email messages, oldest first, for References.
-pub async fn thread_ids(conn: &mut Conn, conversation_id: ConversationId) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT m.external_id FROM messages m JOIN mail_sources s ON s.message_id = m.id
-         WHERE m.conversation_id = $1 AND m.external_id IS NOT NULL ORDER BY m.id",
+/// The Message-IDs of a conversation's email messages (as received, or as sent), oldest
+/// first, for In-Reply-To and References.
+pub async fn thread_ids(
+    conn: &mut Conn,
+    conversation_id: ConversationId,
+) -> Result<Vec<(MessageId, String)>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT m.id, COALESCE(o.mail_message_id, m.external_id) FROM messages m
+         LEFT JOIN outbox o ON o.message_id = m.id
+         WHERE m.conversation_id = $1
+           AND (o.mail_message_id IS NOT NULL
+                OR (m.external_id IS NOT NULL
+                    AND EXISTS (SELECT 1 FROM mail_sources s WHERE s.message_id = m.id)))
+         ORDER BY m.id",
     )
     .bind(conversation_id.0)
     .fetch_all(&mut *conn)
-    .await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, mid)| (MessageId(id), mid))
+        .collect())
 }
 
 /// Gives a message its Message-ID (outgoing replies get theirs when queued).
@@ -453,17 +481,19 @@ pub async fn queue(
     message_id: MessageId,
     mailbox_id: MailboxId,
     recipient: &str,
+    mail_message_id: &str,
     at: Timestamp,
 ) -> Result<OutboxId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (message_id, mailbox_id, recipient, status, attempts,
-                             next_attempt_at, created_at)
-         VALUES ($1, $2, $3, 'queued', 0, $4, $4) RETURNING id",
+                             next_attempt_at, created_at, mail_message_id)
+         VALUES ($1, $2, $3, 'queued', 0, $4, $4, $5) RETURNING id",
     )
     .bind(message_id.0)
     .bind(mailbox_id.0)
     .bind(recipient)
     .bind(to_micros(at))
+    .bind(mail_message_id)
     .fetch_one(&mut *conn)
     .await?;
     Ok(OutboxId(id))
@@ -524,7 +554,7 @@ pub async fn mark_sent(conn: &mut Conn, id: OutboxId, at: Timestamp) -> Result<(
     sqlx::query(
         "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1,
                            locked_until = NULL, last_error = NULL
-         WHERE id = $2",
+         WHERE id = $2 AND status = 'queued'",
     )
     .bind(to_micros(at))
     .bind(id.0)
@@ -544,7 +574,7 @@ pub async fn mark_failed(
         "UPDATE outbox SET attempts = attempts + 1, last_error = $1, locked_until = NULL,
                            status = CASE WHEN $2 IS NULL THEN 'failed' ELSE 'queued' END,
                            next_attempt_at = COALESCE($2, next_attempt_at)
-         WHERE id = $3",
+         WHERE id = $3 AND status = 'queued'",
     )
     .bind(error)
     .bind(retry_at.map(to_micros))
@@ -577,5 +607,6 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery> {
         next_attempt_at: time(row, "next_attempt_at")?,
         last_error: col(row, "last_error")?,
         sent_at: opt_time(row, "sent_at")?,
+        mail_message_id: col(row, "mail_message_id")?,
     })
 }

@@ -99,6 +99,7 @@ mod tests {
                 next_attempt_at: at(),
                 last_error: None,
                 sent_at: None,
+                mail_message_id: Some("seva.2.abc@shop.example.com".into()),
             },
             mailbox: Mailbox {
                 id: MailboxId(1),

@@ -12,7 +12,6 @@ use futures_util::TryStreamExt as _;
 use seva_app::mail::{MAX_MAIL_BYTES, Position, Received, RejectedEmail};
 use seva_app::{App, AppError};
 use seva_domain::mail::{Mailbox, MailboxId, Security, Server};
-use seva_store::StoreError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -34,6 +33,7 @@ pub type ImapSession = Session<Box<dyn Stream>>;
 const COMMAND: Duration = Duration::from_mins(1);
 /// Mails fetched per command: enough to keep the connection busy, few enough to bound memory.
 const BATCH: usize = 25;
+const BATCH_BYTES: u64 = 50 * 1024 * 1024;
 
 /// The public web PKI roots, plus the shop's own certificate authorities when it has some.
 fn tls(extra_ca: Option<&[u8]>) -> Result<TlsConnector, MailError> {
@@ -126,14 +126,20 @@ pub struct Fetched {
     pub set_aside: u64,
 }
 
-/// Whether an intake error is the mail's fault (set it aside and go on) or the server's
-/// (stop and try the same mail again later).
+/// Whether an intake error is the mail's fault (set it aside and go on) or not (stop and try
+/// the same mail again later). Only refusals of the mail's content are its fault: a database
+/// that is away, a full disk or a lost race must never cost a customer's mail.
 fn mail_is_at_fault(error: &AppError) -> bool {
-    !matches!(
+    matches!(
         error,
-        AppError::Store(StoreError::Other(_) | StoreError::Corrupt(_) | StoreError::NotFound)
-            | AppError::AttachmentStore(_)
-            | AppError::AttachmentsUnavailable
+        AppError::Invalid(_)
+            | AppError::CustomerIdentityRequired
+            | AppError::IdentityTaken(_)
+            | AppError::ExternalIdTaken
+            | AppError::InvalidTransition(_)
+            | AppError::ConversationClosed
+            | AppError::AttachmentTooLarge { .. }
+            | AppError::TooManyAttachments { .. }
     )
 }
 
@@ -158,14 +164,15 @@ pub async fn fetch_new(
     };
     let sizes = list_new(session, first).await?;
     let mut done = Fetched::default();
-    for batch in sizes.chunks(BATCH) {
-        let wanted: Vec<String> = batch
+    for batch in batches(&sizes) {
+        let wanted: Vec<(u32, u32)> = batch
             .iter()
+            .copied()
             .filter(|(_, size)| (*size as usize) <= MAX_MAIL_BYTES)
-            .map(|(uid, _)| uid.to_string())
             .collect();
         let mut bodies = fetch_bodies(session, &wanted).await?;
         let mut stored = Vec::new();
+        let mut failure = None;
         for &(uid, size) in batch {
             let position = Position {
                 uid_validity: validity,
@@ -194,12 +201,17 @@ pub async fn fetch_new(
                 continue;
             };
             // Mail set aside stays unread on the server, for a person to look at.
-            match take_in(app, &mailbox, &raw, position).await? {
-                Some(Received::Stored { .. }) => done.stored += 1,
-                Some(Received::Duplicate { .. }) => done.duplicates += 1,
-                None => {
+            match take_in(app, &mailbox, &raw, position).await {
+                Ok(Some(Received::Stored { .. })) => done.stored += 1,
+                Ok(Some(Received::Duplicate { .. })) => done.duplicates += 1,
+                Ok(None) => {
                     done.set_aside += 1;
                     continue;
+                }
+                Err(e) => {
+                    // The database is away: flag what was stored, then give up the round.
+                    failure = Some(e);
+                    break;
                 }
             }
             stored.push(uid.to_string());
@@ -214,6 +226,9 @@ pub async fn fetch_new(
             )
             .await
             .map_err(|_| MailError::Timeout)??;
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
     }
     Ok(done)
@@ -245,26 +260,53 @@ async fn list_new(session: &mut ImapSession, first: u32) -> Result<Vec<(u32, u32
 /// The raw mails for these UIDs, without marking them read.
 async fn fetch_bodies(
     session: &mut ImapSession,
-    uids: &[String],
+    wanted: &[(u32, u32)],
 ) -> Result<HashMap<u32, Vec<u8>>, MailError> {
     let mut bodies: HashMap<u32, Vec<u8>> = HashMap::new();
-    if !uids.is_empty() {
-        let stream = timeout(
-            COMMAND,
-            session.uid_fetch(uids.join(","), "(UID BODY.PEEK[])"),
-        )
+    if wanted.is_empty() {
+        return Ok(bodies);
+    }
+    let uids: Vec<String> = wanted.iter().map(|(uid, _)| uid.to_string()).collect();
+    // A minute, plus time for the bytes at a slow 64 KB/s: a batch of large mails on a slow
+    // link must not time out (and be retried) forever.
+    let bytes: u64 = wanted.iter().map(|(_, size)| u64::from(*size)).sum();
+    let allowed = COMMAND + Duration::from_secs(bytes / 65_536);
+    let stream = timeout(
+        COMMAND,
+        session.uid_fetch(uids.join(","), "(UID BODY.PEEK[])"),
+    )
+    .await
+    .map_err(|_| MailError::Timeout)??;
+    let fetches: Vec<_> = timeout(allowed, stream.try_collect::<Vec<_>>())
         .await
         .map_err(|_| MailError::Timeout)??;
-        let fetches: Vec<_> = timeout(COMMAND * 5, stream.try_collect::<Vec<_>>())
-            .await
-            .map_err(|_| MailError::Timeout)??;
-        for fetch in &fetches {
-            if let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) {
-                bodies.insert(uid, body.to_vec());
-            }
+    for fetch in &fetches {
+        if let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) {
+            bodies.insert(uid, body.to_vec());
         }
     }
     Ok(bodies)
+}
+
+/// Mails in batches of at most [`BATCH`] mails and [`BATCH_BYTES`] (a larger mail goes alone),
+/// so memory stays bounded whatever senders send.
+fn batches(sizes: &[(u32, u32)]) -> Vec<&[(u32, u32)]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, (_, size)) in sizes.iter().enumerate() {
+        let size = u64::from(*size);
+        if i > start && (i - start >= BATCH || bytes + size > BATCH_BYTES) {
+            out.push(&sizes[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        out.push(&sizes[start..]);
+    }
+    out
 }
 
 /// Stores one mail, or sets it aside when it cannot be read or is refused. `None`: set aside.
@@ -417,5 +459,43 @@ async fn watch_connected(
                 _ = stop.changed() => return Ok(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_of_the_content_set_a_mail_aside() {
+        let invalid = seva_domain::ValueError::Empty { field: "text" };
+        assert!(mail_is_at_fault(&AppError::Invalid(invalid)));
+        assert!(mail_is_at_fault(&AppError::CustomerIdentityRequired));
+        // A database that is away, a lost race or a full disk: try the same mail again later.
+        let away = seva_store::StoreError::Unavailable("connection refused".into());
+        assert!(!mail_is_at_fault(&AppError::Store(away)));
+        let race = seva_store::StoreError::Conflict {
+            constraint: "messages_external_id".into(),
+        };
+        assert!(!mail_is_at_fault(&AppError::Store(race)));
+        assert!(!mail_is_at_fault(&AppError::AttachmentStore(
+            "disk full".into()
+        )));
+        assert!(!mail_is_at_fault(&AppError::AttachmentsUnavailable));
+    }
+
+    #[test]
+    fn batches_stop_at_a_count_or_a_size_and_a_large_mail_goes_alone() {
+        let small: Vec<(u32, u32)> = (1..=60).map(|uid| (uid, 1_000)).collect();
+        let lens: Vec<usize> = batches(&small).iter().map(|b| b.len()).collect();
+        assert_eq!(lens, vec![25, 25, 10]);
+        let mb = 1024 * 1024;
+        let mixed = [(1, 30 * mb), (2, 30 * mb), (3, 45 * mb), (4, 1), (5, 1)];
+        let uids: Vec<Vec<u32>> = batches(&mixed)
+            .iter()
+            .map(|b| b.iter().map(|(uid, _)| *uid).collect())
+            .collect();
+        assert_eq!(uids, vec![vec![1], vec![2], vec![3, 4, 5]]);
+        assert!(batches(&[]).is_empty());
     }
 }

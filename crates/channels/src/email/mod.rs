@@ -81,7 +81,8 @@ pub struct Sent {
 pub async fn send_due(app: &App) -> Result<Sent, AppError> {
     let mut done = Sent::default();
     loop {
-        let claimed = app.claim_outbox(20).await?;
+        // One at a time: each claim's lease covers one send, however slow the server is.
+        let claimed = app.claim_outbox(1).await?;
         if claimed.is_empty() {
             return Ok(done);
         }
