@@ -4,6 +4,7 @@
 
 pub mod attachments;
 pub mod auth;
+pub mod chat;
 pub mod conversations;
 pub mod customers;
 pub mod demo;

@@ -4,6 +4,7 @@
 //! Pure by design: no I/O, no async runtime, no database, no HTTP, no JSON. "Now" is always a
 //! parameter. Other crates depend on this one; it depends on none of them.
 
+pub mod chat;
 pub mod conversation;
 pub mod customer;
 pub mod event;

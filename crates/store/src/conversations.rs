@@ -461,7 +461,7 @@ pub async fn messages(conn: &mut Conn, id: ConversationId) -> Result<Vec<Message
     rows.iter().map(message_from_row).collect()
 }
 
-fn message_from_row(row: &AnyRow) -> Result<Message> {
+pub(crate) fn message_from_row(row: &AnyRow) -> Result<Message> {
     Ok(Message {
         id: MessageId(col(row, "id")?),
         conversation_id: ConversationId(col(row, "conversation_id")?),

@@ -9,6 +9,7 @@
 //! app crate opens the transaction, calls these functions, and records the event.
 
 pub mod attachments;
+pub mod chat;
 pub mod conversations;
 pub mod customers;
 pub mod dialect;
@@ -253,93 +254,30 @@ impl Store {
     }
 }
 
-fn migrator(backend: Backend) -> Migrator {
-    let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[
-            (
-                1,
-                "init",
-                include_str!("../migrations/sqlite/0001_init.sql"),
-            ),
-            (
-                2,
-                "search",
-                include_str!("../migrations/sqlite/0002_search.sql"),
-            ),
-            (
-                3,
-                "workspace",
-                include_str!("../migrations/sqlite/0003_workspace.sql"),
-            ),
-            (
-                4,
-                "attachments",
-                include_str!("../migrations/sqlite/0004_attachments.sql"),
-            ),
-            (
-                5,
-                "search tokens",
-                include_str!("../migrations/sqlite/0005_search_tokens.sql"),
-            ),
-            (
-                6,
-                "mail",
-                include_str!("../migrations/sqlite/0006_mail.sql"),
-            ),
-            (
-                7,
-                "mailbox lease",
-                include_str!("../migrations/sqlite/0007_mailbox_lease.sql"),
-            ),
-            (
-                8,
-                "outbox message id",
-                include_str!("../migrations/sqlite/0008_outbox_message_id.sql"),
-            ),
-        ],
-        Backend::Postgres => &[
-            (
-                1,
-                "init",
-                include_str!("../migrations/postgres/0001_init.sql"),
-            ),
-            (
-                2,
-                "search",
-                include_str!("../migrations/postgres/0002_search.sql"),
-            ),
-            (
-                3,
-                "workspace",
-                include_str!("../migrations/postgres/0003_workspace.sql"),
-            ),
-            (
-                4,
-                "attachments",
-                include_str!("../migrations/postgres/0004_attachments.sql"),
-            ),
-            (
-                5,
-                "search tokens",
-                include_str!("../migrations/postgres/0005_search_tokens.sql"),
-            ),
-            (
-                6,
-                "mail",
-                include_str!("../migrations/postgres/0006_mail.sql"),
-            ),
-            (
-                7,
-                "mailbox lease",
-                include_str!("../migrations/postgres/0007_mailbox_lease.sql"),
-            ),
-            (
-                8,
-                "outbox message id",
-                include_str!("../migrations/postgres/0008_outbox_message_id.sql"),
-            ),
-        ],
+/// Every migration, listed once; each has a file per backend with the same name.
+macro_rules! migrations {
+    ($backend:expr; $(($version:literal, $description:literal, $file:literal)),+ $(,)?) => {
+        match $backend {
+            Backend::Sqlite => &[$(($version, $description,
+                include_str!(concat!("../migrations/sqlite/", $file)))),+],
+            Backend::Postgres => &[$(($version, $description,
+                include_str!(concat!("../migrations/postgres/", $file)))),+],
+        }
     };
+}
+
+fn migrator(backend: Backend) -> Migrator {
+    let files: &[(i64, &str, &'static str)] = migrations!(backend;
+        (1, "init", "0001_init.sql"),
+        (2, "search", "0002_search.sql"),
+        (3, "workspace", "0003_workspace.sql"),
+        (4, "attachments", "0004_attachments.sql"),
+        (5, "search tokens", "0005_search_tokens.sql"),
+        (6, "mail", "0006_mail.sql"),
+        (7, "mailbox lease", "0007_mailbox_lease.sql"),
+        (8, "outbox message id", "0008_outbox_message_id.sql"),
+        (9, "chat", "0009_chat.sql"),
+    );
     let migrations = files
         .iter()
         .map(|&(version, description, sql)| {

@@ -3,6 +3,7 @@
 //! render.
 
 pub mod api;
+mod chat;
 pub mod error;
 pub mod extract;
 pub mod i18n;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .nest("/api/v1", api::router())
         .merge(ui::router())
+        .merge(chat::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
             ServiceBuilder::new()

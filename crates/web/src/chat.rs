@@ -1,0 +1,294 @@
+//! The chat widget's WebSocket: `GET /widget/{key}/ws`, JSON frames both ways.
+//!
+//! The visitor's first frame is `hello` with the token of the chat to resume (if any) and the
+//! id of the newest message it already shows; the server answers `welcome` (with the token to
+//! keep) and every public message after that id, then each new one as it is written. A `send`
+//! carries the browser's own id for the message: sending it again after a lost connection
+//! stores it once and answers with the same message. Nothing is lost across reconnects because
+//! the browser asks for everything after the newest message it has.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{Message as Frame, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::{Deserialize, Serialize};
+use seva_app::AppError;
+use seva_app::chat::{ChatSession, VisitorDetails};
+use seva_app::live::Notice;
+use seva_domain::{AuthorKind, Message};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, timeout};
+
+use crate::AppState;
+
+/// Largest frame a visitor may send (a message is at most 5,000 characters).
+const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Messages a visitor may send per minute; more are refused with `rate_limited`.
+const MESSAGES_PER_MINUTE: u32 = 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/widget/{key}/ws", get(connect))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Hello {
+        token: Option<String>,
+        #[serde(default)]
+        after: i64,
+    },
+    Send {
+        client_id: String,
+        text: String,
+        name: Option<String>,
+        email: Option<String>,
+    },
+    Ping,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerFrame<'a> {
+    Welcome {
+        token: &'a str,
+        conversation: Option<i64>,
+        greeting: Option<&'a str>,
+        color: &'a str,
+    },
+    Message {
+        id: i64,
+        /// The browser's id, for the visitor's own messages.
+        client_id: Option<&'a str>,
+        /// visitor or agent
+        from: &'static str,
+        author: Option<String>,
+        text: &'a str,
+        at: String,
+    },
+    Error {
+        code: &'static str,
+        message: String,
+    },
+    Pong,
+}
+
+async fn connect(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match state.app.widget_for(&key, origin.as_deref()).await {
+        Ok(widget) => ws
+            .max_message_size(MAX_FRAME_BYTES)
+            .max_frame_size(MAX_FRAME_BYTES)
+            .on_upgrade(move |socket| async move {
+                let opened = state.app.clone();
+                if let Err(e) = chat(state, widget, socket).await {
+                    tracing::debug!(error = %e, "chat connection ended");
+                }
+                drop(opened);
+            }),
+        Err(AppError::NotFound(_)) => (StatusCode::NOT_FOUND, "widget_not_found").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "chat widget lookup failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable").into_response()
+        }
+    }
+}
+
+fn text_frame(frame: &ServerFrame<'_>) -> Frame {
+    Frame::Text(serde_json::to_string(frame).unwrap_or_default().into())
+}
+
+fn error_frame(code: &'static str, message: impl Into<String>) -> Frame {
+    text_frame(&ServerFrame::Error {
+        code,
+        message: message.into(),
+    })
+}
+
+/// What a refused message is called on the wire.
+fn error_code(error: &AppError) -> &'static str {
+    match error {
+        AppError::Invalid(seva_domain::ValueError::TooLong { .. }) => "text_too_long",
+        AppError::Invalid(seva_domain::ValueError::Empty { .. }) => "field_required",
+        AppError::Invalid(seva_domain::ValueError::InvalidEmail(_)) => "invalid_email",
+        AppError::Invalid(_) => "invalid_message",
+        _ => "unavailable",
+    }
+}
+
+/// A sliding minute of sends.
+struct RateLimit {
+    window_start: Instant,
+    used: u32,
+}
+
+impl RateLimit {
+    fn allow(&mut self) -> bool {
+        if self.window_start.elapsed() >= Duration::from_mins(1) {
+            self.window_start = Instant::now();
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= MESSAGES_PER_MINUTE
+    }
+}
+
+async fn chat(
+    state: AppState,
+    widget: seva_domain::chat::Widget,
+    socket: WebSocket,
+) -> Result<(), String> {
+    let (mut tx, mut rx) = socket.split();
+    // The first frame must say hello, soon.
+    let first = timeout(Duration::from_secs(10), rx.next())
+        .await
+        .map_err(|_| "no hello".to_owned())?
+        .ok_or("closed")?
+        .map_err(|e| e.to_string())?;
+    let Frame::Text(first) = first else {
+        return Err("the first frame was not text".into());
+    };
+    let Ok(ClientFrame::Hello { token, after }) = serde_json::from_str(first.as_str()) else {
+        let _ = tx
+            .send(error_frame("hello_required", "say hello first"))
+            .await;
+        return Err("no hello".into());
+    };
+    let mut session = state
+        .app
+        .open_chat(&widget, token.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
+    let welcome = ServerFrame::Welcome {
+        token: &session.token,
+        conversation: session.conversation.map(|c| c.0),
+        greeting: widget.greeting.as_deref(),
+        color: &widget.color,
+    };
+    tx.send(text_frame(&welcome))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut live = state.app.subscribe();
+    let mut last = after.max(0);
+    last = replay(&state, &session, last, &mut tx).await?;
+    let mut limit = RateLimit {
+        window_start: Instant::now(),
+        used: 0,
+    };
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
+    loop {
+        tokio::select! {
+            frame = rx.next() => {
+                let Some(Ok(frame)) = frame else { return Ok(()) };
+                let text = match frame {
+                    Frame::Text(text) => text,
+                    Frame::Close(_) => return Ok(()),
+                    _ => continue,
+                };
+                match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                    Ok(ClientFrame::Send { client_id, text, name, email }) => {
+                        if !limit.allow() {
+                            let message = format!("at most {MESSAGES_PER_MINUTE} messages a minute");
+                            tx.send(error_frame("rate_limited", message)).await.map_err(|e| e.to_string())?;
+                            continue;
+                        }
+                        let details = VisitorDetails { name, email };
+                        match state.app.chat_send(&mut session, &client_id, &text, &details).await {
+                            Ok((message, _)) => {
+                                send_message(&state, &mut tx, &message).await?;
+                                last = last.max(message.id.0);
+                            }
+                            Err(e) => {
+                                let code = error_code(&e);
+                                let text = if code == "unavailable" { "try again".to_owned() } else { e.to_string() };
+                                tx.send(error_frame(code, text)).await.map_err(|e| e.to_string())?;
+                            }
+                        }
+                    }
+                    Ok(ClientFrame::Ping) => {
+                        tx.send(text_frame(&ServerFrame::Pong)).await.map_err(|e| e.to_string())?;
+                    }
+                    Ok(ClientFrame::Hello { .. }) | Err(_) => {
+                        tx.send(error_frame("invalid_frame", "expected send or ping")).await.map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            notice = live.recv() => match notice {
+                Ok(Notice::Changed(c)) if Some(c) == session.conversation => {
+                    last = replay(&state, &session, last, &mut tx).await?;
+                }
+                // Missed notices: send whatever is new.
+                Ok(Notice::Everything) | Err(RecvError::Lagged(_)) => {
+                    last = replay(&state, &session, last, &mut tx).await?;
+                }
+                Ok(_) => {}
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            _ = heartbeat.tick() => {
+                tx.send(Frame::Ping(Vec::new().into())).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Frame>;
+
+/// Sends every public message after `after`; returns the newest id sent.
+async fn replay(
+    state: &AppState,
+    session: &ChatSession,
+    after: i64,
+    tx: &mut Sink,
+) -> Result<i64, String> {
+    let messages = state
+        .app
+        .chat_messages_after(session, after)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut last = after;
+    for message in &messages {
+        send_message(state, tx, message).await?;
+        last = last.max(message.id.0);
+    }
+    Ok(last)
+}
+
+async fn send_message(state: &AppState, tx: &mut Sink, message: &Message) -> Result<(), String> {
+    let visitor = message.author_kind == AuthorKind::Customer;
+    let author = match (visitor, message.author_user_id) {
+        (false, Some(user)) => state
+            .app
+            .directory()
+            .await
+            .ok()
+            .and_then(|d| d.user_name(user).map(str::to_owned)),
+        _ => None,
+    };
+    let client_id = message
+        .external_id
+        .as_deref()
+        .filter(|_| visitor)
+        .and_then(|id| id.splitn(3, ':').nth(2));
+    let frame = ServerFrame::Message {
+        id: message.id.0,
+        client_id,
+        from: if visitor { "visitor" } else { "agent" },
+        author,
+        text: &message.text,
+        at: message.created_at.to_rfc3339(),
+    };
+    tx.send(text_frame(&frame)).await.map_err(|e| e.to_string())
+}

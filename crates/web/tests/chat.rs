@@ -1,0 +1,351 @@
+//! The chat widget's WebSocket against a real server on loopback, on SQLite and PostgreSQL: a
+//! visitor chats with an agent both ways, reconnects without losing or doubling a message, and
+//! is refused on a page the widget does not allow, or when sending too much.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use seva_app::attachments::LocalBlobs;
+use seva_app::chat::WidgetInput;
+use seva_app::conversations::MessageInput;
+use seva_app::{App, Caller, SystemClock};
+use seva_domain::chat::{Prechat, Widget};
+use seva_domain::{Channel, MessageKind, Role};
+use seva_store::Backend;
+use seva_store::testing::TestDb;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Server {
+    app: App,
+    addr: String,
+    widget: Widget,
+    agent: Caller,
+    _db: TestDb,
+    _blobs: tempfile::TempDir,
+}
+
+async fn server(backend: Backend) -> Server {
+    let db = TestDb::new(backend).await;
+    let blobs = tempfile::tempdir().unwrap();
+    let app = App::new(db.store.clone(), Arc::new(SystemClock))
+        .with_blobs(Arc::new(LocalBlobs::new(blobs.path())));
+    let admin = Caller {
+        user: app
+            .create_user("admin@shop.example", "Admin", Role::Admin, None, None)
+            .await
+            .unwrap(),
+    };
+    let agent = Caller {
+        user: app
+            .create_user("sara@shop.example", "Sara", Role::Agent, None, None)
+            .await
+            .unwrap(),
+    };
+    let widget = app
+        .create_widget(
+            &admin,
+            &WidgetInput {
+                name: "Shop".into(),
+                brand_id: None,
+                allowed_origins: vec!["https://shop.example".into()],
+                color: Some("#0B8043".into()),
+                greeting: Some("سلام! چطور می‌توانیم کمک کنیم؟".into()),
+                prechat: Prechat::NameEmail,
+                active: true,
+            },
+        )
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let state = seva_web::AppState::new(
+        app.clone(),
+        seva_web::WebConfig {
+            public_url: format!("http://{addr}"),
+        },
+    );
+    tokio::spawn(async move {
+        axum::serve(listener, seva_web::router(state))
+            .await
+            .unwrap();
+    });
+    Server {
+        app,
+        addr,
+        widget,
+        agent,
+        _db: db,
+        _blobs: blobs,
+    }
+}
+
+async fn open(s: &Server, origin: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{}/widget/{}/ws", s.addr, s.widget.public_key)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", origin.parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Frame::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON frame (pings skipped), within five seconds.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Frame::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+async fn a_visitor_and_an_agent_chat_live_and_reconnecting_loses_and_doubles_nothing(
+    backend: Backend,
+) {
+    let s = server(backend).await;
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(
+        &mut socket,
+        json!({"type": "hello", "token": null, "after": 0}),
+    )
+    .await;
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["color"], "#0b8043");
+    assert_eq!(welcome["greeting"], "سلام! چطور می‌توانیم کمک کنیم؟");
+    assert_eq!(welcome["conversation"], Value::Null);
+    let token = welcome["token"].as_str().unwrap().to_owned();
+
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "m1", "text": "سلام، سفارش ۱۰۴۲ کجاست؟",
+               "name": "مریم", "email": "maryam@example.org"}),
+    )
+    .await;
+    let mine = next(&mut socket).await;
+    assert_eq!(mine["type"], "message");
+    assert_eq!(mine["from"], "visitor");
+    assert_eq!(mine["client_id"], "m1");
+    assert_eq!(mine["text"], "سلام، سفارش ۱۰۴۲ کجاست؟");
+    let first_id = mine["id"].as_i64().unwrap();
+
+    // The agent sees a chat conversation and answers; the visitor gets it live.
+    let list = s
+        .app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter::default(),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].channel, Channel::Chat);
+    let conversation = list[0].id;
+    let customer = s.app.customer(list[0].customer_id).await.unwrap();
+    assert_eq!(customer.name.as_deref(), Some("مریم"));
+    let reply = |text: &str| MessageInput {
+        kind: MessageKind::Reply,
+        text: text.into(),
+        html: None,
+        external_id: None,
+        created_at: None,
+    };
+    s.app
+        .add_message(&s.agent, conversation, &reply("امروز ارسال می‌شود."), None)
+        .await
+        .unwrap();
+    let answer = next(&mut socket).await;
+    assert_eq!(answer["from"], "agent");
+    assert_eq!(answer["author"], "Sara");
+    assert_eq!(answer["text"], "امروز ارسال می‌شود.");
+    let answer_id = answer["id"].as_i64().unwrap();
+    // Internal notes never reach the visitor.
+    let note = MessageInput {
+        kind: MessageKind::Note,
+        ..reply("customer seems worried")
+    };
+    s.app
+        .add_message(&s.agent, conversation, &note, None)
+        .await
+        .unwrap();
+
+    // The connection drops. Meanwhile the agent writes again, and the visitor's browser had
+    // sent a message whose answer it never saw.
+    drop(socket);
+    s.app
+        .add_message(&s.agent, conversation, &reply("Anything else?"), None)
+        .await
+        .unwrap();
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(
+        &mut socket,
+        json!({"type": "hello", "token": token, "after": answer_id}),
+    )
+    .await;
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["token"], token.as_str(), "the same chat resumes");
+    assert_eq!(welcome["conversation"], conversation.0);
+    let missed = next(&mut socket).await;
+    assert_eq!(missed["text"], "Anything else?", "what came while away");
+    let last_id = missed["id"].as_i64().unwrap();
+    // Re-sending m1 (its answer was lost) stores nothing new and answers with the same message.
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "m1", "text": "سلام، سفارش ۱۰۴۲ کجاست؟"}),
+    )
+    .await;
+    let again = next(&mut socket).await;
+    assert_eq!(again["id"].as_i64(), Some(first_id));
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "m2", "text": "No, thanks!"}),
+    )
+    .await;
+    let thanks = next(&mut socket).await;
+    assert!(thanks["id"].as_i64().unwrap() > last_id);
+    let messages = s.app.messages(conversation).await.unwrap();
+    let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "سلام، سفارش ۱۰۴۲ کجاست؟",
+            "امروز ارسال می‌شود.",
+            "customer seems worried",
+            "Anything else?",
+            "No, thanks!"
+        ]
+    );
+
+    // A reconnect that says it has everything gets nothing again.
+    drop(socket);
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(
+        &mut socket,
+        json!({"type": "hello", "token": token, "after": thanks["id"]}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "welcome");
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(
+        next(&mut socket).await["type"],
+        "pong",
+        "no replayed message first"
+    );
+}
+
+async fn other_sites_bad_frames_and_floods_are_refused(backend: Backend) {
+    let s = server(backend).await;
+    // A page the widget does not allow cannot open it.
+    let refused = open(&s, "https://evil.example").await.unwrap_err();
+    assert!(refused.to_string().contains("404"), "{refused}");
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    // Hello first.
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "x", "text": "hi"}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "hello_required");
+
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(&mut socket, json!({"type": "hello"})).await;
+    assert_eq!(next(&mut socket).await["type"], "welcome");
+    send(&mut socket, json!({"type": "nonsense"})).await;
+    assert_eq!(next(&mut socket).await["code"], "invalid_frame");
+    let long = "x".repeat(5_001);
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "l", "text": long}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "text_too_long");
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "e", "text": "   "}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "field_required");
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "b", "text": "hi", "email": "not an email"}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "invalid_email");
+
+    // Twenty messages a minute; the rest are refused, and nothing else breaks.
+    let mut refused = 0;
+    for i in 0..25 {
+        send(
+            &mut socket,
+            json!({"type": "send", "client_id": format!("f{i}"), "text": format!("flood {i}")}),
+        )
+        .await;
+        let frame = next(&mut socket).await;
+        if frame["code"] == "rate_limited" {
+            refused += 1;
+        } else {
+            assert_eq!(frame["type"], "message", "{frame}");
+        }
+    }
+    // The refused sends above count towards the minute too.
+    assert!(refused >= 5, "{refused} refused");
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next(&mut socket).await["type"], "pong");
+
+    // A frame over 64 KB closes the connection; the server goes on.
+    let huge = "y".repeat(70_000);
+    let _ = socket.send(Frame::Text(huge.into())).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_) | Ok(Frame::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(closed);
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(&mut socket, json!({"type": "hello"})).await;
+    assert_eq!(next(&mut socket).await["type"], "welcome");
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name(seva_store::Backend::Sqlite).await; })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name(seva_store::Backend::Postgres).await; })+
+        }
+    };
+}
+
+on_both_backends!(
+    a_visitor_and_an_agent_chat_live_and_reconnecting_loses_and_doubles_nothing,
+    other_sites_bad_frames_and_floods_are_refused,
+);
