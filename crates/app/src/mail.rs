@@ -25,8 +25,9 @@ use crate::customers::{CustomerInput, find_or_create_customer};
 use crate::live::Notice;
 use crate::{App, AppError, Caller, Result, not_found};
 
-/// How long a claim to watch a mailbox lasts without renewal; watchers renew well before.
-pub const WATCH_LEASE: chrono::Duration = chrono::Duration::minutes(1);
+/// How long a claim to watch a mailbox lasts without renewal (watchers renew every 10 s): how
+/// long another instance waits to take over from one that died.
+pub const WATCH_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
 /// Largest mail taken in whole; a larger one is set aside with its headers.
 pub const MAX_MAIL_BYTES: usize = 40 * 1024 * 1024;
@@ -287,6 +288,11 @@ impl App {
     /// Claims (or renews) the right to watch a mailbox for a minute, for the instance named
     /// `watcher`: with several instances on one database, one IMAP connection per mailbox.
     pub async fn claim_mailbox_watch(&self, id: MailboxId, watcher: &str) -> Result<bool> {
+        // One instance per SQLite file: nobody to share with, and nothing to wait for after a
+        // crash.
+        if self.store.backend() == seva_store::Backend::Sqlite {
+            return Ok(true);
+        }
         let now = self.now();
         let mut conn = self.store.conn().await?;
         Ok(store::claim_watch(&mut conn, id, watcher, now, now + WATCH_LEASE).await?)

@@ -207,7 +207,7 @@ pub fn spawn_all(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<tokio::task
     let mailboxes = tokio::spawn(mailboxes::run(
         app.clone(),
         Duration::from_mins(1),
-        Duration::from_secs(15),
+        Duration::from_secs(10),
         shutdown.clone(),
     ));
     vec![fanout, sessions, outbox, mailboxes]

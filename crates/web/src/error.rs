@@ -35,6 +35,7 @@ pub enum ErrorCode {
     UserNotFound,
     SetupLinkInvalid,
     MailboxNotFound,
+    WidgetNotFound,
     // 409
     InvalidStatusTransition,
     ConversationClosed,
@@ -87,7 +88,8 @@ impl ErrorCode {
             | C::CustomerNotFound
             | C::UserNotFound
             | C::SetupLinkInvalid
-            | C::MailboxNotFound => StatusCode::NOT_FOUND,
+            | C::MailboxNotFound
+            | C::WidgetNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::InvalidStatusTransition
             | C::ConversationClosed
@@ -211,6 +213,7 @@ impl From<AppError> for ApiError {
                 "team" => C::TeamNotFound,
                 "assignee" => C::AssigneeNotFound,
                 "mailbox" => C::MailboxNotFound,
+                "widget" => C::WidgetNotFound,
                 _ => C::NotFound,
             },
             AppError::Forbidden => C::Forbidden,
@@ -298,6 +301,9 @@ mod tests {
         );
         let missing_mailbox = ApiError::from(AppError::NotFound("mailbox"));
         assert_eq!(missing_mailbox.code.as_str(), "mailbox_not_found");
+        let missing_widget = ApiError::from(AppError::NotFound("widget"));
+        assert_eq!(missing_widget.code.as_str(), "widget_not_found");
+        assert_eq!(missing_widget.code.status(), StatusCode::NOT_FOUND);
         assert_eq!(missing_mailbox.code.status(), StatusCode::NOT_FOUND);
     }
 }

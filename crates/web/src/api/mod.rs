@@ -5,6 +5,7 @@ pub mod customers;
 pub mod directory;
 pub mod mailboxes;
 pub mod openapi;
+pub mod widgets;
 
 use axum::Router;
 use axum::http::{Method, Uri};
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(customers::router())
         .merge(directory::router())
         .merge(mailboxes::router())
+        .merge(widgets::router())
         .merge(openapi::router())
         .fallback(api_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
