@@ -60,6 +60,8 @@ enum ServerFrame<'a> {
         conversation: Option<i64>,
         greeting: Option<&'a str>,
         color: &'a str,
+        /// none, name, email or name_email: what to ask before the first message.
+        prechat: &'static str,
     },
     Message {
         id: i64,
@@ -177,6 +179,7 @@ async fn chat(
         conversation: session.conversation.map(|c| c.0),
         greeting: widget.greeting.as_deref(),
         color: &widget.color,
+        prechat: widget.prechat.as_str(),
     };
     tx.send(text_frame(&welcome))
         .await

@@ -25,7 +25,10 @@ use seva_domain::{Channel, MessageKind, Role};
 use seva_store::Backend;
 use seva_store::testing::TestDb;
 
-on_both_backends!(two_agents_work_a_conversation_live_in_chromium_in_three_languages);
+on_both_backends!(
+    two_agents_work_a_conversation_live_in_chromium_in_three_languages,
+    a_visitor_chats_through_the_widget_on_a_shop_page_in_persian,
+);
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -529,4 +532,183 @@ async fn two_agents_work_a_conversation_live_in_chromium_in_three_languages(back
     sara.close().await.unwrap();
     drop(driver);
     db.finish().await;
+}
+
+/// A shop's page on its own origin, embedding the widget from Seva's.
+async fn start_shop(seva: &str, key: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let page = format!(
+        "<!doctype html><html lang=\"fa\" dir=\"rtl\"><head><meta charset=\"utf-8\">\
+         <title>فروشگاه</title><style>button {{ color: red !important; }}</style></head>\
+         <body><h1>فروشگاه کهربا</h1>\
+         <script src=\"{seva}/static/widget.js\" data-key=\"{key}\" async></script></body></html>"
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    origin
+}
+
+/// Runs JavaScript against the widget's shadow root (`w`).
+async fn widget_js(client: &Client, body: &str) -> Value {
+    js(
+        client,
+        &format!(
+            "const w = document.querySelector('#seva-chat') && document.querySelector('#seva-chat').shadowRoot; {body}"
+        ),
+    )
+    .await
+}
+
+async fn a_visitor_chats_through_the_widget_on_a_shop_page_in_persian(backend: Backend) {
+    let (db, base, _blobs) = start_server(backend).await;
+    let store = db.store.clone();
+    let app = App::new(store, Arc::new(SystemClock));
+    let admin = Caller {
+        user: app.user_by_email("ada@shop.example").await.unwrap(),
+    };
+    // The shop's origin is known only once it listens: allow it afterwards.
+    let mut settings = seva_app::chat::WidgetInput {
+        name: "Kahroba".into(),
+        brand_id: None,
+        allowed_origins: Vec::new(),
+        color: Some("#0b8043".into()),
+        greeting: Some("سلام! چطور کمک کنیم؟".into()),
+        prechat: seva_domain::chat::Prechat::Name,
+        active: true,
+    };
+    let widget = app.create_widget(&admin, &settings).await.unwrap();
+    let shop = start_shop(&base, &widget.public_key).await;
+    settings.allowed_origins = vec![shop.clone()];
+    app.update_widget(&admin, widget.id, &settings)
+        .await
+        .unwrap();
+
+    let driver = start_driver().await;
+    let visitor = browser(&driver, "fa").await;
+    visitor.goto(&shop).await.unwrap();
+    wait_until(
+        &visitor,
+        "the launcher",
+        "return !!document.querySelector('#seva-chat')",
+    )
+    .await;
+    // The shop's own styles do not reach into the widget.
+    let color = widget_js(
+        &visitor,
+        "return getComputedStyle(w.querySelector('.launcher')).color",
+    )
+    .await;
+    assert_eq!(color, "rgb(255, 255, 255)");
+    assert_eq!(
+        widget_js(
+            &visitor,
+            "return w.querySelector('.seva').getAttribute('dir')"
+        )
+        .await,
+        "rtl"
+    );
+    assert_eq!(
+        widget_js(&visitor, "return w.querySelector('.launcher').textContent").await,
+        "گفتگو با ما"
+    );
+    widget_js(
+        &visitor,
+        "w.querySelector('.launcher').click(); return true",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "the greeting",
+        "const w = document.querySelector('#seva-chat').shadowRoot; \
+         return !!w.querySelector('.greeting') && !w.querySelector('.prechat').hidden",
+    )
+    .await;
+    widget_js(
+        &visitor,
+        "w.querySelector('.prechat [name=name]').value = 'مریم'; \
+         w.querySelector('.compose textarea').value = 'سلام، سفارش ۱۰۴۲ کجاست؟'; \
+         w.querySelector('.compose').requestSubmit(); return true",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "the message acknowledged",
+        "const w = document.querySelector('#seva-chat').shadowRoot; \
+         return !!w.querySelector('.visitor[data-id]')",
+    )
+    .await;
+
+    // The agent finds the chat and answers; the visitor sees it without reloading.
+    let chat = app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter {
+                channel: Some(Channel::Chat),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    // The demo shop has chats too; the newest is the visitor's.
+    let customer = app.customer(chat[0].customer_id).await.unwrap();
+    assert_eq!(customer.name.as_deref(), Some("مریم"));
+    // Sara, signed in in her own browser, opens the chat and answers in the workspace.
+    let agent = browser(&driver, "en").await;
+    sign_in(&agent, &base, "sara@kahroba.example").await;
+    agent
+        .goto(&format!("{base}/conversations/{}", chat[0].id))
+        .await
+        .unwrap();
+    wait_until(
+        &agent,
+        "the visitor's message in the workspace",
+        "return document.getElementById('thread').textContent.includes('سلام، سفارش ۱۰۴۲ کجاست؟')",
+    )
+    .await;
+    agent
+        .find(Locator::Id("reply-text"))
+        .await
+        .unwrap()
+        .send_keys("امروز ارسال می‌شود.")
+        .await
+        .unwrap();
+    agent
+        .find(Locator::Css("#reply button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &visitor,
+        "the agent's answer",
+        "const w = document.querySelector('#seva-chat').shadowRoot; \
+         return [...w.querySelectorAll('.agent')].some(li => li.textContent === 'امروز ارسال می‌شود.')",
+    )
+    .await;
+    screenshot(&visitor, &format!("{}-widget-fa", backend.name())).await;
+
+    // A reload resumes the same chat, showing each message once.
+    visitor.goto(&shop).await.unwrap();
+    wait_until(
+        &visitor,
+        "the chat again after a reload",
+        "const h = document.querySelector('#seva-chat'); \
+         return !!h && h.shadowRoot.querySelectorAll('.messages li[data-id]').length === 2",
+    )
+    .await;
+    let messages = app.messages(chat[0].id).await.unwrap();
+    assert_eq!(messages.len(), 2, "nothing doubled");
+    visitor.close().await.unwrap();
+    agent.close().await.unwrap();
 }

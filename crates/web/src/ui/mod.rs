@@ -77,7 +77,7 @@ pub fn router() -> Router<AppState> {
 
 /// Assets compiled into the binary: (name, content type, bytes). htmx is vendored from the npm
 /// registry (see static/vendor/README.md); the rest is Seva's own.
-const ASSETS: [(&str, &str, &str); 3] = [
+const ASSETS: [(&str, &str, &str); 4] = [
     (
         "seva.css",
         "text/css; charset=utf-8",
@@ -87,6 +87,12 @@ const ASSETS: [(&str, &str, &str); 3] = [
         "seva.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/seva.js"),
+    ),
+    // The chat widget shops embed, built from widget/ with esbuild (see widget/package.json).
+    (
+        "widget.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/widget.js"),
     ),
     (
         "htmx.min.js",

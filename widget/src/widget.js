@@ -1,0 +1,243 @@
+// Seva's chat widget. A shop embeds it with one tag:
+//
+//   <script src="https://help.example.com/widget.js" data-key="w_..." async></script>
+//
+// It draws a launcher and a chat panel inside a shadow root (the shop's styles cannot reach
+// in, and its styles cannot leak out), talks to Seva over one WebSocket, and keeps the chat
+// across page loads (the visitor's token in localStorage). Nothing is lost or doubled across
+// reconnects: every message the visitor writes carries its own id and is re-sent until the
+// server echoes it; on reconnecting the widget asks for everything after the newest message it
+// shows, and ignores ids it already has.
+
+import { catalogue } from "./i18n.js";
+
+const script = document.currentScript;
+const key = script && script.dataset.key;
+if (key && !window.__sevaChat) {
+  window.__sevaChat = true;
+  start(script, key);
+}
+
+function start(script, key) {
+  const base = new URL(script.src, location.href);
+  const lang = (script.dataset.lang || document.documentElement.lang || navigator.language || "en")
+    .slice(0, 2)
+    .toLowerCase();
+  const t = catalogue(lang);
+  const storeKey = "seva-chat:" + key;
+  const saved = load();
+
+  const host = document.createElement("div");
+  host.id = "seva-chat";
+  const root = host.attachShadow({ mode: "open" });
+  root.innerHTML = `<style>${css()}</style>
+    <div class="seva" dir="${t.dir}" lang="${t.lang}">
+      <button class="launcher" part="launcher" aria-expanded="false">${esc(t.open)}</button>
+      <section class="panel" hidden role="dialog" aria-label="${esc(t.title)}">
+        <header><span class="title">${esc(t.title)}</span><button class="close" aria-label="${esc(t.close)}">×</button></header>
+        <p class="state" aria-live="polite"></p>
+        <ol class="messages" aria-live="polite"></ol>
+        <form class="prechat" hidden>
+          <input name="name" autocomplete="name" placeholder="${esc(t.name)}">
+          <input name="email" type="email" autocomplete="email" placeholder="${esc(t.email)}">
+        </form>
+        <form class="compose">
+          <textarea name="text" rows="2" placeholder="${esc(t.placeholder)}" dir="auto"></textarea>
+          <button type="submit">${esc(t.send)}</button>
+        </form>
+      </section>
+    </div>`;
+  document.body.appendChild(host);
+  const $ = (selector) => root.querySelector(selector);
+  const panel = $(".panel");
+  const list = $(".messages");
+  const state = $(".state");
+  const prechat = $(".prechat");
+  const compose = $(".compose");
+  const textarea = compose.elements.text;
+
+  let socket = null;
+  let token = saved.token || null;
+  let lastId = 0;
+  let welcomed = false;
+  let retry = 1000;
+  let asks = "none";
+  const shown = new Set();
+  // Messages written but not yet echoed by the server, oldest first: re-sent on reconnect.
+  let pending = saved.pending || [];
+
+  function load() {
+    try {
+      return JSON.parse(localStorage.getItem(storeKey) || "{}");
+    } catch (_) {
+      return {};
+    }
+  }
+  function save() {
+    try {
+      localStorage.setItem(storeKey, JSON.stringify({ token, pending }));
+    } catch (_) {
+      /* private mode: the chat lasts as long as the page */
+    }
+  }
+
+  $(".launcher").addEventListener("click", () => toggle(true));
+  $(".close").addEventListener("click", () => toggle(false));
+  function toggle(open) {
+    panel.hidden = !open;
+    $(".launcher").setAttribute("aria-expanded", String(open));
+    if (open) {
+      connect();
+      textarea.focus();
+    }
+  }
+
+  compose.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = textarea.value.trim();
+    if (!text) return;
+    const message = { type: "send", client_id: newId(), text };
+    if (asks !== "none" && lastId === 0) {
+      message.name = prechat.elements.name.value.trim() || null;
+      message.email = prechat.elements.email.value.trim() || null;
+    }
+    pending.push(message);
+    save();
+    show({ id: null, client_id: message.client_id, from: "visitor", text, pending: true });
+    textarea.value = "";
+    transmit(message);
+  });
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      compose.requestSubmit();
+    }
+  });
+
+  function transmit(message) {
+    if (socket && socket.readyState === 1 && welcomed) socket.send(JSON.stringify(message));
+  }
+
+  function connect() {
+    if (socket) return;
+    const url = new URL("/widget/" + encodeURIComponent(key) + "/ws", base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    state.textContent = t.connecting;
+    socket = new WebSocket(url);
+    socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token, after: lastId }));
+    socket.onmessage = (event) => receive(JSON.parse(event.data));
+    socket.onclose = () => {
+      socket = null;
+      welcomed = false;
+      state.textContent = t.reconnecting;
+      // Back off up to 30 s; a page in the background keeps trying, slowly.
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 30000);
+    };
+  }
+
+  function receive(frame) {
+    if (frame.type === "welcome") {
+      welcomed = true;
+      retry = 1000;
+      token = frame.token;
+      asks = frame.prechat || "none";
+      save();
+      state.textContent = "";
+      if (frame.color) root.host.style.setProperty("--seva-color", frame.color);
+      if (frame.greeting && !list.querySelector(".greeting")) {
+        const li = document.createElement("li");
+        li.className = "greeting agent";
+        li.textContent = frame.greeting;
+        list.prepend(li);
+      }
+      prechat.hidden = !(lastId === 0 && asks !== "none");
+      prechat.elements.name.hidden = !asks.includes("name");
+      prechat.elements.email.hidden = !asks.includes("email");
+      pending.forEach(transmit);
+    } else if (frame.type === "message") {
+      if (frame.client_id) {
+        pending = pending.filter((m) => m.client_id !== frame.client_id);
+        save();
+      }
+      lastId = Math.max(lastId, frame.id);
+      prechat.hidden = true;
+      show(frame);
+    } else if (frame.type === "error") {
+      state.textContent = t.errors[frame.code] || t.errors.other;
+      if (frame.code !== "rate_limited") {
+        // The server refused it for good: stop re-sending it.
+        pending = pending.slice(1);
+        save();
+      }
+    }
+  }
+
+  function show(frame) {
+    if (frame.id && shown.has(frame.id)) return;
+    let li = frame.client_id && list.querySelector(`[data-client="${cssEscape(frame.client_id)}"]`);
+    if (!li) {
+      li = document.createElement("li");
+      list.appendChild(li);
+    }
+    if (frame.id) {
+      shown.add(frame.id);
+      li.dataset.id = frame.id;
+    }
+    if (frame.client_id) li.dataset.client = frame.client_id;
+    li.className = (frame.from === "visitor" ? "visitor" : "agent") + (frame.pending ? " pending" : "");
+    li.setAttribute("dir", "auto");
+    li.textContent = frame.text;
+    if (frame.author) li.title = frame.author;
+    list.scrollTop = list.scrollHeight;
+  }
+
+  // A returning visitor's chat reconnects at once.
+  if (token) connect();
+}
+
+function newId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function esc(text) {
+  return String(text).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
+}
+
+function cssEscape(text) {
+  return String(text).replace(/[^a-zA-Z0-9_-]/g, "");
+}
+
+function css() {
+  return `
+  :host { all: initial; --seva-color: #1a73e8; }
+  .seva { position: fixed; inset-block-end: 16px; inset-inline-end: 16px; z-index: 2147483000;
+          font: 14px/1.4 system-ui, "Vazirmatn", "Noto Sans Devanagari", sans-serif; color: #202124; }
+  .launcher { background: var(--seva-color); color: #fff; border: 0; border-radius: 24px;
+              padding: 12px 18px; font: inherit; cursor: pointer; box-shadow: 0 2px 8px #0004; }
+  .panel { position: absolute; inset-block-end: 56px; inset-inline-end: 0; width: 320px;
+           max-width: calc(100vw - 32px); background: #fff; border-radius: 12px;
+           box-shadow: 0 4px 24px #0005; display: flex; flex-direction: column; overflow: hidden; }
+  .panel[hidden] { display: none; }
+  header { background: var(--seva-color); color: #fff; padding: 10px 14px; display: flex;
+           justify-content: space-between; align-items: center; }
+  .close { background: none; border: 0; color: inherit; font-size: 20px; cursor: pointer; }
+  .state { margin: 0; padding-inline: 14px; color: #5f6368; font-size: 12px; min-height: 1em; }
+  .messages { list-style: none; margin: 0; padding: 8px 12px; height: 280px; overflow-y: auto;
+              display: flex; flex-direction: column; }
+  .messages li { margin: 6px 0; padding: 8px 10px; border-radius: 10px; max-width: 80%; width: fit-content;
+                 white-space: pre-wrap; overflow-wrap: anywhere; }
+  /* The panel's direction decides the sides (each bubble's text has its own, dir=auto). */
+  .agent { background: #f1f3f4; align-self: flex-start; }
+  .visitor { background: var(--seva-color); color: #fff; align-self: flex-end; }
+  .pending { opacity: .6; }
+  form { display: flex; gap: 6px; padding: 8px 12px; border-block-start: 1px solid #e0e0e0; }
+  .prechat { flex-direction: column; }
+  input, textarea { font: inherit; flex: 1; border: 1px solid #dadce0; border-radius: 8px;
+                    padding: 6px 8px; resize: none; }
+  input[hidden], form[hidden] { display: none; }
+  .compose button { background: var(--seva-color); color: #fff; border: 0; border-radius: 8px;
+                    padding: 0 12px; font: inherit; cursor: pointer; }`;
+}
