@@ -25,6 +25,11 @@ function start(script, key) {
     .toLowerCase();
   const t = catalogue(lang);
   const storeKey = "seva-chat:" + key;
+  // A shopper the shop's site signed in: its server signed their id with the widget's secret.
+  const data = script.dataset;
+  const identity = data.userId && data.userHash
+    ? { id: data.userId, email: data.userEmail || null, name: data.userName || null, hash: data.userHash }
+    : null;
   const saved = load();
 
   const host = document.createElement("div");
@@ -124,7 +129,7 @@ function start(script, key) {
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     state.textContent = t.connecting;
     socket = new WebSocket(url);
-    socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token, after: lastId }));
+    socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token, after: lastId, identity }));
     socket.onmessage = (event) => receive(JSON.parse(event.data));
     socket.onclose = () => {
       socket = null;

@@ -45,6 +45,34 @@ pub struct ChatSession {
     pub conversation: Option<ConversationId>,
 }
 
+/// A shopper the shop's own site signed in: its server signed `id` with the widget's secret
+/// (`hash` = hex HMAC-SHA256(secret, id)), so Seva may link the chat to that customer.
+#[derive(Debug, Clone, Default)]
+pub struct SignedIdentity {
+    /// The shop platform's customer id.
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub hash: String,
+}
+
+impl SignedIdentity {
+    /// Whether the shop's server made this signature with the widget's secret (compared in
+    /// constant time).
+    pub fn verify(&self, widget: &Widget) -> bool {
+        use hmac::Mac as _;
+        let Ok(expected) = hex::decode(self.hash.trim()) else {
+            return false;
+        };
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(widget.secret.as_bytes())
+        else {
+            return false;
+        };
+        mac.update(self.id.as_bytes());
+        mac.verify_slice(&expected).is_ok()
+    }
+}
+
 /// Who the visitor said they are before the first message (not verified).
 #[derive(Debug, Clone, Default)]
 pub struct VisitorDetails {
@@ -153,14 +181,27 @@ impl App {
     }
 
     /// Opens a visitor's chat: resumes the one `token` names (for this widget), else starts a
-    /// new one with a new token.
-    pub async fn open_chat(&self, widget: &Widget, token: Option<&str>) -> Result<ChatSession> {
+    /// new one with a new token. A signed identity (checked against the widget's secret; a bad
+    /// signature is refused) links the chat to that shopper's customer; a chat that belongs to
+    /// another customer is then not resumed.
+    pub async fn open_chat(
+        &self,
+        widget: &Widget,
+        token: Option<&str>,
+        identity: Option<&SignedIdentity>,
+    ) -> Result<ChatSession> {
         let now = self.now();
+        let customer = match identity {
+            Some(identity) if !identity.verify(widget) => return Err(AppError::IdentityUnverified),
+            Some(identity) => Some(self.signed_customer(identity).await?),
+            None => None,
+        };
         let mut conn = self.store.conn().await?;
         if let Some(token) = token.filter(|t| t.len() <= 100) {
             let token_hash = hash_secret(token);
             if let Some(visitor) = store::visitor(&mut conn, &token_hash).await?
                 && visitor.widget_id == widget.id
+                && (customer.is_none() || visitor.customer_id == customer)
             {
                 store::touch_visitor(&mut conn, &token_hash, now).await?;
                 return Ok(ChatSession {
@@ -173,13 +214,28 @@ impl App {
         }
         let token = new_secret("cv_");
         let token_hash = hash_secret(&token);
-        store::insert_visitor(&mut conn, &token_hash, widget.id, now).await?;
+        store::insert_visitor(&mut conn, &token_hash, widget.id, customer, now).await?;
         Ok(ChatSession {
             token,
             token_hash,
             widget: widget.clone(),
             conversation: None,
         })
+    }
+
+    /// The customer a signed shopper is: found by the shop's id (or their email), else created
+    /// with both.
+    async fn signed_customer(&self, identity: &SignedIdentity) -> Result<seva_domain::CustomerId> {
+        let input = CustomerInput {
+            external_id: Some(identity.id.clone()),
+            email: identity.email.clone().filter(|e| !e.trim().is_empty()),
+            name: identity.name.clone().filter(|n| !n.trim().is_empty()),
+            ..CustomerInput::default()
+        };
+        let mut tx = self.store.begin().await?;
+        let customer = find_or_create_customer(&mut tx, &input, Actor::SYSTEM, self.now()).await?;
+        tx.commit().await?;
+        Ok(customer)
     }
 
     /// A visitor's message. The first one opens a conversation (channel chat, the widget's

@@ -179,6 +179,8 @@ pub enum AppError {
     TooManyAttachments { max: usize },
     #[error("this server keeps no attachments")]
     AttachmentsUnavailable,
+    #[error("the shopper's identity is not signed with this widget's secret")]
+    IdentityUnverified,
     #[error("the attachment store failed: {0}")]
     AttachmentStore(String),
     #[error(transparent)]

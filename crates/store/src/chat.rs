@@ -135,14 +135,16 @@ pub async fn insert_visitor(
     conn: &mut Conn,
     token_hash: &str,
     widget: WidgetId,
+    customer: Option<CustomerId>,
     now: Timestamp,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO chat_visitors (token_hash, widget_id, created_at, last_seen_at)
-         VALUES ($1, $2, $3, $3)",
+        "INSERT INTO chat_visitors (token_hash, widget_id, customer_id, created_at, last_seen_at)
+         VALUES ($1, $2, $3, $4, $4)",
     )
     .bind(token_hash)
     .bind(widget.0)
+    .bind(customer.map(|c| c.0))
     .bind(to_micros(now))
     .execute(&mut *conn)
     .await?;

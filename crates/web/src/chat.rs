@@ -18,7 +18,7 @@ use axum::routing::get;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use seva_app::AppError;
-use seva_app::chat::{ChatSession, VisitorDetails};
+use seva_app::chat::{ChatSession, SignedIdentity, VisitorDetails};
 use seva_app::live::Notice;
 use seva_domain::{AuthorKind, Message};
 use tokio::sync::broadcast::error::RecvError;
@@ -42,6 +42,8 @@ enum ClientFrame {
         token: Option<String>,
         #[serde(default)]
         after: i64,
+        /// A shopper the shop's site signed in, signed by its server.
+        identity: Option<IdentityFrame>,
     },
     Send {
         client_id: String,
@@ -50,6 +52,14 @@ enum ClientFrame {
         email: Option<String>,
     },
     Ping,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdentityFrame {
+    id: String,
+    email: Option<String>,
+    name: Option<String>,
+    hash: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -127,6 +137,7 @@ fn error_code(error: &AppError) -> &'static str {
         AppError::Invalid(seva_domain::ValueError::Empty { .. }) => "field_required",
         AppError::Invalid(seva_domain::ValueError::InvalidEmail(_)) => "invalid_email",
         AppError::Invalid(_) => "invalid_message",
+        AppError::IdentityTaken(_) => "identity_taken",
         _ => "unavailable",
     }
 }
@@ -154,26 +165,7 @@ async fn chat(
     socket: WebSocket,
 ) -> Result<(), String> {
     let (mut tx, mut rx) = socket.split();
-    // The first frame must say hello, soon.
-    let first = timeout(Duration::from_secs(10), rx.next())
-        .await
-        .map_err(|_| "no hello".to_owned())?
-        .ok_or("closed")?
-        .map_err(|e| e.to_string())?;
-    let Frame::Text(first) = first else {
-        return Err("the first frame was not text".into());
-    };
-    let Ok(ClientFrame::Hello { token, after }) = serde_json::from_str(first.as_str()) else {
-        let _ = tx
-            .send(error_frame("hello_required", "say hello first"))
-            .await;
-        return Err("no hello".into());
-    };
-    let mut session = state
-        .app
-        .open_chat(&widget, token.as_deref())
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut session, after) = greet(&state, &widget, &mut tx, &mut rx).await?;
     let welcome = ServerFrame::Welcome {
         token: &session.token,
         conversation: session.conversation.map(|c| c.0),
@@ -245,6 +237,60 @@ async fn chat(
             }
         }
     }
+}
+
+/// Reads the visitor's hello and opens (or resumes) their chat: the session and the newest
+/// message id the browser already shows.
+async fn greet(
+    state: &AppState,
+    widget: &seva_domain::chat::Widget,
+    tx: &mut Sink,
+    rx: &mut futures_util::stream::SplitStream<WebSocket>,
+) -> Result<(ChatSession, i64), String> {
+    // The first frame must say hello, soon.
+    let first = timeout(Duration::from_secs(10), rx.next())
+        .await
+        .map_err(|_| "no hello".to_owned())?
+        .ok_or("closed")?
+        .map_err(|e| e.to_string())?;
+    let Frame::Text(first) = first else {
+        return Err("the first frame was not text".into());
+    };
+    let Ok(ClientFrame::Hello {
+        token,
+        after,
+        identity,
+    }) = serde_json::from_str(first.as_str())
+    else {
+        let _ = tx
+            .send(error_frame("hello_required", "say hello first"))
+            .await;
+        return Err("no hello".into());
+    };
+    let identity = identity.map(|i| SignedIdentity {
+        id: i.id,
+        email: i.email,
+        name: i.name,
+        hash: i.hash,
+    });
+    let session = match state
+        .app
+        .open_chat(widget, token.as_deref(), identity.as_ref())
+        .await
+    {
+        Ok(session) => session,
+        Err(AppError::IdentityUnverified) => {
+            // The shop's integration is wrong: say so and stop, rather than chat as somebody.
+            let message = "the identity's hash is not HMAC-SHA256(widget secret, id)";
+            let _ = tx.send(error_frame("identity_unverified", message)).await;
+            return Err("identity unverified".into());
+        }
+        Err(e) => {
+            let _ = tx.send(error_frame(error_code(&e), "try again")).await;
+            return Err(e.to_string());
+        }
+    };
+    Ok((session, after))
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Frame>;

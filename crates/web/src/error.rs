@@ -23,6 +23,7 @@ pub enum ErrorCode {
     InvalidIdempotencyKey,
     // 401, 403
     Unauthorized,
+    IdentityUnverified,
     InvalidCredentials,
     Forbidden,
     ImportRequiresAdmin,
@@ -81,7 +82,9 @@ impl ErrorCode {
             | C::InvalidCursor
             | C::InvalidLimit
             | C::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
-            C::Unauthorized | C::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            C::Unauthorized | C::InvalidCredentials | C::IdentityUnverified => {
+                StatusCode::UNAUTHORIZED
+            }
             C::Forbidden | C::ImportRequiresAdmin | C::CsrfFailed => StatusCode::FORBIDDEN,
             C::NotFound
             | C::ConversationNotFound
@@ -238,6 +241,7 @@ impl From<AppError> for ApiError {
             AppError::AttachmentTooLarge { .. } => C::AttachmentTooLarge,
             AppError::TooManyAttachments { .. } => C::TooManyAttachments,
             AppError::AttachmentsUnavailable => C::AttachmentsUnavailable,
+            AppError::IdentityUnverified => C::IdentityUnverified,
             AppError::AttachmentStore(reason) => {
                 tracing::error!(%reason, "attachment store failed");
                 return Self::new(

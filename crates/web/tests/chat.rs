@@ -332,6 +332,113 @@ async fn other_sites_bad_frames_and_floods_are_refused(backend: Backend) {
     assert_eq!(next(&mut socket).await["type"], "welcome");
 }
 
+fn sign(secret: &str, id: &str) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+async fn a_signed_shopper_joins_their_history_and_an_unsigned_claim_never_does(backend: Backend) {
+    let s = server(backend).await;
+    // Ali already wrote by email: a known customer with the shop's id and his address.
+    let input = seva_app::conversations::NewConversationInput {
+        customer: seva_app::customers::CustomerInput {
+            email: Some("ali@example.com".into()),
+            external_id: Some("shop-77".into()),
+            name: Some("Ali".into()),
+            ..Default::default()
+        },
+        channel: Channel::Email,
+        subject: Some("Order 9".into()),
+        brand_id: None,
+        team_id: None,
+        assignee_id: None,
+        priority: None,
+        status: None,
+        tags: Vec::new(),
+        message: MessageInput {
+            kind: MessageKind::Customer,
+            text: "Where is order 9?".into(),
+            html: None,
+            external_id: None,
+            created_at: None,
+        },
+    };
+    let (earlier, _) = s
+        .app
+        .create_conversation(&s.agent, &input, None)
+        .await
+        .unwrap();
+    let ali = earlier.customer_id;
+
+    // Someone types Ali's address into the pre-chat form: a new customer, Ali's history untouched.
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(&mut socket, json!({"type": "hello"})).await;
+    assert_eq!(next(&mut socket).await["type"], "welcome");
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "u1", "text": "I am Ali, honest",
+               "email": "ali@example.com"}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["from"], "visitor");
+    let chats = s
+        .app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter {
+                channel: Some(Channel::Chat),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(chats.len(), 1);
+    assert_ne!(chats[0].customer_id, ali, "an unsigned claim joins nobody");
+
+    // A bad signature is refused and the connection closed.
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(
+        &mut socket,
+        json!({"type": "hello", "identity": {"id": "shop-77", "hash": sign("wrong", "shop-77")}}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "identity_unverified");
+
+    // The shop's server signs Ali in: his chat joins his customer record.
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    let identity = json!({"id": "shop-77", "email": "ali@example.com", "name": "Ali",
+                          "hash": sign(&s.widget.secret, "shop-77")});
+    send(&mut socket, json!({"type": "hello", "identity": identity})).await;
+    assert_eq!(next(&mut socket).await["type"], "welcome");
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "s1", "text": "Hi, it's Ali about order 9"}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["from"], "visitor");
+    let chats = s
+        .app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter {
+                customer: Some(ali),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let channels: Vec<Channel> = chats.iter().map(|c| c.channel).collect();
+    assert_eq!(
+        channels,
+        vec![Channel::Chat, Channel::Email],
+        "one timeline"
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -348,4 +455,5 @@ macro_rules! on_both_backends {
 on_both_backends!(
     a_visitor_and_an_agent_chat_live_and_reconnecting_loses_and_doubles_nothing,
     other_sites_bad_frames_and_floods_are_refused,
+    a_signed_shopper_joins_their_history_and_an_unsigned_claim_never_does,
 );
