@@ -2,6 +2,7 @@
 
 mod apt;
 mod bench;
+mod chat_load;
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, ExitCode};
@@ -14,9 +15,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("chat-load") => chat_load::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | cargo xtask bench [--scale quick|10k|100k|1m] [--backend sqlite|postgres|both]"
+                "usage: cargo xtask ci | cargo xtask bench [--scale quick|10k|100k|1m] [--backend sqlite|postgres|both] | cargo xtask chat-load [--connections N] [--replies N] [--backend sqlite|postgres]"
             );
             return ExitCode::from(2);
         }

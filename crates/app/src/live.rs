@@ -51,6 +51,9 @@ pub struct Live {
     closing: tokio::sync::watch::Sender<bool>,
     /// Tells this instance's announcements from the others'.
     instance: u64,
+    /// Listeners for one conversation each (chat visitors): a change wakes only its own
+    /// listeners, not every open chat.
+    feeds: Mutex<HashMap<ConversationId, broadcast::Sender<()>>>,
 }
 
 impl Default for Live {
@@ -61,6 +64,7 @@ impl Default for Live {
             tx,
             viewers: Mutex::new(HashMap::new()),
             pages: Mutex::new(HashMap::new()),
+            feeds: Mutex::new(HashMap::new()),
             closing: tokio::sync::watch::Sender::new(false),
             instance: {
                 let mut bytes = [0u8; 8];
@@ -75,6 +79,12 @@ impl Default for Live {
 impl Live {
     fn viewers(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Vec<Viewer>>> {
         self.viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn feeds(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, broadcast::Sender<()>>> {
+        self.feeds
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -98,6 +108,32 @@ impl App {
     /// Tells this instance's watchers. Nobody listening is fine.
     fn notify_here(&self, notice: Notice) {
         let _ = self.live.tx.send(notice);
+        match notice {
+            Notice::Changed(c) => {
+                if let Some(feed) = self.live.feeds().get(&c) {
+                    let _ = feed.send(());
+                }
+            }
+            Notice::Everything => {
+                for feed in self.live.feeds().values() {
+                    let _ = feed.send(());
+                }
+            }
+            Notice::Presence(_) => {}
+        }
+    }
+
+    /// Changes to one conversation only (a lagging receiver means "changed" too). Feeds with
+    /// no listener left are dropped as new ones are made.
+    pub fn conversation_feed(&self, conversation: ConversationId) -> broadcast::Receiver<()> {
+        let mut feeds = self.live.feeds();
+        if feeds.len() > SWEEP_ABOVE {
+            feeds.retain(|_, feed| feed.receiver_count() > 0);
+        }
+        feeds
+            .entry(conversation)
+            .or_insert_with(|| broadcast::channel(16).0)
+            .subscribe()
     }
 
     /// Sends an announcement to the other instances, without waiting for it.

@@ -19,7 +19,6 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use seva_app::AppError;
 use seva_app::chat::{ChatSession, SignedIdentity, VisitorDetails};
-use seva_app::live::Notice;
 use seva_domain::{AuthorKind, Message};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, timeout};
@@ -101,9 +100,14 @@ async fn connect(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     match state.app.widget_for(&key, origin.as_deref()).await {
+        // Small buffers: chat frames are small, and thousands of open chats must fit in memory
+        // (tungstenite's defaults are 128 KB each way per connection).
         Ok(widget) => ws
             .max_message_size(MAX_FRAME_BYTES)
             .max_frame_size(MAX_FRAME_BYTES)
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(0)
+            .max_write_buffer_size(MAX_FRAME_BYTES * 4)
             .on_upgrade(move |socket| async move {
                 let opened = state.app.clone();
                 if let Err(e) = chat(state, widget, socket).await {
@@ -176,7 +180,9 @@ async fn chat(
     tx.send(text_frame(&welcome))
         .await
         .map_err(|e| e.to_string())?;
-    let mut live = state.app.subscribe();
+    // Changes to this chat's conversation only; none until the first message opens it.
+    let mut feed = session.conversation.map(|c| state.app.conversation_feed(c));
+    let mut closing = state.app.live_closing();
     let mut last = after.max(0);
     last = replay(&state, &session, last, &mut tx).await?;
     let mut limit = RateLimit {
@@ -203,6 +209,9 @@ async fn chat(
                         let details = VisitorDetails { name, email };
                         match state.app.chat_send(&mut session, &client_id, &text, &details).await {
                             Ok((message, _)) => {
+                                if feed.is_none() {
+                                    feed = Some(state.app.conversation_feed(message.conversation_id));
+                                }
                                 send_message(&state, &mut tx, &message).await?;
                                 last = last.max(message.id.0);
                             }
@@ -221,17 +230,22 @@ async fn chat(
                     }
                 }
             }
-            notice = live.recv() => match notice {
-                Ok(Notice::Changed(c)) if Some(c) == session.conversation => {
+            changed = async {
+                match feed.as_mut() {
+                    Some(feed) => feed.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match changed {
+                // A change, or missed ones: send whatever is new.
+                Ok(()) | Err(RecvError::Lagged(_)) => {
                     last = replay(&state, &session, last, &mut tx).await?;
                 }
-                // Missed notices: send whatever is new.
-                Ok(Notice::Everything) | Err(RecvError::Lagged(_)) => {
-                    last = replay(&state, &session, last, &mut tx).await?;
-                }
-                Ok(_) => {}
                 Err(RecvError::Closed) => return Ok(()),
             },
+            _ = closing.changed() => {
+                let _ = tx.send(Frame::Close(None)).await;
+                return Ok(());
+            }
             _ = heartbeat.tick() => {
                 tx.send(Frame::Ping(Vec::new().into())).await.map_err(|e| e.to_string())?;
             }

@@ -104,7 +104,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits in the workspace")
@@ -115,7 +115,7 @@ fn ensure_wrk() -> anyhow::Result<()> {
     crate::apt::ensure("the benchmark's load generator", &["wrk"])
 }
 
-fn pg_admin_url() -> String {
+pub(crate) fn pg_admin_url() -> String {
     std::env::var("SEVA_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
@@ -556,14 +556,14 @@ fn http_status(addr: &str, path: &str, cookie: &str) -> anyhow::Result<u16> {
         .with_context(|| format!("not an HTTP answer: {line:?}"))
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// Polls `/readyz` until the server answers 200; fails if it exits or takes over a minute.
-fn wait_ready(addr: &str, server: &mut Child) -> anyhow::Result<()> {
+pub(crate) fn wait_ready(addr: &str, server: &mut Child) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         if let Some(status) = server.try_wait()? {
@@ -587,7 +587,7 @@ fn wait_ready(addr: &str, server: &mut Child) -> anyhow::Result<()> {
     }
 }
 
-fn proc_status_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
+pub(crate) fn proc_status_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
