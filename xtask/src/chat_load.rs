@@ -70,6 +70,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 }
 
 async fn database(backend: Backend, dir: &std::path::Path) -> anyhow::Result<String> {
+    sqlx::any::install_default_drivers();
     Ok(match backend {
         Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("seva.db").display()),
         Backend::Postgres => {
@@ -92,7 +93,6 @@ async fn database(backend: Backend, dir: &std::path::Path) -> anyhow::Result<Str
 
 /// An admin's API token and a widget, written before the server starts.
 async fn prepare(url: &str) -> anyhow::Result<(String, String)> {
-    sqlx::any::install_default_drivers();
     let store = Store::open(url, &StoreOptions::default()).await?;
     let app = seva_app::App::new(store.clone(), Arc::new(seva_app::SystemClock));
     let admin = app
@@ -196,6 +196,15 @@ async fn load(options: &Options) -> anyhow::Result<()> {
         .status();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
+    if options.backend == Backend::Postgres {
+        let name = format!("seva_chat_load_{}", std::process::id());
+        let admin = sqlx::AnyPool::connect(&pg_admin_url()).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await?;
+    }
 
     let pct = |p: f64| -> f64 {
         if micros.is_empty() {
