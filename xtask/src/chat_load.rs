@@ -91,6 +91,20 @@ async fn database(backend: Backend, dir: &std::path::Path) -> anyhow::Result<Str
     })
 }
 
+/// The PostgreSQL database `database` made, dropped; nothing to do for SQLite.
+async fn drop_database(backend: Backend) -> anyhow::Result<()> {
+    if backend == Backend::Postgres {
+        let name = format!("seva_chat_load_{}", std::process::id());
+        let admin = sqlx::AnyPool::connect(&pg_admin_url()).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await?;
+    }
+    Ok(())
+}
+
 /// An admin's API token and a widget, written before the server starts.
 async fn prepare(url: &str) -> anyhow::Result<(String, String)> {
     let store = Store::open(url, &StoreOptions::default()).await?;
@@ -196,15 +210,7 @@ async fn load(options: &Options) -> anyhow::Result<()> {
         .status();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    if options.backend == Backend::Postgres {
-        let name = format!("seva_chat_load_{}", std::process::id());
-        let admin = sqlx::AnyPool::connect(&pg_admin_url()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await?;
-    }
+    drop_database(options.backend).await?;
 
     let pct = |p: f64| -> f64 {
         if micros.is_empty() {
