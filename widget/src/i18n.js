@@ -12,6 +12,7 @@ const strings = {
     email: "Your email (for our answer if you leave)",
     connecting: "Connecting…",
     reconnecting: "Connection lost. Reconnecting…",
+    typing: "An agent is typing…",
     errors: {
       rate_limited: "You are sending messages too fast. Wait a moment.",
       text_too_long: "That message is too long.",
@@ -30,6 +31,7 @@ const strings = {
     email: "ایمیل شما (برای پاسخ، اگر رفتید)",
     connecting: "در حال اتصال…",
     reconnecting: "اتصال قطع شد. در حال اتصال دوباره…",
+    typing: "پشتیبان در حال نوشتن است…",
     errors: {
       rate_limited: "پیام‌ها را خیلی سریع می‌فرستید. کمی صبر کنید.",
       text_too_long: "این پیام خیلی طولانی است.",
@@ -48,6 +50,7 @@ const strings = {
     email: "तुमचा ईमेल (तुम्ही गेलात तर उत्तरासाठी)",
     connecting: "जोडत आहे…",
     reconnecting: "संपर्क तुटला. पुन्हा जोडत आहे…",
+    typing: "सहाय्यक लिहित आहे…",
     errors: {
       rate_limited: "तुम्ही संदेश खूप वेगाने पाठवत आहात. थोडे थांबा.",
       text_too_long: "हा संदेश खूप मोठा आहे.",
@@ -66,6 +69,7 @@ const strings = {
     email: "आपका ईमेल (आप चले जाएँ तो उत्तर के लिए)",
     connecting: "जोड़ रहे हैं…",
     reconnecting: "संपर्क टूट गया। फिर से जोड़ रहे हैं…",
+    typing: "सहायक लिख रहा है…",
     errors: {
       rate_limited: "आप संदेश बहुत तेज़ी से भेज रहे हैं। थोड़ा रुकें।",
       text_too_long: "यह संदेश बहुत लंबा है।",

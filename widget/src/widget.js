@@ -112,6 +112,14 @@ function start(script, key) {
     textarea.value = "";
     transmit(message);
   });
+  // Tell the agent the visitor is typing, at most every three seconds.
+  let typingSent = 0;
+  textarea.addEventListener("input", () => {
+    if (lastId > 0 && Date.now() - typingSent > 3000 && socket && welcomed) {
+      typingSent = Date.now();
+      socket.send(JSON.stringify({ type: "typing" }));
+    }
+  });
   textarea.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
@@ -168,6 +176,8 @@ function start(script, key) {
       lastId = Math.max(lastId, frame.id);
       prechat.hidden = true;
       show(frame);
+    } else if (frame.type === "typing") {
+      state.textContent = frame.active ? t.typing : "";
     } else if (frame.type === "error") {
       state.textContent = t.errors[frame.code] || t.errors.other;
       if (frame.code !== "rate_limited") {

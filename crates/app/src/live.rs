@@ -31,6 +31,18 @@ pub enum Notice {
     Everything,
 }
 
+/// What a conversation's own feed says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// Something changed (or changes may have been missed): read what is new.
+    Changed,
+    /// Who is viewing or typing changed.
+    Presence,
+}
+
+/// How long a visitor counts as typing after their last keystroke signal.
+pub const VISITOR_TYPING_TTL: chrono::Duration = chrono::Duration::seconds(6);
+
 /// One agent looking at a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Viewer {
@@ -53,7 +65,9 @@ pub struct Live {
     instance: u64,
     /// Listeners for one conversation each (chat visitors): a change wakes only its own
     /// listeners, not every open chat.
-    feeds: Mutex<HashMap<ConversationId, broadcast::Sender<()>>>,
+    feeds: Mutex<HashMap<ConversationId, broadcast::Sender<Feed>>>,
+    /// When each chat's visitor last said they were typing.
+    visitors_typing: Mutex<HashMap<ConversationId, Timestamp>>,
 }
 
 impl Default for Live {
@@ -65,6 +79,7 @@ impl Default for Live {
             viewers: Mutex::new(HashMap::new()),
             pages: Mutex::new(HashMap::new()),
             feeds: Mutex::new(HashMap::new()),
+            visitors_typing: Mutex::new(HashMap::new()),
             closing: tokio::sync::watch::Sender::new(false),
             instance: {
                 let mut bytes = [0u8; 8];
@@ -83,7 +98,13 @@ impl Live {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn feeds(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, broadcast::Sender<()>>> {
+    fn visitors_typing(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Timestamp>> {
+        self.visitors_typing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn feeds(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, broadcast::Sender<Feed>>> {
         self.feeds
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -111,21 +132,25 @@ impl App {
         match notice {
             Notice::Changed(c) => {
                 if let Some(feed) = self.live.feeds().get(&c) {
-                    let _ = feed.send(());
+                    let _ = feed.send(Feed::Changed);
+                }
+            }
+            Notice::Presence(c) => {
+                if let Some(feed) = self.live.feeds().get(&c) {
+                    let _ = feed.send(Feed::Presence);
                 }
             }
             Notice::Everything => {
                 for feed in self.live.feeds().values() {
-                    let _ = feed.send(());
+                    let _ = feed.send(Feed::Changed);
                 }
             }
-            Notice::Presence(_) => {}
         }
     }
 
     /// Changes to one conversation only (a lagging receiver means "changed" too). Feeds with
     /// no listener left are dropped as new ones are made.
-    pub fn conversation_feed(&self, conversation: ConversationId) -> broadcast::Receiver<()> {
+    pub fn conversation_feed(&self, conversation: ConversationId) -> broadcast::Receiver<Feed> {
         let mut feeds = self.live.feeds();
         if feeds.len() > SWEEP_ABOVE {
             feeds.retain(|_, feed| feed.receiver_count() > 0);
@@ -148,6 +173,42 @@ impl App {
                 tracing::debug!(error = %e, "live update not announced to other instances");
             }
         });
+    }
+
+    /// A chat visitor is typing (`true`) or stopped. Agents on the conversation hear of it when
+    /// it starts; it lapses by itself after [`VISITOR_TYPING_TTL`].
+    pub fn visitor_typing(&self, conversation: ConversationId, typing: bool) {
+        let now = self.now();
+        let started = {
+            let mut all = self.live.visitors_typing();
+            if all.len() > SWEEP_ABOVE {
+                all.retain(|_, at| now - *at < VISITOR_TYPING_TTL);
+            }
+            let was = all
+                .get(&conversation)
+                .is_some_and(|at| now - *at < VISITOR_TYPING_TTL);
+            if typing {
+                all.insert(conversation, now);
+            } else {
+                all.remove(&conversation);
+            }
+            was != typing
+        };
+        if started {
+            self.notify_here(Notice::Presence(conversation));
+            self.announce(
+                serde_json::json!({ "kind": "visitor_typing", "c": conversation.0, "t": typing }),
+            );
+        }
+    }
+
+    /// Whether the chat's visitor is typing now.
+    pub fn visitor_is_typing(&self, conversation: ConversationId) -> bool {
+        let now = self.now();
+        self.live
+            .visitors_typing()
+            .get(&conversation)
+            .is_some_and(|at| now - *at < VISITOR_TYPING_TTL)
     }
 
     /// Applies another instance's announcement: a change, or a viewer arriving, typing or
@@ -173,6 +234,18 @@ impl App {
                 }
             }
             (Some("left"), Some(user)) if self.unsee(c, user) => {
+                self.notify_here(Notice::Presence(c));
+            }
+            (Some("visitor_typing"), _) => {
+                let typing = message["t"].as_bool().unwrap_or(false);
+                {
+                    let mut all = self.live.visitors_typing();
+                    if typing {
+                        all.insert(c, self.now());
+                    } else {
+                        all.remove(&c);
+                    }
+                }
                 self.notify_here(Notice::Presence(c));
             }
             _ => {}

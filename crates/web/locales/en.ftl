@@ -114,6 +114,7 @@ identity-external = Shop ID
 someone = Someone
 presence-viewing = { $name } is viewing
 presence-typing = { $name } is typing…
+presence-visitor-typing = The customer is typing…
 event-created = New conversation by { $channel }
 event-status = { $actor } set the status to { $status }
 event-priority = { $actor } set the priority to { $priority }

@@ -114,6 +114,7 @@ identity-external = شناسهٔ فروشگاه
 someone = کسی
 presence-viewing = { $name } در حال مشاهده است
 presence-typing = { $name } در حال نوشتن است…
+presence-visitor-typing = مشتری در حال نوشتن است…
 event-created = گفتگوی تازه از راه { $channel }
 event-status = { $actor } وضعیت را «{ $status }» کرد
 event-priority = { $actor } اولویت را «{ $priority }» کرد

@@ -114,6 +114,7 @@ identity-external = दुकान की पहचान
 someone = कोई
 presence-viewing = { $name } देख रहे हैं
 presence-typing = { $name } लिख रहे हैं…
+presence-visitor-typing = ग्राहक लिख रहा है…
 event-created = { $channel } से नई बातचीत
 event-status = { $actor } ने स्थिति { $status } की
 event-priority = { $actor } ने प्राथमिकता { $priority } की

@@ -114,6 +114,7 @@ identity-external = दुकानातील ओळख
 someone = कोणीतरी
 presence-viewing = { $name } पाहत आहेत
 presence-typing = { $name } लिहीत आहेत…
+presence-visitor-typing = ग्राहक लिहित आहे…
 event-created = { $channel } द्वारे नवीन संभाषण
 event-status = { $actor } यांनी स्थिती { $status } केली
 event-priority = { $actor } यांनी प्राधान्य { $priority } केले

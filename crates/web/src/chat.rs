@@ -19,6 +19,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use seva_app::AppError;
 use seva_app::chat::{ChatSession, SignedIdentity, VisitorDetails};
+use seva_app::live::Feed;
 use seva_domain::{AuthorKind, Message};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, timeout};
@@ -50,6 +51,8 @@ enum ClientFrame {
         name: Option<String>,
         email: Option<String>,
     },
+    /// The visitor is typing (sent at most every few seconds while they type).
+    Typing,
     Ping,
 }
 
@@ -85,6 +88,10 @@ enum ServerFrame<'a> {
     Error {
         code: &'static str,
         message: String,
+    },
+    /// Whether an agent is typing in the chat now.
+    Typing {
+        active: bool,
     },
     Pong,
 }
@@ -183,6 +190,7 @@ async fn chat(
     // Changes to this chat's conversation only; none until the first message opens it.
     let mut feed = session.conversation.map(|c| state.app.conversation_feed(c));
     let mut closing = state.app.live_closing();
+    let mut agent_typing = false;
     let mut last = after.max(0);
     last = replay(&state, &session, last, &mut tx).await?;
     let mut limit = RateLimit {
@@ -222,6 +230,11 @@ async fn chat(
                             }
                         }
                     }
+                    Ok(ClientFrame::Typing) => {
+                        if let Some(c) = session.conversation {
+                            state.app.visitor_typing(c, true);
+                        }
+                    }
                     Ok(ClientFrame::Ping) => {
                         tx.send(text_frame(&ServerFrame::Pong)).await.map_err(|e| e.to_string())?;
                     }
@@ -237,8 +250,17 @@ async fn chat(
                 }
             } => match changed {
                 // A change, or missed ones: send whatever is new.
-                Ok(()) | Err(RecvError::Lagged(_)) => {
+                Ok(Feed::Changed) | Err(RecvError::Lagged(_)) => {
                     last = replay(&state, &session, last, &mut tx).await?;
+                }
+                Ok(Feed::Presence) => {
+                    let typing = session.conversation.is_some_and(|c| {
+                        state.app.viewers(c, seva_domain::UserId(0)).iter().any(|v| v.typing)
+                    });
+                    if typing != agent_typing {
+                        agent_typing = typing;
+                        tx.send(text_frame(&ServerFrame::Typing { active: typing })).await.map_err(|e| e.to_string())?;
+                    }
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },

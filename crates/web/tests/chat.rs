@@ -190,6 +190,21 @@ async fn a_visitor_and_an_agent_chat_live_and_reconnecting_loses_and_doubles_not
         .await
         .unwrap();
 
+    // Typing both ways: the agent's shows in the widget, the visitor's in the workspace.
+    s.app.heartbeat(&s.agent, conversation, Some(true));
+    let typing = next(&mut socket).await;
+    assert_eq!(
+        (typing["type"].as_str(), typing["active"].as_bool()),
+        (Some("typing"), Some(true))
+    );
+    s.app.heartbeat(&s.agent, conversation, Some(false));
+    assert_eq!(next(&mut socket).await["active"], false);
+    assert!(!s.app.visitor_is_typing(conversation));
+    send(&mut socket, json!({"type": "typing"})).await;
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next(&mut socket).await["type"], "pong");
+    assert!(s.app.visitor_is_typing(conversation));
+
     // The connection drops. Meanwhile the agent writes again, and the visitor's browser had
     // sent a message whose answer it never saw.
     drop(socket);

@@ -346,8 +346,13 @@ fn customer_facts(tr: &Tr<'_>, agent: &Agent, customer: &Customer) -> Vec<Fact> 
     facts
 }
 
-pub fn presence_text(tr: &Tr<'_>, viewers: &[seva_app::live::Viewer]) -> String {
-    viewers
+/// Who else is here: agents viewing or typing, and a chat's visitor typing.
+pub fn presence_text(
+    tr: &Tr<'_>,
+    viewers: &[seva_app::live::Viewer],
+    visitor_typing: bool,
+) -> String {
+    let mut parts: Vec<String> = viewers
         .iter()
         .map(|v| {
             tr.t1(
@@ -360,8 +365,11 @@ pub fn presence_text(tr: &Tr<'_>, viewers: &[seva_app::live::Viewer]) -> String 
                 &v.name,
             )
         })
-        .collect::<Vec<_>>()
-        .join(" · ")
+        .collect();
+    if visitor_typing {
+        parts.push(tr.t("presence-visitor-typing"));
+    }
+    parts.join(" · ")
 }
 
 fn team_choices(tr: &Tr<'_>, directory: &Directory, current: Option<TeamId>) -> Vec<Choice> {
@@ -471,7 +479,11 @@ async fn live_part<'a>(
         customer_name,
         customer_facts: customer_facts(&tr, agent, &customer),
         other_conversations,
-        presence: presence_text(&tr, &state.app.viewers(c.id, agent.caller.user.id)),
+        presence: presence_text(
+            &tr,
+            &state.app.viewers(c.id, agent.caller.user.id),
+            state.app.visitor_is_typing(c.id),
+        ),
         assigned_to_me: c.assignee_id == Some(agent.caller.user.id),
         notice: None,
         tr,

@@ -49,7 +49,7 @@ impl Watch {
         let tr = self.agent.tr(&self.state);
         let viewers = app.viewers(c, self.agent.caller.user.id);
         // JSON, because an event with empty data never reaches the page's listener.
-        let text = presence_text(&tr, &viewers);
+        let text = presence_text(&tr, &viewers, app.visitor_is_typing(c));
         Event::default()
             .event("presence")
             .data(serde_json::json!({ "text": text }).to_string())
