@@ -43,6 +43,11 @@ async fn admins_manage_widgets_and_others_are_refused(backend: Backend) {
             .starts_with("w_")
     );
     assert!(created.body["secret"].as_str().unwrap().starts_with("whs_"));
+    let embed = created.body["embed"].as_str().unwrap();
+    assert!(embed.starts_with("<script src=\"http"), "{embed}");
+    assert!(embed.contains("/static/widget.js\""), "{embed}");
+    let key = created.body["public_key"].as_str().unwrap();
+    assert!(embed.contains(&format!("data-key=\"{key}\"")), "{embed}");
 
     let listed = t
         .call(Method::GET, "/api/v1/widgets", &t.admin, None, None)

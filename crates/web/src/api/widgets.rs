@@ -38,13 +38,19 @@ pub struct WidgetJson {
     /// none, name, email or name_email: what the widget asks before the first message.
     pub prechat: String,
     pub active: bool,
+    /// The tag to put on the shop's pages.
+    pub embed: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<Widget> for WidgetJson {
-    fn from(w: Widget) -> Self {
+impl WidgetJson {
+    fn new(w: Widget, public_url: &str) -> Self {
         Self {
+            embed: format!(
+                "<script src=\"{public_url}/static/widget.js\" data-key=\"{}\" async></script>",
+                w.public_key
+            ),
             id: w.id.0,
             name: w.name,
             public_key: w.public_key,
@@ -108,7 +114,10 @@ pub async fn list_widgets(
 ) -> ApiResult<Json<Page<WidgetJson>>> {
     let widgets = state.app.widgets(&caller).await?;
     Ok(Json(Page {
-        items: widgets.into_iter().map(Into::into).collect(),
+        items: widgets
+            .into_iter()
+            .map(|w| WidgetJson::new(w, &state.config.public_url))
+            .collect(),
         next_cursor: None,
     }))
 }
@@ -126,7 +135,10 @@ pub async fn create_widget(
         .app
         .create_widget(&caller, &body.value.into_input())
         .await?;
-    Ok((StatusCode::CREATED, Json(widget.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(WidgetJson::new(widget, &state.config.public_url)),
+    ))
 }
 
 /// One widget.
@@ -144,7 +156,7 @@ pub async fn show_widget(
         .into_iter()
         .find(|w| w.id == WidgetId(id))
         .ok_or(seva_app::AppError::NotFound("widget"))?;
-    Ok(Json(widget.into()))
+    Ok(Json(WidgetJson::new(widget, &state.config.public_url)))
 }
 
 /// Replaces a widget's settings (its key and secret stay).
@@ -161,5 +173,5 @@ pub async fn update_widget(
         .app
         .update_widget(&caller, WidgetId(id), &body.value.into_input())
         .await?;
-    Ok(Json(widget.into()))
+    Ok(Json(WidgetJson::new(widget, &state.config.public_url)))
 }
