@@ -18,6 +18,19 @@ pub struct WidgetSettings<'a> {
     pub active: bool,
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a widget's settings as `$1` to `$6`, in the order both statements name them.
+fn bind_settings<'q>(query: Query<'q>, new: &'q WidgetSettings<'q>) -> Query<'q> {
+    query
+        .bind(new.name)
+        .bind(new.brand_id.map(|b| b.0))
+        .bind(new.allowed_origins.join("\n"))
+        .bind(new.color)
+        .bind(new.greeting)
+        .bind(new.prechat.as_str())
+}
+
 pub async fn insert_widget(
     conn: &mut Conn,
     public_key: &str,
@@ -25,23 +38,21 @@ pub async fn insert_widget(
     new: &WidgetSettings<'_>,
     now: Timestamp,
 ) -> Result<WidgetId> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO widgets (public_key, secret, name, brand_id, allowed_origins, color,
-                              greeting, prechat, disabled_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+    let row = bind_settings(
+        sqlx::query(
+            "INSERT INTO widgets (name, brand_id, allowed_origins, color, greeting, prechat,
+                                  public_key, secret, disabled_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+        ),
+        new,
     )
     .bind(public_key)
     .bind(secret)
-    .bind(new.name)
-    .bind(new.brand_id.map(|b| b.0))
-    .bind(new.allowed_origins.join("\n"))
-    .bind(new.color)
-    .bind(new.greeting)
-    .bind(new.prechat.as_str())
     .bind((!new.active).then(|| to_micros(now)))
     .bind(to_micros(now))
     .fetch_one(&mut *conn)
     .await?;
+    let id: i64 = col(&row, "id")?;
     Ok(WidgetId(id))
 }
 
@@ -51,19 +62,16 @@ pub async fn update_widget(
     new: &WidgetSettings<'_>,
     now: Timestamp,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE widgets SET name = $1, brand_id = $2, allowed_origins = $3, color = $4,
-                greeting = $5, prechat = $6,
-                disabled_at = CASE WHEN $7 = 1 THEN NULL ELSE COALESCE(disabled_at, $8) END,
-                updated_at = $8
-         WHERE id = $9",
+    let done = bind_settings(
+        sqlx::query(
+            "UPDATE widgets SET name = $1, brand_id = $2, allowed_origins = $3, color = $4,
+                    greeting = $5, prechat = $6,
+                    disabled_at = CASE WHEN $7 = 1 THEN NULL ELSE COALESCE(disabled_at, $8) END,
+                    updated_at = $8
+             WHERE id = $9",
+        ),
+        new,
     )
-    .bind(new.name)
-    .bind(new.brand_id.map(|b| b.0))
-    .bind(new.allowed_origins.join("\n"))
-    .bind(new.color)
-    .bind(new.greeting)
-    .bind(new.prechat.as_str())
     .bind(i64::from(new.active))
     .bind(to_micros(now))
     .bind(id.0)

@@ -29,33 +29,43 @@ pub async fn insert_mailbox(
     new: &MailboxSettings<'_>,
     now: Timestamp,
 ) -> Result<MailboxId> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO mailboxes (name, address, brand_id, imap_host, imap_port, imap_security,
+    let row = bind_settings(
+        sqlx::query(
+            "INSERT INTO mailboxes (name, address, brand_id, imap_host, imap_port, imap_security,
                                 imap_user, imap_password, imap_folder, smtp_host, smtp_port,
                                 smtp_security, smtp_user, smtp_password, last_uid, disabled_at,
                                 created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $16, $16)
          RETURNING id",
+        ),
+        new,
     )
-    .bind(new.name)
-    .bind(new.address)
-    .bind(new.brand_id.map(|b| b.0))
-    .bind(&new.imap.host)
-    .bind(i64::from(new.imap.port))
-    .bind(new.imap.security.as_str())
-    .bind(new.imap.user.as_deref().unwrap_or(""))
-    .bind(new.imap.password.as_deref().unwrap_or(""))
-    .bind(new.imap_folder)
-    .bind(&new.smtp.host)
-    .bind(i64::from(new.smtp.port))
-    .bind(new.smtp.security.as_str())
-    .bind(new.smtp.user.as_deref())
-    .bind(new.smtp.password.as_deref())
     .bind((!new.active).then(|| to_micros(now)))
     .bind(to_micros(now))
     .fetch_one(&mut *conn)
     .await?;
-    Ok(MailboxId(id))
+    Ok(MailboxId(col(&row, "id")?))
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a mailbox's settings as `$1` to `$14`, in the order both statements name them.
+fn bind_settings<'q>(query: Query<'q>, new: &'q MailboxSettings<'q>) -> Query<'q> {
+    query
+        .bind(new.name)
+        .bind(new.address)
+        .bind(new.brand_id.map(|b| b.0))
+        .bind(&new.imap.host)
+        .bind(i64::from(new.imap.port))
+        .bind(new.imap.security.as_str())
+        .bind(new.imap.user.as_deref().unwrap_or(""))
+        .bind(new.imap.password.as_deref().unwrap_or(""))
+        .bind(new.imap_folder)
+        .bind(&new.smtp.host)
+        .bind(i64::from(new.smtp.port))
+        .bind(new.smtp.security.as_str())
+        .bind(new.smtp.user.as_deref())
+        .bind(new.smtp.password.as_deref())
 }
 
 /// Replaces the settings; the fetch position starts again when the server or folder changed.
@@ -65,8 +75,9 @@ pub async fn update_mailbox(
     new: &MailboxSettings<'_>,
     now: Timestamp,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE mailboxes SET
+    let done = bind_settings(
+        sqlx::query(
+            "UPDATE mailboxes SET
             uid_validity = CASE WHEN imap_host = $4 AND imap_port = $5 AND imap_user = $7
                                      AND imap_folder = $9 THEN uid_validity ELSE NULL END,
             last_uid = CASE WHEN imap_host = $4 AND imap_port = $5 AND imap_user = $7
@@ -78,21 +89,9 @@ pub async fn update_mailbox(
             disabled_at = CASE WHEN $15 = 1 THEN NULL ELSE COALESCE(disabled_at, $16) END,
             last_error = NULL, updated_at = $16
          WHERE id = $17",
+        ),
+        new,
     )
-    .bind(new.name)
-    .bind(new.address)
-    .bind(new.brand_id.map(|b| b.0))
-    .bind(&new.imap.host)
-    .bind(i64::from(new.imap.port))
-    .bind(new.imap.security.as_str())
-    .bind(new.imap.user.as_deref().unwrap_or(""))
-    .bind(new.imap.password.as_deref().unwrap_or(""))
-    .bind(new.imap_folder)
-    .bind(&new.smtp.host)
-    .bind(i64::from(new.smtp.port))
-    .bind(new.smtp.security.as_str())
-    .bind(new.smtp.user.as_deref())
-    .bind(new.smtp.password.as_deref())
     .bind(i64::from(new.active))
     .bind(to_micros(now))
     .bind(id.0)

@@ -3,6 +3,8 @@
 //! is refused on a page the widget does not allow, or when sending too much.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -452,19 +454,6 @@ async fn a_signed_shopper_joins_their_history_and_an_unsigned_claim_never_does(b
         vec![Channel::Chat, Channel::Email],
         "one timeline"
     );
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() { super::$name(seva_store::Backend::Sqlite).await; })+
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() { super::$name(seva_store::Backend::Postgres).await; })+
-        }
-    };
 }
 
 on_both_backends!(
