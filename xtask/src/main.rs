@@ -74,7 +74,7 @@ fn ci() -> anyhow::Result<()> {
     )?;
 
     step("Dovecot (IMAP) and aiosmtpd (an SMTP sink) for the mail channel tests");
-    apt::ensure("the mail tests", &["dovecot-imapd"])?;
+    apt::ensure("the mail tests", &["dovecot-imapd", "openssl"])?;
     apt::ensure_python_module("the mail tests", "aiosmtpd", "aiosmtpd")?;
 
     step("tests on SQLite and PostgreSQL");

@@ -156,6 +156,20 @@ async fn reply(w: &World, conversation: ConversationId, text: &str, files: &[New
         .unwrap();
 }
 
+async fn resolve(w: &World, id: ConversationId) {
+    w.app
+        .update_conversation(
+            &w.agent,
+            id,
+            &ConversationPatch {
+                status: Some(Status::Resolved),
+                ..ConversationPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
 async fn the_conversation(w: &World) -> ConversationId {
     let list = w
         .app
@@ -273,17 +287,7 @@ async fn mail_in_becomes_conversations_and_replies_thread_both_ways(backend: Bac
 
     // The conversation is resolved; the customer answers that reply days later: it joins the
     // same conversation and reopens it.
-    w.app
-        .update_conversation(
-            &w.agent,
-            id,
-            &ConversationPatch {
-                status: Some(Status::Resolved),
-                ..ConversationPatch::default()
-            },
-        )
-        .await
-        .unwrap();
+    resolve(&w, id).await;
     let answer = customer_mail(
         "second@example.org",
         &format!(
@@ -316,17 +320,7 @@ async fn mail_in_becomes_conversations_and_replies_thread_both_ways(backend: Bac
         "",
     );
     // An out-of-office with the reference: joins but never reopens, and is never answered.
-    w.app
-        .update_conversation(
-            &w.agent,
-            id,
-            &ConversationPatch {
-                status: Some(Status::Resolved),
-                ..ConversationPatch::default()
-            },
-        )
-        .await
-        .unwrap();
+    resolve(&w, id).await;
     let away = customer_mail(
         "ooo@example.org",
         &format!("Automatic reply: Re: order [#{id}]"),
@@ -558,17 +552,7 @@ async fn a_bounce_of_our_reply_marks_it_not_delivered(backend: Backend) {
         .external_id
         .clone()
         .unwrap();
-    w.app
-        .update_conversation(
-            &w.agent,
-            id,
-            &ConversationPatch {
-                status: Some(Status::Resolved),
-                ..ConversationPatch::default()
-            },
-        )
-        .await
-        .unwrap();
+    resolve(&w, id).await;
 
     let dsn = format!(
         "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n\
