@@ -13,6 +13,10 @@ const strings = {
     connecting: "Connecting…",
     reconnecting: "Connection lost. Reconnecting…",
     typing: "An agent is typing…",
+    away: "Nobody is free to answer right now. We will answer here, and by email if you leave.",
+    awayEmail: "Your email for our answer",
+    awaySave: "Email me",
+    emailSaved: "Thank you. If you leave, our answer will come by email.",
     errors: {
       rate_limited: "You are sending messages too fast. Wait a moment.",
       text_too_long: "That message is too long.",
@@ -32,6 +36,10 @@ const strings = {
     connecting: "در حال اتصال…",
     reconnecting: "اتصال قطع شد. در حال اتصال دوباره…",
     typing: "پشتیبان در حال نوشتن است…",
+    away: "الان کسی برای پاسخ آزاد نیست. همین‌جا پاسخ می‌دهیم، و اگر رفتید با ایمیل.",
+    awayEmail: "ایمیل شما برای پاسخ ما",
+    awaySave: "با ایمیل بفرستید",
+    emailSaved: "سپاسگزاریم. اگر رفتید، پاسخ ما با ایمیل می‌رسد.",
     errors: {
       rate_limited: "پیام‌ها را خیلی سریع می‌فرستید. کمی صبر کنید.",
       text_too_long: "این پیام خیلی طولانی است.",
@@ -51,6 +59,10 @@ const strings = {
     connecting: "जोडत आहे…",
     reconnecting: "संपर्क तुटला. पुन्हा जोडत आहे…",
     typing: "सहाय्यक लिहित आहे…",
+    away: "आत्ता उत्तर द्यायला कोणी मोकळे नाही. आम्ही इथे उत्तर देऊ, आणि तुम्ही गेलात तर ईमेलने.",
+    awayEmail: "आमच्या उत्तरासाठी तुमचा ईमेल",
+    awaySave: "मला ईमेल करा",
+    emailSaved: "धन्यवाद. तुम्ही गेलात तर आमचे उत्तर ईमेलने येईल.",
     errors: {
       rate_limited: "तुम्ही संदेश खूप वेगाने पाठवत आहात. थोडे थांबा.",
       text_too_long: "हा संदेश खूप मोठा आहे.",
@@ -70,6 +82,10 @@ const strings = {
     connecting: "जोड़ रहे हैं…",
     reconnecting: "संपर्क टूट गया। फिर से जोड़ रहे हैं…",
     typing: "सहायक लिख रहा है…",
+    away: "अभी जवाब देने के लिए कोई खाली नहीं है। हम यहीं जवाब देंगे, और आप चले जाएँ तो ईमेल से।",
+    awayEmail: "हमारे जवाब के लिए आपका ईमेल",
+    awaySave: "मुझे ईमेल करें",
+    emailSaved: "धन्यवाद। आप चले जाएँ तो हमारा जवाब ईमेल से आएगा।",
     errors: {
       rate_limited: "आप संदेश बहुत तेज़ी से भेज रहे हैं। थोड़ा रुकें।",
       text_too_long: "यह संदेश बहुत लंबा है।",

@@ -46,6 +46,11 @@ function start(script, key) {
           <input name="name" autocomplete="name" placeholder="${esc(t.name)}">
           <input name="email" type="email" autocomplete="email" placeholder="${esc(t.email)}">
         </form>
+        <form class="away" hidden>
+          <p class="away-text" role="status"></p>
+          <div class="row"><input name="email" type="email" autocomplete="email" dir="ltr" placeholder="${esc(t.awayEmail)}">
+          <button type="submit">${esc(t.awaySave)}</button></div>
+        </form>
         <form class="compose">
           <textarea name="text" rows="2" placeholder="${esc(t.placeholder)}" dir="auto"></textarea>
           <button type="submit">${esc(t.send)}</button>
@@ -67,6 +72,11 @@ function start(script, key) {
   let welcomed = false;
   let retry = 1000;
   let asks = "none";
+  // Nobody answered in time: the widget says so, and offers to continue by email.
+  let awayAfter = 120;
+  let awayTimer = null;
+  let emailGiven = !!(saved.emailGiven || (identity && identity.email));
+  const away = $(".away");
   const shown = new Set();
   // Messages written but not yet echoed by the server, oldest first: re-sent on reconnect.
   let pending = saved.pending || [];
@@ -80,7 +90,7 @@ function start(script, key) {
   }
   function save() {
     try {
-      localStorage.setItem(storeKey, JSON.stringify({ token, pending }));
+      localStorage.setItem(storeKey, JSON.stringify({ token, pending, emailGiven }));
     } catch (_) {
       /* private mode: the chat lasts as long as the page */
     }
@@ -105,6 +115,7 @@ function start(script, key) {
     if (asks !== "none" && lastId === 0) {
       message.name = prechat.elements.name.value.trim() || null;
       message.email = prechat.elements.email.value.trim() || null;
+      if (message.email) emailGiven = true;
     }
     pending.push(message);
     save();
@@ -126,6 +137,27 @@ function start(script, key) {
       compose.requestSubmit();
     }
   });
+
+  away.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const email = away.elements.email.value.trim();
+    if (email && socket && welcomed) socket.send(JSON.stringify({ type: "email", email }));
+  });
+  // Waits for an agent after the visitor's message sent at `at`; an agent's answer stops it.
+  function waitForAgent(at) {
+    if (awayTimer) return;
+    const left = Math.max(0, awayAfter * 1000 - (Date.now() - Date.parse(at)));
+    awayTimer = setTimeout(() => {
+      away.querySelector(".away-text").textContent = emailGiven ? t.emailSaved : t.away;
+      away.querySelector(".row").hidden = emailGiven;
+      away.hidden = false;
+    }, left);
+  }
+  function answered() {
+    clearTimeout(awayTimer);
+    awayTimer = null;
+    away.hidden = true;
+  }
 
   function transmit(message) {
     if (socket && socket.readyState === 1 && welcomed) socket.send(JSON.stringify(message));
@@ -155,6 +187,7 @@ function start(script, key) {
       retry = 1000;
       token = frame.token;
       asks = frame.prechat || "none";
+      awayAfter = frame.away_after || awayAfter;
       save();
       state.textContent = "";
       if (frame.color) root.host.style.setProperty("--seva-color", frame.color);
@@ -175,7 +208,14 @@ function start(script, key) {
       }
       lastId = Math.max(lastId, frame.id);
       prechat.hidden = true;
+      if (frame.from === "agent") answered();
+      else waitForAgent(frame.at);
       show(frame);
+    } else if (frame.type === "email_saved") {
+      emailGiven = frame.ok;
+      save();
+      away.querySelector(".away-text").textContent = frame.ok ? t.emailSaved : t.away;
+      away.querySelector(".row").hidden = frame.ok;
     } else if (frame.type === "typing") {
       state.textContent = frame.active ? t.typing : "";
     } else if (frame.type === "error") {
@@ -252,7 +292,12 @@ function css() {
   .prechat { flex-direction: column; }
   input, textarea { font: inherit; flex: 1; border: 1px solid #dadce0; border-radius: 8px;
                     padding: 6px 8px; resize: none; }
-  input[hidden], form[hidden] { display: none; }
+  input[hidden], form[hidden], div[hidden] { display: none; }
+  .away { flex-direction: column; background: #fef7e0; }
+  .away p { margin: 0; }
+  .away .row { display: flex; gap: 6px; }
+  .away button { background: var(--seva-color); color: #fff; border: 0; border-radius: 8px;
+                 padding: 0 12px; font: inherit; cursor: pointer; }
   .compose button { background: var(--seva-color); color: #fff; border: 0; border-radius: 8px;
                     padding: 0 12px; font: inherit; cursor: pointer; }`;
 }

@@ -133,6 +133,7 @@ async fn prepare(url: &str) -> anyhow::Result<(String, String)> {
                 color: None,
                 greeting: None,
                 prechat: seva_domain::chat::Prechat::None,
+                away_after: None,
                 active: true,
             },
         )

@@ -32,6 +32,9 @@ pub struct WidgetInput {
     pub color: Option<String>,
     pub greeting: Option<String>,
     pub prechat: Prechat,
+    /// Seconds before a visitor waiting for a first answer is offered email (30 to 3600;
+    /// default 120).
+    pub away_after: Option<u32>,
     pub active: bool,
 }
 
@@ -80,6 +83,23 @@ pub struct VisitorDetails {
     pub email: Option<String>,
 }
 
+/// Default seconds before a visitor waiting for an answer is offered email.
+pub const AWAY_AFTER_DEFAULT: u32 = 120;
+
+fn away_after_of(input: &WidgetInput) -> Result<u32> {
+    let secs = input.away_after.unwrap_or(AWAY_AFTER_DEFAULT);
+    if (30..=3600).contains(&secs) {
+        Ok(secs)
+    } else {
+        // Seconds from 30 to 3600.
+        Err(ValueError::UnknownValue {
+            field: "away_after (30 to 3600 seconds)",
+            value: secs.to_string(),
+        }
+        .into())
+    }
+}
+
 fn settings_of(input: &WidgetInput) -> Result<(String, Vec<String>, String, Option<String>)> {
     let name = bounded_text("name", input.name.trim(), limits::NAME)?;
     if name.is_empty() {
@@ -108,6 +128,7 @@ impl App {
     pub async fn create_widget(&self, caller: &Caller, input: &WidgetInput) -> Result<Widget> {
         caller.require_role(Role::Admin)?;
         let (name, origins, color, greeting) = settings_of(input)?;
+        let away_after = away_after_of(input)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         if let Some(brand) = input.brand_id
@@ -123,6 +144,7 @@ impl App {
             color: &color,
             greeting: greeting.as_deref(),
             prechat: input.prechat,
+            away_after,
             active: input.active,
         };
         let id =
@@ -140,6 +162,7 @@ impl App {
     ) -> Result<Widget> {
         caller.require_role(Role::Admin)?;
         let (name, origins, color, greeting) = settings_of(input)?;
+        let away_after = away_after_of(input)?;
         let mut tx = self.store.begin().await?;
         if let Some(brand) = input.brand_id
             && !seva_store::staff::brand_exists(&mut tx, brand).await?
@@ -153,6 +176,7 @@ impl App {
             color: &color,
             greeting: greeting.as_deref(),
             prechat: input.prechat,
+            away_after,
             active: input.active,
         };
         store::update_widget(&mut tx, id, &settings, self.now())
@@ -372,6 +396,37 @@ impl App {
         let message = conversations::get_message(&mut tx, message).await?;
         tx.commit().await?;
         Ok((message, Outcome::Created))
+    }
+
+    /// Records that the visitor's browser was given messages up to `message`: an agent's reply
+    /// it was given is not emailed.
+    pub async fn chat_delivered(&self, session: &ChatSession, message: i64) -> Result<()> {
+        let mut conn = self.store.conn().await?;
+        Ok(store::mark_delivered(&mut conn, &session.token_hash, message).await?)
+    }
+
+    /// The visitor leaves an email address to be answered at (the widget offers it when nobody
+    /// answered in time). As with the pre-chat email, an address that already belongs to
+    /// someone is not added: an unsigned claim never joins a known customer's history.
+    /// Returns whether replies can now reach the visitor by email.
+    pub async fn chat_leave_email(&self, session: &ChatSession, email: &str) -> Result<bool> {
+        let identity = Identity::parse(IdentityKind::Email, email.trim())?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let visitor = store::visitor(&mut tx, &session.token_hash)
+            .await?
+            .ok_or(AppError::NotFound("chat"))?;
+        let Some(customer) = visitor.customer_id else {
+            return Ok(false);
+        };
+        match customers::find_by_identity(&mut tx, identity.kind, &identity.value).await? {
+            Some(owner) => return Ok(owner == customer),
+            None => {
+                customers::add_identity(&mut tx, customer, &identity, now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The chat's public messages after message `after` (0: all), for a visitor (re)connecting.

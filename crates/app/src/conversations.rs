@@ -467,12 +467,11 @@ impl App {
             };
             seva_store::attachments::insert(&mut tx, &row).await?;
         }
-        // An email conversation's reply leaves by email, queued in this transaction so it is
-        // sent exactly when the reply exists. Imported history (an original time) is not sent.
-        if input.kind == MessageKind::Reply
-            && conversation.channel == Channel::Email
-            && input.created_at.is_none()
-        {
+        // A reply leaves by email when the conversation's channel answers by email (email, the
+        // contact form, the portal; a chat only if the visitor does not see it in time), queued
+        // in this transaction so it is sent exactly when the reply exists. Imported history (an
+        // original time) is not sent.
+        if input.kind == MessageKind::Reply && input.created_at.is_none() {
             crate::mail::queue_reply(&mut tx, &conversation, message_id, now).await?;
         }
         if input.kind == MessageKind::Customer {

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod demo;
 pub mod live;
 pub mod mail;
+pub mod public;
 mod secrets;
 pub mod workspace;
 
@@ -181,6 +182,10 @@ pub enum AppError {
     AttachmentsUnavailable,
     #[error("the shopper's identity is not signed with this widget's secret")]
     IdentityUnverified,
+    #[error("too many requests; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: i64 },
+    #[error("the sign-in link is unknown, used or expired; ask for a new one")]
+    PortalLinkInvalid,
     #[error("the attachment store failed: {0}")]
     AttachmentStore(String),
     #[error(transparent)]

@@ -101,6 +101,11 @@ pub struct RejectedEmail {
 pub struct MailDetails {
     pub deliveries: Vec<Delivery>,
     pub sources: Vec<MessageId>,
+    /// Order numbers customers gave on the contact form, by message.
+    pub order_numbers: Vec<(MessageId, String)>,
+    /// When this was read: a queued reply due later is waiting (a chat reply that is emailed
+    /// only if the visitor does not see it).
+    pub now: Timestamp,
 }
 
 /// Everything the sender needs to write one reply as a threaded email.
@@ -488,6 +493,12 @@ impl App {
         if let Some(id) = store::conversation_of(tx, &references).await? {
             return Ok(Some(id));
         }
+        // An answer to an acknowledgement Seva sent for the contact form.
+        for reference in references.iter().rev().take(5) {
+            if let Some(id) = seva_store::public::conversation_of_notice(tx, reference).await? {
+                return Ok(Some(id));
+            }
+        }
         if let (Some(id), Some(sender)) = (mail.subject_reference, sender)
             && let Ok(c) = conversations::get(tx, id).await
             && c.customer_id == sender
@@ -555,6 +566,8 @@ impl App {
         Ok(MailDetails {
             deliveries: store::deliveries(&mut conn, conversation).await?,
             sources: store::sourced(&mut conn, conversation).await?,
+            order_numbers: seva_store::public::order_numbers(&mut conn, conversation).await?,
+            now: self.now(),
         })
     }
 
@@ -574,6 +587,26 @@ impl App {
         let now = self.now();
         let mut conn = self.store.conn().await?;
         Ok(store::claim_due(&mut conn, now, now + chrono::Duration::minutes(5), limit).await?)
+    }
+
+    /// Drops a claimed chat reply the visitor's browser was given while it waited: it needs no
+    /// email. Returns whether it was dropped.
+    pub async fn skip_seen_chat_reply(&self, id: OutboxId) -> Result<bool> {
+        let mut tx = self.store.begin().await?;
+        let (delivery, _) = store::delivery(&mut tx, id)
+            .await
+            .map_err(not_found("outbox entry"))?;
+        let message = conversations::get_message(&mut tx, delivery.message_id).await?;
+        let conversation = conversations::find(&mut tx, message.conversation_id).await?;
+        if conversation.channel != Channel::Chat
+            || !seva_store::chat::delivered_in_chat(&mut tx, conversation.id, message.id.0).await?
+        {
+            return Ok(false);
+        }
+        store::unqueue(&mut tx, id).await?;
+        tx.commit().await?;
+        self.publish(Notice::Changed(conversation.id));
+        Ok(true)
     }
 
     /// A claimed reply with everything needed to write it as email.
@@ -726,6 +759,18 @@ pub(crate) async fn queue_reply(
     message: MessageId,
     now: Timestamp,
 ) -> Result<()> {
+    // When it leaves: at once, or for a chat after the widget's waiting time, and only if the
+    // visitor's browser has not been given it by then (`skip_seen_chat_reply`).
+    let due = match conversation.channel {
+        Channel::Email | Channel::Form | Channel::Portal => now,
+        Channel::Chat => {
+            let wait = seva_store::chat::away_after_of(tx, conversation.id)
+                .await?
+                .unwrap_or(crate::chat::AWAY_AFTER_DEFAULT);
+            now + chrono::Duration::seconds(i64::from(wait))
+        }
+        _ => return Ok(()),
+    };
     let customer = customers::get(tx, conversation.customer_id).await?;
     let route = store::reply_route(tx, conversation.id).await?;
     let mailbox = match &route {
@@ -760,7 +805,16 @@ pub(crate) async fn queue_reply(
     {
         store::set_external_id(tx, message, &mail_message_id).await?;
     }
-    store::queue(tx, message, mailbox.id, &recipient, &mail_message_id, now).await?;
+    store::queue(
+        tx,
+        message,
+        mailbox.id,
+        &recipient,
+        &mail_message_id,
+        due,
+        now,
+    )
+    .await?;
     Ok(())
 }
 

@@ -41,6 +41,9 @@ pub struct Widget {
     pub color: String,
     pub greeting: Option<String>,
     pub prechat: Prechat,
+    /// Seconds a visitor waits for a first answer before being told nobody is free and offered
+    /// email; also how long an unseen chat reply waits before it is emailed.
+    pub away_after: u32,
     pub active: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -160,6 +163,7 @@ mod tests {
             color: "#1a73e8".into(),
             greeting: None,
             prechat: Prechat::None,
+            away_after: 120,
             active: true,
             created_at: now,
             updated_at: now,

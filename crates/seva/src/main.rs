@@ -245,6 +245,8 @@ async fn serve(config: Config, app: App, demo: bool) -> anyhow::Result<()> {
     let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
     let jobs = seva_jobs::spawn_all(&app, &jobs_stop);
     let live = app.clone();
+    // Peer addresses for the public pages' rate limits.
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -15,12 +15,13 @@ pub struct WidgetSettings<'a> {
     pub color: &'a str,
     pub greeting: Option<&'a str>,
     pub prechat: seva_domain::chat::Prechat,
+    pub away_after: u32,
     pub active: bool,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Binds a widget's settings as `$1` to `$6`, in the order both statements name them.
+/// Binds a widget's settings as `$1` to `$7`, in the order both statements name them.
 fn bind_settings<'q>(query: Query<'q>, new: &'q WidgetSettings<'q>) -> Query<'q> {
     query
         .bind(new.name)
@@ -29,6 +30,7 @@ fn bind_settings<'q>(query: Query<'q>, new: &'q WidgetSettings<'q>) -> Query<'q>
         .bind(new.color)
         .bind(new.greeting)
         .bind(new.prechat.as_str())
+        .bind(i64::from(new.away_after))
 }
 
 pub async fn insert_widget(
@@ -41,8 +43,9 @@ pub async fn insert_widget(
     let row = bind_settings(
         sqlx::query(
             "INSERT INTO widgets (name, brand_id, allowed_origins, color, greeting, prechat,
-                                  public_key, secret, disabled_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                                  away_after, public_key, secret, disabled_at, created_at,
+                                  updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
         ),
         new,
     )
@@ -65,10 +68,10 @@ pub async fn update_widget(
     let done = bind_settings(
         sqlx::query(
             "UPDATE widgets SET name = $1, brand_id = $2, allowed_origins = $3, color = $4,
-                    greeting = $5, prechat = $6,
-                    disabled_at = CASE WHEN $7 = 1 THEN NULL ELSE COALESCE(disabled_at, $8) END,
-                    updated_at = $8
-             WHERE id = $9",
+                    greeting = $5, prechat = $6, away_after = $7,
+                    disabled_at = CASE WHEN $8 = 1 THEN NULL ELSE COALESCE(disabled_at, $9) END,
+                    updated_at = $9
+             WHERE id = $10",
         ),
         new,
     )
@@ -123,6 +126,7 @@ fn widget_from_row(row: &AnyRow) -> Result<Widget> {
         color: col(row, "color")?,
         greeting: col(row, "greeting")?,
         prechat: parse(row, "prechat")?,
+        away_after: u32::try_from(col::<i64>(row, "away_after")?).unwrap_or(u32::MAX),
         active: col::<Option<i64>>(row, "disabled_at")?.is_none(),
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
@@ -218,4 +222,45 @@ pub async fn public_messages_after(
     rows.iter()
         .map(crate::conversations::message_from_row)
         .collect()
+}
+
+/// Records the newest message the visitor's browser was given (never moving back).
+pub async fn mark_delivered(conn: &mut Conn, token_hash: &str, message: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE chat_visitors SET delivered_id = $1
+         WHERE token_hash = $2 AND (delivered_id IS NULL OR delivered_id < $1)",
+    )
+    .bind(message)
+    .bind(token_hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether some visitor's browser of this conversation was given message `message`.
+pub async fn delivered_in_chat(
+    conn: &mut Conn,
+    conversation: ConversationId,
+    message: i64,
+) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM chat_visitors WHERE conversation_id = $1 AND delivered_id >= $2",
+    )
+    .bind(conversation.0)
+    .bind(message)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// The waiting time of the widget a chat conversation came through.
+pub async fn away_after_of(conn: &mut Conn, conversation: ConversationId) -> Result<Option<u32>> {
+    let secs: Option<i64> = sqlx::query_scalar(
+        "SELECT w.away_after FROM chat_visitors v JOIN widgets w ON w.id = v.widget_id
+         WHERE v.conversation_id = $1 ORDER BY v.created_at DESC LIMIT 1",
+    )
+    .bind(conversation.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(secs.and_then(|s| u32::try_from(s).ok()))
 }

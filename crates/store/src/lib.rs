@@ -17,6 +17,7 @@ pub mod events;
 pub mod fanout;
 pub mod idempotency;
 pub mod mail;
+pub mod public;
 mod rows;
 pub mod search;
 pub mod staff;
@@ -277,6 +278,7 @@ fn migrator(backend: Backend) -> Migrator {
         (7, "mailbox lease", "0007_mailbox_lease.sql"),
         (8, "outbox message id", "0008_outbox_message_id.sql"),
         (9, "chat", "0009_chat.sql"),
+        (10, "public", "0010_public.sql"),
     );
     let migrations = files
         .iter()

@@ -481,16 +481,18 @@ pub async fn queue(
     mailbox_id: MailboxId,
     recipient: &str,
     mail_message_id: &str,
+    due: Timestamp,
     at: Timestamp,
 ) -> Result<OutboxId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (message_id, mailbox_id, recipient, status, attempts,
                              next_attempt_at, created_at, mail_message_id)
-         VALUES ($1, $2, $3, 'queued', 0, $4, $4, $5) RETURNING id",
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6) RETURNING id",
     )
     .bind(message_id.0)
     .bind(mailbox_id.0)
     .bind(recipient)
+    .bind(to_micros(due))
     .bind(to_micros(at))
     .bind(mail_message_id)
     .fetch_one(&mut *conn)
@@ -608,4 +610,13 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery> {
         sent_at: opt_time(row, "sent_at")?,
         mail_message_id: col(row, "mail_message_id")?,
     })
+}
+
+/// Drops a queued reply that no longer needs to leave (a chat reply the visitor saw).
+pub async fn unqueue(conn: &mut Conn, id: OutboxId) -> Result<()> {
+    sqlx::query("DELETE FROM outbox WHERE id = $1 AND status = 'queued'")
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

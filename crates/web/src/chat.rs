@@ -25,11 +25,15 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, timeout};
 
 use crate::AppState;
+use crate::ui::public::ClientIp;
 
 /// Largest frame a visitor may send (a message is at most 5,000 characters).
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Messages a visitor may send per minute; more are refused with `rate_limited`.
 const MESSAGES_PER_MINUTE: u32 = 20;
+/// New connections one network address may open per minute (a page load or a reconnect each;
+/// a shop behind one office NAT still fits).
+const CONNECTS_PER_MINUTE: u32 = 120;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/widget/{key}/ws", get(connect))
@@ -53,6 +57,10 @@ enum ClientFrame {
     },
     /// The visitor is typing (sent at most every few seconds while they type).
     Typing,
+    /// Where to answer when the visitor is gone (offered when nobody answered in time).
+    Email {
+        email: String,
+    },
     Ping,
 }
 
@@ -74,6 +82,12 @@ enum ServerFrame<'a> {
         color: &'a str,
         /// none, name, email or name_email: what to ask before the first message.
         prechat: &'static str,
+        /// Seconds to wait for a first answer before saying nobody is free and offering email.
+        away_after: u32,
+    },
+    /// The answer to `email`: whether replies can now reach the visitor by email.
+    EmailSaved {
+        ok: bool,
     },
     Message {
         id: i64,
@@ -100,8 +114,12 @@ async fn connect(
     State(state): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if !state.limiter.allow("chat-connect", ip, CONNECTS_PER_MINUTE) {
+        return (StatusCode::TOO_MANY_REQUESTS, "rate_limited").into_response();
+    }
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
@@ -177,16 +195,6 @@ async fn chat(
 ) -> Result<(), String> {
     let (mut tx, mut rx) = socket.split();
     let (mut session, after) = greet(&state, &widget, &mut tx, &mut rx).await?;
-    let welcome = ServerFrame::Welcome {
-        token: &session.token,
-        conversation: session.conversation.map(|c| c.0),
-        greeting: widget.greeting.as_deref(),
-        color: &widget.color,
-        prechat: widget.prechat.as_str(),
-    };
-    tx.send(text_frame(&welcome))
-        .await
-        .map_err(|e| e.to_string())?;
     // Changes to this chat's conversation only; none until the first message opens it.
     let mut feed = session.conversation.map(|c| state.app.conversation_feed(c));
     let mut closing = state.app.live_closing();
@@ -214,26 +222,29 @@ async fn chat(
                             tx.send(error_frame("rate_limited", message)).await.map_err(|e| e.to_string())?;
                             continue;
                         }
-                        let details = VisitorDetails { name, email };
-                        match state.app.chat_send(&mut session, &client_id, &text, &details).await {
-                            Ok((message, _)) => {
+                        match visitor_sends(&state, &mut session, &client_id, &text, VisitorDetails { name, email }).await {
+                            Ok(message) => {
                                 if feed.is_none() {
                                     feed = Some(state.app.conversation_feed(message.conversation_id));
                                 }
                                 send_message(&state, &mut tx, &message).await?;
                                 last = last.max(message.id.0);
                             }
-                            Err(e) => {
-                                let code = error_code(&e);
-                                let text = if code == "unavailable" { "try again".to_owned() } else { e.to_string() };
-                                tx.send(error_frame(code, text)).await.map_err(|e| e.to_string())?;
-                            }
+                            Err(refused) => tx.send(refused).await.map_err(|e| e.to_string())?,
                         }
                     }
                     Ok(ClientFrame::Typing) => {
                         if let Some(c) = session.conversation {
                             state.app.visitor_typing(c, true);
                         }
+                    }
+                    Ok(ClientFrame::Email { email }) => {
+                        let answer = if limit.allow() {
+                            leave_email(&state, &session, &email).await
+                        } else {
+                            error_frame("rate_limited", "too many requests")
+                        };
+                        tx.send(answer).await.map_err(|e| e.to_string())?;
                     }
                     Ok(ClientFrame::Ping) => {
                         tx.send(text_frame(&ServerFrame::Pong)).await.map_err(|e| e.to_string())?;
@@ -275,8 +286,42 @@ async fn chat(
     }
 }
 
-/// Reads the visitor's hello and opens (or resumes) their chat: the session and the newest
-/// message id the browser already shows.
+/// Stores a visitor's message; a refusal is the error frame to send back.
+async fn visitor_sends(
+    state: &AppState,
+    session: &mut ChatSession,
+    client_id: &str,
+    text: &str,
+    details: VisitorDetails,
+) -> Result<Message, Frame> {
+    match state
+        .app
+        .chat_send(session, client_id, text, &details)
+        .await
+    {
+        Ok((message, _)) => Ok(message),
+        Err(e) => {
+            let code = error_code(&e);
+            let text = if code == "unavailable" {
+                "try again".to_owned()
+            } else {
+                e.to_string()
+            };
+            Err(error_frame(code, text))
+        }
+    }
+}
+
+/// The answer to a visitor leaving their email address.
+async fn leave_email(state: &AppState, session: &ChatSession, email: &str) -> Frame {
+    match state.app.chat_leave_email(session, email).await {
+        Ok(ok) => text_frame(&ServerFrame::EmailSaved { ok }),
+        Err(e) => error_frame(error_code(&e), e.to_string()),
+    }
+}
+
+/// Reads the visitor's hello, opens (or resumes) their chat and welcomes them: the session and
+/// the newest message id the browser already shows.
 async fn greet(
     state: &AppState,
     widget: &seva_domain::chat::Widget,
@@ -326,6 +371,17 @@ async fn greet(
             return Err(e.to_string());
         }
     };
+    let welcome = ServerFrame::Welcome {
+        token: &session.token,
+        conversation: session.conversation.map(|c| c.0),
+        greeting: widget.greeting.as_deref(),
+        color: &widget.color,
+        prechat: widget.prechat.as_str(),
+        away_after: widget.away_after,
+    };
+    tx.send(text_frame(&welcome))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((session, after))
 }
 
@@ -347,6 +403,12 @@ async fn replay(
     for message in &messages {
         send_message(state, tx, message).await?;
         last = last.max(message.id.0);
+    }
+    // What the browser was given needs no email.
+    if last > after
+        && let Err(e) = state.app.chat_delivered(session, last).await
+    {
+        tracing::warn!(error = %e, "a chat delivery could not be recorded");
     }
     Ok(last)
 }

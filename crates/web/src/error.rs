@@ -35,6 +35,7 @@ pub enum ErrorCode {
     CustomerNotFound,
     UserNotFound,
     SetupLinkInvalid,
+    PortalLinkInvalid,
     MailboxNotFound,
     WidgetNotFound,
     // 409
@@ -66,6 +67,7 @@ pub enum ErrorCode {
     TooManyAttachments,
     // 429
     SignInThrottled,
+    RateLimited,
     // 5xx
     InternalError,
     DatabaseUnavailable,
@@ -91,6 +93,7 @@ impl ErrorCode {
             | C::CustomerNotFound
             | C::UserNotFound
             | C::SetupLinkInvalid
+            | C::PortalLinkInvalid
             | C::MailboxNotFound
             | C::WidgetNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -117,7 +120,7 @@ impl ErrorCode {
             | C::IdempotencyKeyReused
             | C::WeakPassword
             | C::TooManyAttachments => StatusCode::UNPROCESSABLE_ENTITY,
-            C::SignInThrottled => StatusCode::TOO_MANY_REQUESTS,
+            C::SignInThrottled | C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             C::DatabaseUnavailable | C::AttachmentsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -236,7 +239,15 @@ impl From<AppError> for ApiError {
                     retry_after: Some(*retry_after_secs),
                 };
             }
+            AppError::RateLimited { retry_after_secs } => {
+                return Self {
+                    code: C::RateLimited,
+                    message,
+                    retry_after: Some(*retry_after_secs),
+                };
+            }
             AppError::SetupLinkInvalid => C::SetupLinkInvalid,
+            AppError::PortalLinkInvalid => C::PortalLinkInvalid,
             AppError::WeakPassword { .. } => C::WeakPassword,
             AppError::AttachmentTooLarge { .. } => C::AttachmentTooLarge,
             AppError::TooManyAttachments { .. } => C::TooManyAttachments,

@@ -49,6 +49,8 @@ pub struct AppState {
     pub app: App,
     pub i18n: Arc<i18n::Catalogues>,
     pub config: Arc<WebConfig>,
+    /// Per-address request limits of the public pages and the chat.
+    pub limiter: Arc<ui::public::Limiter>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             app,
             i18n: Arc::new(i18n::Catalogues::load()),
             config: Arc::new(config),
+            limiter: Arc::new(ui::public::Limiter::default()),
         }
     }
 }

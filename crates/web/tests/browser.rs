@@ -28,6 +28,7 @@ use seva_store::testing::TestDb;
 on_both_backends!(
     two_agents_work_a_conversation_live_in_chromium_in_three_languages,
     a_visitor_chats_through_the_widget_on_a_shop_page_in_persian,
+    a_customer_sends_the_contact_form_and_follows_it_in_the_portal,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -534,6 +535,51 @@ async fn two_agents_work_a_conversation_live_in_chromium_in_three_languages(back
     db.finish().await;
 }
 
+/// A TCP proxy in front of Seva whose connections can be cut (every open one dropped, new
+/// ones refused) and restored: a shopper's train going through a tunnel.
+struct Cuttable {
+    base: String,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Cuttable {
+    async fn start(target: &str) -> Self {
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (is_cut, conns) = (cut.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let target = target.clone();
+                let handle = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns.lock().unwrap().push(handle);
+            }
+        });
+        Self { base, cut, open }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for handle in self.open.lock().unwrap().drain(..) {
+            handle.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A shop's page on its own origin, embedding the widget from Seva's.
 async fn start_shop(seva: &str, key: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -583,10 +629,13 @@ async fn a_visitor_chats_through_the_widget_on_a_shop_page_in_persian(backend: B
         color: Some("#0b8043".into()),
         greeting: Some("سلام! چطور کمک کنیم؟".into()),
         prechat: seva_domain::chat::Prechat::Name,
+        away_after: None,
         active: true,
     };
     let widget = app.create_widget(&admin, &settings).await.unwrap();
-    let shop = start_shop(&base, &widget.public_key).await;
+    // The shop's page reaches Seva through a connection the test can cut.
+    let network = Cuttable::start(&base).await;
+    let shop = start_shop(&network.base, &widget.public_key).await;
     settings.allowed_origins = vec![shop.clone()];
     app.update_widget(&admin, widget.id, &settings)
         .await
@@ -709,6 +758,275 @@ async fn a_visitor_chats_through_the_widget_on_a_shop_page_in_persian(backend: B
     .await;
     let messages = app.messages(chat[0].id).await.unwrap();
     assert_eq!(messages.len(), 2, "nothing doubled");
+
+    // The connection is cut. The visitor writes meanwhile, and the agent answers meanwhile.
+    network.cut();
+    wait_until(
+        &visitor,
+        "the widget to notice the cut",
+        "const w = document.querySelector('#seva-chat').shadowRoot;          return w.querySelector('.state').textContent !== ''",
+    )
+    .await;
+    widget_js(
+        &visitor,
+        "w.querySelector('.compose textarea').value = 'در تونل هستم';          w.querySelector('.compose').requestSubmit(); return true",
+    )
+    .await;
+    let sara = Caller {
+        user: app.user_by_email("sara@kahroba.example").await.unwrap(),
+    };
+    let answer = MessageInput {
+        kind: MessageKind::Reply,
+        text: "پیام در زمان قطعی".into(),
+        html: None,
+        external_id: None,
+        created_at: None,
+    };
+    app.add_message(&sara, chat[0].id, &answer, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        widget_js(
+            &visitor,
+            "return w.querySelectorAll('.messages li.pending').length"
+        )
+        .await,
+        json!(1),
+        "the visitor's message waits in the browser"
+    );
+    network.restore();
+    wait_until(
+        &visitor,
+        "both messages after the connection is back",
+        "const w = document.querySelector('#seva-chat').shadowRoot;          const items = [...w.querySelectorAll('.messages li[data-id]')];          return items.length === 4 && !w.querySelector('.pending')            && items.some(li => li.textContent === 'پیام در زمان قطعی')            && items.some(li => li.textContent === 'در تونل هستم')",
+    )
+    .await;
+    let ids = widget_js(
+        &visitor,
+        "return [...w.querySelectorAll('.messages li[data-id]')].map(li => li.dataset.id)",
+    )
+    .await;
+    let ids: Vec<&str> = ids
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let unique: std::collections::HashSet<&&str> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no message shown twice: {ids:?}");
+    let messages = app.messages(chat[0].id).await.unwrap();
+    assert_eq!(messages.len(), 4, "nothing lost, nothing stored twice");
     visitor.close().await.unwrap();
     agent.close().await.unwrap();
+}
+
+/// The text of a mail the sink received, decoded (Marathi text travels as base64).
+fn mail_text(raw: &[u8]) -> String {
+    seva_channels::email::parse::parse(raw).unwrap().text
+}
+
+/// The sign-in link in a mail's text.
+fn portal_link(text: &str) -> String {
+    let start = text.find("/portal/link/").unwrap();
+    let token: String = text[start + "/portal/link/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    format!("/portal/link/{token}")
+}
+
+async fn a_customer_sends_the_contact_form_and_follows_it_in_the_portal(backend: Backend) {
+    let (db, base, _blobs) = start_server(backend).await;
+    let app = App::new(db.store.clone(), Arc::new(SystemClock));
+    let admin = Caller {
+        user: app.user_by_email("ada@shop.example").await.unwrap(),
+    };
+    let sink = seva_channels::testing::SmtpSink::start().unwrap();
+    let local = |port| seva_domain::mail::Server {
+        host: "127.0.0.1".into(),
+        port,
+        security: seva_domain::mail::Security::None,
+        user: None,
+        password: None,
+    };
+    let mailbox = seva_app::mail::MailboxInput {
+        name: "Kahroba Support".into(),
+        address: "support@kahroba.example".into(),
+        brand_id: None,
+        imap: seva_domain::mail::Server {
+            user: Some("support".into()),
+            password: Some("secret".into()),
+            ..local(1)
+        },
+        imap_folder: None,
+        smtp: local(sink.port),
+        active: true,
+    };
+    app.create_mailbox(&admin, &mailbox).await.unwrap();
+
+    // A shopper fills in the hosted form, in Marathi.
+    let driver = start_driver().await;
+    let shopper = browser(&driver, "mr").await;
+    shopper.goto(&format!("{base}/contact")).await.unwrap();
+    assert_eq!(
+        js(&shopper, "return document.documentElement.lang").await,
+        "mr"
+    );
+    js(
+        &shopper,
+        "document.getElementById('name').value = 'अनिता देशमुख';          document.getElementById('email').value = 'anita@example.in';          document.getElementById('subject').value = 'परतावा कधी मिळेल?';          document.getElementById('order_number').value = 'KH-2210';          document.getElementById('text').value = 'मी ऑर्डर परत केली, परतावा अजून आला नाही.';          return true",
+    )
+    .await;
+    // People take more than a few seconds to fill in a form; robots do not.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    js(
+        &shopper,
+        "document.querySelector('form').submit(); return true",
+    )
+    .await;
+    wait_until(
+        &shopper,
+        "the thank-you",
+        "return !!document.getElementById('contact-sent')",
+    )
+    .await;
+    let forms = app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter {
+                channel: Some(Channel::Form),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let request = forms
+        .iter()
+        .find(|c| c.subject.as_deref() == Some("परतावा कधी मिळेल?"))
+        .expect("the form made a conversation");
+    let page_text = js(&shopper, "return document.body.innerText").await;
+    assert!(
+        page_text
+            .as_str()
+            .unwrap()
+            .contains(&format!("[#{}]", request.id.0))
+    );
+
+    // The acknowledgement goes out by email.
+    seva_channels::email::send_due(&app).await.unwrap();
+    let mails = sink.received().unwrap();
+    assert_eq!(mails.len(), 1);
+    let ack = String::from_utf8_lossy(&mails[0]).to_string();
+    assert!(ack.contains("anita@example.in"), "{ack}");
+    let ack_text = mail_text(&mails[0]);
+    assert!(
+        ack_text.contains(&format!("[#{}]", request.id.0)),
+        "{ack_text}"
+    );
+    assert!(ack_text.contains("/portal"), "{ack_text}");
+    assert!(ack.contains("Auto-Submitted: auto-generated"), "{ack}");
+
+    // An agent answers; later the shopper asks the portal for a sign-in link.
+    app.add_message(
+        &admin,
+        request.id,
+        &MessageInput {
+            kind: MessageKind::Reply,
+            text: "परतावा उद्या जमा होईल.".into(),
+            html: None,
+            external_id: None,
+            created_at: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    shopper.goto(&format!("{base}/portal")).await.unwrap();
+    shopper
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("anita@example.in")
+        .await
+        .unwrap();
+    js(
+        &shopper,
+        "document.querySelector('form').submit(); return true",
+    )
+    .await;
+    wait_until(
+        &shopper,
+        "the link is on its way",
+        "return !!document.getElementById('portal-link-sent')",
+    )
+    .await;
+    seva_channels::email::send_due(&app).await.unwrap();
+    let mails = sink.received().unwrap();
+    let link = mails
+        .iter()
+        .map(|m| mail_text(m))
+        .find(|text| text.contains("/portal/link/"))
+        .map(|text| portal_link(&text))
+        .expect("the sign-in mail");
+    shopper.goto(&format!("{base}{link}")).await.unwrap();
+    shopper
+        .find(Locator::Id("portal-continue"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &shopper,
+        "the shopper's requests",
+        "return document.body.innerText.includes('परतावा कधी मिळेल?')",
+    )
+    .await;
+    shopper
+        .goto(&format!("{base}/portal/conversations/{}", request.id.0))
+        .await
+        .unwrap();
+    wait_until(
+        &shopper,
+        "the agent's answer in the portal",
+        "return document.body.innerText.includes('परतावा उद्या जमा होईल.')",
+    )
+    .await;
+    screenshot(&shopper, &format!("{}-portal-mr", backend.name())).await;
+    // Another customer's request (the demo shop's) is not found.
+    let others = app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter::default(),
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+    let other = others
+        .iter()
+        .find(|c| c.customer_id != request.customer_id)
+        .unwrap();
+    let status = js(
+        &shopper,
+        &format!(
+            "return fetch('/portal/conversations/{}').then(r => r.status)",
+            other.id.0
+        ),
+    )
+    .await;
+    assert_eq!(status, json!(404));
+    let own = js(
+        &shopper,
+        &format!(
+            "return fetch('/portal/conversations/{}').then(r => r.status)",
+            request.id.0
+        ),
+    )
+    .await;
+    assert_eq!(own, json!(200));
+    shopper.close().await.unwrap();
+    drop(driver);
+    db.finish().await;
 }

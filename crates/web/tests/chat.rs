@@ -29,7 +29,7 @@ struct Server {
     addr: String,
     widget: Widget,
     agent: Caller,
-    _db: TestDb,
+    db: TestDb,
     _blobs: tempfile::TempDir,
 }
 
@@ -60,6 +60,7 @@ async fn server(backend: Backend) -> Server {
                 color: Some("#0B8043".into()),
                 greeting: Some("سلام! چطور می‌توانیم کمک کنیم؟".into()),
                 prechat: Prechat::NameEmail,
+                away_after: None,
                 active: true,
             },
         )
@@ -83,7 +84,7 @@ async fn server(backend: Backend) -> Server {
         addr,
         widget,
         agent,
-        _db: db,
+        db,
         _blobs: blobs,
     }
 }
@@ -456,7 +457,156 @@ async fn a_signed_shopper_joins_their_history_and_an_unsigned_claim_never_does(b
     );
 }
 
+/// A clock `minutes` from now, for another App on the same database: the outbox's "later".
+fn later(s: &Server, minutes: i64) -> App {
+    let at = s.app.now() + chrono::Duration::minutes(minutes);
+    App::new(s.app.store.clone(), Arc::new(seva_app::FixedClock::new(at)))
+}
+
+async fn a_reply_the_visitor_did_not_see_in_time_is_emailed_and_a_seen_one_is_not(
+    backend: Backend,
+) {
+    let s = server(backend).await;
+    let sink = seva_channels::testing::SmtpSink::start().unwrap();
+    let local = |port| seva_domain::mail::Server {
+        host: "127.0.0.1".into(),
+        port,
+        security: seva_domain::mail::Security::None,
+        user: Some("support".into()),
+        password: Some("secret".into()),
+    };
+    let admin = Caller {
+        user: s.app.user_by_email("admin@shop.example").await.unwrap(),
+    };
+    let mailbox = seva_app::mail::MailboxInput {
+        name: "Shop".into(),
+        address: "support@shop.example".into(),
+        brand_id: None,
+        imap: local(1),
+        imap_folder: None,
+        smtp: seva_domain::mail::Server {
+            user: None,
+            password: None,
+            ..local(sink.port)
+        },
+        active: true,
+    };
+    s.app.create_mailbox(&admin, &mailbox).await.unwrap();
+
+    // A visitor without a pre-chat email writes, then leaves an address when nobody answers.
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(
+        &mut socket,
+        json!({"type": "hello", "token": null, "after": 0}),
+    )
+    .await;
+    let welcome = next(&mut socket).await;
+    assert_eq!(
+        welcome["away_after"], 120,
+        "the widget's default waiting time"
+    );
+    let token = welcome["token"].as_str().unwrap().to_owned();
+    send(
+        &mut socket,
+        json!({"type": "send", "client_id": "a1", "text": "Is the blue kurta in stock?"}),
+    )
+    .await;
+    let mine = next(&mut socket).await;
+    assert_eq!(mine["from"], "visitor");
+    let list = s
+        .app
+        .list_conversations(
+            &seva_store::conversations::ConversationFilter::default(),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let conversation = list[0].id;
+    send(
+        &mut socket,
+        json!({"type": "email", "email": "not an address"}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "invalid_email");
+    send(
+        &mut socket,
+        json!({"type": "email", "email": "Priya@Example.in"}),
+    )
+    .await;
+    let saved = next(&mut socket).await;
+    assert_eq!(saved, json!({"type": "email_saved", "ok": true}));
+
+    let reply = |text: &str| MessageInput {
+        kind: MessageKind::Reply,
+        text: text.into(),
+        html: None,
+        external_id: None,
+        created_at: None,
+    };
+    // Seen: the visitor is connected and the answer reaches the widget; no email follows.
+    s.app
+        .add_message(&s.agent, conversation, &reply("Yes, all sizes."), None)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut socket).await["text"], "Yes, all sizes.");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = seva_channels::email::send_due(&s.app).await.unwrap();
+    assert_eq!(sent.sent, 0, "nothing is due before the waiting time");
+    let sent = seva_channels::email::send_due(&later(&s, 10))
+        .await
+        .unwrap();
+    assert_eq!(sent.sent, 0, "a reply the widget showed is not emailed");
+    assert_eq!(
+        s.db.count("outbox").await,
+        0,
+        "the waiting email was dropped"
+    );
+
+    // Unseen: the visitor has left; the next answer goes by email after the waiting time.
+    socket.close(None).await.unwrap();
+    drop(socket);
+    s.app
+        .add_message(
+            &s.agent,
+            conversation,
+            &reply("Shipping is free this week."),
+            None,
+        )
+        .await
+        .unwrap();
+    let sent = seva_channels::email::send_due(&later(&s, 1)).await.unwrap();
+    assert_eq!(sent.sent, 0, "still within the two minutes");
+    let sent = seva_channels::email::send_due(&later(&s, 10))
+        .await
+        .unwrap();
+    assert_eq!(sent.sent, 1);
+    let mails = sink.received().unwrap();
+    assert_eq!(mails.len(), 1);
+    let mail = String::from_utf8_lossy(&mails[0]).to_string();
+    assert!(
+        mail.contains("To: <priya@example.in>") || mail.contains("To: priya@example.in"),
+        "{mail}"
+    );
+    assert!(mail.contains("Shipping is free this week."), "{mail}");
+
+    // Coming back, the visitor sees that answer in the chat too.
+    let mut socket = open(&s, "https://shop.example").await.unwrap();
+    send(
+        &mut socket,
+        json!({"type": "hello", "token": token, "after": mine["id"]}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "welcome");
+    assert_eq!(next(&mut socket).await["text"], "Yes, all sizes.");
+    assert_eq!(
+        next(&mut socket).await["text"],
+        "Shipping is free this week."
+    );
+}
+
 on_both_backends!(
+    a_reply_the_visitor_did_not_see_in_time_is_emailed_and_a_seen_one_is_not,
     a_visitor_and_an_agent_chat_live_and_reconnecting_loses_and_doubles_nothing,
     other_sites_bad_frames_and_floods_are_refused,
     a_signed_shopper_joins_their_history_and_an_unsigned_claim_never_does,

@@ -67,6 +67,29 @@ pub fn compose(mail: &OutgoingEmail) -> std::io::Result<Vec<u8>> {
     builder.write_to_vec()
 }
 
+/// A notice Seva sends on its own (an acknowledgement, a sign-in link): plain text from the
+/// mailbox, marked as automatic so that mail programs do not answer it with auto-replies.
+pub fn compose_notice(mail: &seva_app::public::OutgoingNotice) -> std::io::Result<Vec<u8>> {
+    MessageBuilder::new()
+        .from(Address::new_address(
+            Some(one_line(&mail.mailbox.name)),
+            mail.mailbox.address.clone(),
+        ))
+        .to(Address::new_address(
+            None::<String>,
+            mail.notice.recipient.clone(),
+        ))
+        .subject(one_line(&mail.notice.subject))
+        .message_id(mail.notice.mail_message_id.clone())
+        .date(mail.at.timestamp())
+        .header(
+            "Auto-Submitted",
+            mail_builder::headers::raw::Raw::new("auto-generated"),
+        )
+        .text_body(mail.notice.body.clone())
+        .write_to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -79,7 +79,7 @@ pub struct Sent {
 /// Sends the replies that are due. Each is claimed first (so another instance skips it), then
 /// written, handed to the SMTP server, and marked sent; a failure schedules the next try.
 pub async fn send_due(app: &App) -> Result<Sent, AppError> {
-    let mut done = Sent::default();
+    let mut done = send_notices(app).await?;
     loop {
         // One at a time: each claim's lease covers one send, however slow the server is.
         let claimed = app.claim_outbox(1).await?;
@@ -87,6 +87,9 @@ pub async fn send_due(app: &App) -> Result<Sent, AppError> {
             return Ok(done);
         }
         for id in claimed {
+            if app.skip_seen_chat_reply(id).await? {
+                continue;
+            }
             let result = async {
                 let mail = app.outgoing_email(id).await?;
                 let raw = compose::compose(&mail)?;
@@ -106,6 +109,38 @@ pub async fn send_due(app: &App) -> Result<Sent, AppError> {
                         DeliveryStatus::Failed => done.failed += 1,
                         _ => done.retrying += 1,
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Sends the due notices (acknowledgements, sign-in links), one claim at a time.
+async fn send_notices(app: &App) -> Result<Sent, AppError> {
+    let mut done = Sent::default();
+    loop {
+        let claimed = app.claim_notices(1).await?;
+        if claimed.is_empty() {
+            return Ok(done);
+        }
+        for id in claimed {
+            let result = async {
+                let mail = app.outgoing_notice(id).await?;
+                let raw = compose::compose_notice(&mail)?;
+                smtp::send(&mail.mailbox, app.mail_ca(), &mail.notice.recipient, &raw).await?;
+                Ok::<_, MailError>(())
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    app.notice_sent(id).await?;
+                    done.sent += 1;
+                }
+                Err(MailError::App(e @ AppError::Store(_))) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(notice = id, error = %e, "sending a notice failed");
+                    app.notice_failed(id, &e.to_string()).await?;
+                    done.retrying += 1;
                 }
             }
         }

@@ -37,6 +37,9 @@ pub struct WidgetJson {
     pub greeting: Option<String>,
     /// none, name, email or name_email: what the widget asks before the first message.
     pub prechat: String,
+    /// Seconds a visitor waits for a first answer before the widget offers email; also how
+    /// long an agent's chat reply waits unseen before it is emailed.
+    pub away_after: u32,
     pub active: bool,
     /// The tag to put on the shop's pages.
     pub embed: String,
@@ -60,6 +63,7 @@ impl WidgetJson {
             color: w.color,
             greeting: w.greeting,
             prechat: w.prechat.as_str().to_owned(),
+            away_after: w.away_after,
             active: w.active,
             created_at: w.created_at,
             updated_at: w.updated_at,
@@ -83,6 +87,8 @@ pub struct WidgetSettings {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub prechat: Option<Prechat>,
+    /// Seconds, 30 to 3600; default 120.
+    pub away_after: Option<u32>,
     #[serde(default = "active_by_default")]
     pub active: bool,
 }
@@ -100,6 +106,7 @@ impl WidgetSettings {
             color: self.color,
             greeting: self.greeting,
             prechat: self.prechat.unwrap_or(Prechat::None),
+            away_after: self.away_after,
             active: self.active,
         }
     }

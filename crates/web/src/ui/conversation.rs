@@ -45,6 +45,8 @@ pub struct Item {
     pub delivery: Option<DeliveryLine>,
     /// The link to the raw email, for messages that came or went by email.
     pub source: Option<String>,
+    /// The order number the customer gave on the contact form.
+    pub order: Option<String>,
 }
 
 /// An email reply's delivery, under the reply.
@@ -57,7 +59,12 @@ pub struct DeliveryLine {
     pub when_iso: String,
 }
 
-fn delivery_line(tr: &Tr<'_>, agent: &Agent, d: &Delivery) -> DeliveryLine {
+fn delivery_line(
+    tr: &Tr<'_>,
+    agent: &Agent,
+    d: &Delivery,
+    now: seva_domain::Timestamp,
+) -> DeliveryLine {
     let error = d
         .last_error
         .clone()
@@ -70,6 +77,9 @@ fn delivery_line(tr: &Tr<'_>, agent: &Agent, d: &Delivery) -> DeliveryLine {
             "failed",
             tr.t_args("delivery-failed", &[recipient, ("error", &error)]),
         ),
+        DeliveryStatus::Queued if d.attempts == 0 && d.next_attempt_at > now => {
+            ("waiting", tr.t_args("delivery-waiting", &[recipient]))
+        }
         DeliveryStatus::Queued if d.attempts == 0 => {
             ("sending", tr.t_args("delivery-sending", &[recipient]))
         }
@@ -242,7 +252,10 @@ fn thread(
     let seva_app::mail::MailDetails {
         deliveries,
         sources,
+        order_numbers,
+        now,
     } = mail;
+    let mut orders: HashMap<MessageId, String> = order_numbers.into_iter().collect();
     // Ordered by outbox id: a later row for the same message wins.
     let deliveries: HashMap<MessageId, Delivery> =
         deliveries.into_iter().map(|d| (d.message_id, d)).collect();
@@ -279,7 +292,12 @@ fn thread(
                     when: agent.fmt.date_time(m.created_at),
                     when_iso: m.created_at.to_rfc3339(),
                     files: files.remove(&m.id).unwrap_or_default(),
-                    delivery: deliveries.get(&m.id).map(|d| delivery_line(tr, agent, d)),
+                    delivery: deliveries
+                        .get(&m.id)
+                        .map(|d| delivery_line(tr, agent, d, now)),
+                    order: orders
+                        .remove(&m.id)
+                        .map(|o| tr.t1("form-order-number", "order", &o)),
                     source: sources
                         .contains(&m.id)
                         .then(|| format!("/messages/{}/source", m.id.0)),
@@ -306,6 +324,7 @@ fn thread(
                     files: Vec::new(),
                     delivery: None,
                     source: None,
+                    order: None,
                 },
             ));
         }

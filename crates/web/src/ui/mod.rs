@@ -16,6 +16,7 @@ mod format;
 mod inbox;
 mod live;
 mod mailboxes;
+pub(crate) mod public;
 mod session;
 mod settings;
 
@@ -73,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(sign_out))
         .route("/setup", get(show_setup).post(complete_setup))
         .route("/static/{file}", get(asset))
+        .merge(public::router())
 }
 
 /// Assets compiled into the binary: (name, content type, bytes). htmx is vendored from the npm
