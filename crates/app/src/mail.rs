@@ -786,16 +786,7 @@ pub(crate) async fn queue_reply(
     let (Some(mailbox), Some(recipient)) = (mailbox, recipient) else {
         return Ok(());
     };
-    let domain = mailbox
-        .address
-        .rsplit_once('@')
-        .map_or("seva.invalid", |(_, d)| d)
-        .to_owned();
-    let mail_message_id = format!(
-        "seva.{}.{}@{domain}",
-        message.0,
-        crate::secrets::new_secret("").get(..16).unwrap_or("0")
-    );
+    let mail_message_id = new_mail_message_id(&mailbox, &message.0.to_string());
     // A reply without an id of its own is known by its Message-ID too (an API client's id is
     // kept: it is what the client retries with).
     if conversations::get_message(tx, message)
@@ -1009,4 +1000,14 @@ fn first_line(text: &str) -> String {
         .chars()
         .take(300)
         .collect()
+}
+
+/// A new Message-ID (without angle brackets) in the mailbox's domain: `seva.{what}.{random}`.
+pub(crate) fn new_mail_message_id(mailbox: &Mailbox, what: &str) -> String {
+    let domain = mailbox
+        .address
+        .rsplit_once('@')
+        .map_or("seva.invalid", |(_, d)| d);
+    let random = crate::secrets::new_secret("");
+    format!("seva.{what}.{}@{domain}", random.get(..16).unwrap_or("0"))
 }

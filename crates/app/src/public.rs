@@ -428,14 +428,7 @@ async fn queue_notice(
     let Some(mailbox) = mailbox else {
         return Ok(false);
     };
-    let domain = mailbox
-        .address
-        .rsplit_once('@')
-        .map_or("seva.invalid", |(_, d)| d);
-    let mail_message_id = format!(
-        "seva.notice.{}@{domain}",
-        new_secret("").get(..24).unwrap_or("0")
-    );
+    let mail_message_id = crate::mail::new_mail_message_id(&mailbox, "notice");
     let subject: String = text
         .subject
         .chars()
@@ -515,37 +508,34 @@ impl App {
     /// A time stamp for a contact form page, signed with the server's form key: the form
     /// sends it back, and `form_token_age` tells how long the page was open.
     pub async fn form_token(&self) -> Result<String> {
+        use hmac::Mac as _;
         let now = self.now().timestamp();
-        let mac = self.form_mac(now).await?;
-        Ok(format!("{now}.{mac}"))
+        let mac = self.form_mac(now).await?.finalize().into_bytes();
+        Ok(format!("{now}.{}", hex::encode(mac)))
     }
 
     /// How long ago `token` was given out; `None` when it is not one of ours.
     pub async fn form_token_age(&self, token: &str) -> Result<Option<Duration>> {
+        use hmac::Mac as _;
         let Some((secs, mac)) = token.split_once('.') else {
             return Ok(None);
         };
-        let Ok(secs) = secs.parse::<i64>() else {
+        let (Ok(secs), Ok(mac)) = (secs.parse::<i64>(), hex::decode(mac)) else {
             return Ok(None);
         };
-        let expected = self.form_mac(secs).await?;
-        // Both are hex of the same length; compare without an early exit.
-        let same = expected.len() == mac.len()
-            && expected
-                .bytes()
-                .zip(mac.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        Ok(same.then(|| Duration::seconds(self.now().timestamp() - secs)))
+        // Compared in constant time by the hmac crate.
+        let ours = self.form_mac(secs).await?.verify_slice(&mac).is_ok();
+        Ok(ours.then(|| Duration::seconds(self.now().timestamp() - secs)))
     }
 
-    async fn form_mac(&self, secs: i64) -> Result<String> {
+    /// HMAC-SHA256 over `form:{secs}` with the server's form key (made once, shared).
+    async fn form_mac(&self, secs: i64) -> Result<hmac::Hmac<sha2::Sha256>> {
         use hmac::Mac as _;
         let mut conn = self.store.conn().await?;
         let key = store::server_key(&mut conn, "form", &new_secret(""), self.now()).await?;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
             .map_err(|_| seva_store::StoreError::Corrupt("the form key".into()))?;
         mac.update(format!("form:{secs}").as_bytes());
-        Ok(hex::encode(mac.finalize().into_bytes()))
+        Ok(mac)
     }
 }
