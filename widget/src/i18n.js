@@ -17,6 +17,8 @@ const strings = {
     awayEmail: "Your email for our answer",
     awaySave: "Email me",
     emailSaved: "Thank you. If you leave, our answer will come by email.",
+    closed: "We are closed now. Write to us all the same: we will answer when we open, by email if you have left.",
+    closedUntil: "We are closed now and open again {when}. Write to us all the same: we will answer then, by email if you have left.",
     errors: {
       rate_limited: "You are sending messages too fast. Wait a moment.",
       text_too_long: "That message is too long.",
@@ -40,6 +42,8 @@ const strings = {
     awayEmail: "ایمیل شما برای پاسخ ما",
     awaySave: "با ایمیل بفرستید",
     emailSaved: "سپاسگزاریم. اگر رفتید، پاسخ ما با ایمیل می‌رسد.",
+    closed: "الان تعطیل هستیم. باز هم بنویسید: وقتی باز شدیم پاسخ می‌دهیم، و اگر رفته باشید با ایمیل.",
+    closedUntil: "الان تعطیل هستیم و {when} باز می‌شویم. باز هم بنویسید: آن وقت پاسخ می‌دهیم، و اگر رفته باشید با ایمیل.",
     errors: {
       rate_limited: "پیام‌ها را خیلی سریع می‌فرستید. کمی صبر کنید.",
       text_too_long: "این پیام خیلی طولانی است.",
@@ -63,6 +67,8 @@ const strings = {
     awayEmail: "आमच्या उत्तरासाठी तुमचा ईमेल",
     awaySave: "मला ईमेल करा",
     emailSaved: "धन्यवाद. तुम्ही गेलात तर आमचे उत्तर ईमेलने येईल.",
+    closed: "आत्ता आमचे काम बंद आहे. तरीही लिहा: सुरू झाल्यावर आम्ही उत्तर देऊ, तुम्ही गेला असाल तर ईमेलने.",
+    closedUntil: "आत्ता आमचे काम बंद आहे, आम्ही {when} पुन्हा सुरू करू. तरीही लिहा: तेव्हा आम्ही उत्तर देऊ, तुम्ही गेला असाल तर ईमेलने.",
     errors: {
       rate_limited: "तुम्ही संदेश खूप वेगाने पाठवत आहात. थोडे थांबा.",
       text_too_long: "हा संदेश खूप मोठा आहे.",
@@ -86,6 +92,8 @@ const strings = {
     awayEmail: "हमारे जवाब के लिए आपका ईमेल",
     awaySave: "मुझे ईमेल करें",
     emailSaved: "धन्यवाद। आप चले जाएँ तो हमारा जवाब ईमेल से आएगा।",
+    closed: "अभी हम बंद हैं। फिर भी लिखें: खुलने पर हम जवाब देंगे, आप चले गए हों तो ईमेल से।",
+    closedUntil: "अभी हम बंद हैं और {when} फिर खुलेंगे। फिर भी लिखें: तब हम जवाब देंगे, आप चले गए हों तो ईमेल से।",
     errors: {
       rate_limited: "आप संदेश बहुत तेज़ी से भेज रहे हैं। थोड़ा रुकें।",
       text_too_long: "यह संदेश बहुत लंबा है।",

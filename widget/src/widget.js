@@ -76,6 +76,8 @@ function start(script, key) {
   let awayAfter = 120;
   let awayTimer = null;
   let emailGiven = !!(saved.emailGiven || (identity && identity.email));
+  // Outside the brand's business hours: said at once, with the next opening if known.
+  let closed = null;
   const away = $(".away");
   const shown = new Set();
   // Messages written but not yet echoed by the server, oldest first: re-sent on reconnect.
@@ -145,13 +147,27 @@ function start(script, key) {
   });
   // Waits for an agent after the visitor's message sent at `at`; an agent's answer stops it.
   function waitForAgent(at) {
-    if (awayTimer) return;
+    if (awayTimer || closed) return;
     const left = Math.max(0, awayAfter * 1000 - (Date.now() - Date.parse(at)));
-    awayTimer = setTimeout(() => {
-      away.querySelector(".away-text").textContent = emailGiven ? t.emailSaved : t.away;
-      away.querySelector(".row").hidden = emailGiven;
-      away.hidden = false;
-    }, left);
+    awayTimer = setTimeout(showAway, left);
+  }
+  function showAway() {
+    let text = emailGiven ? t.emailSaved : t.away;
+    if (closed) {
+      const when = closed.opensAt ? whenText(closed.opensAt) : null;
+      text = (when ? t.closedUntil.replace("{when}", when) : t.closed) + (emailGiven ? " " + t.emailSaved : "");
+    }
+    away.querySelector(".away-text").textContent = text;
+    away.querySelector(".row").hidden = emailGiven;
+    away.hidden = false;
+  }
+  // The next opening in the visitor's own clock and language, e.g. "Saturday 09:00".
+  function whenText(iso) {
+    try {
+      return new Intl.DateTimeFormat(t.lang, { weekday: "long", hour: "numeric", minute: "2-digit" }).format(new Date(iso));
+    } catch (_) {
+      return null;
+    }
   }
   function answered() {
     clearTimeout(awayTimer);
@@ -188,6 +204,9 @@ function start(script, key) {
       token = frame.token;
       asks = frame.prechat || "none";
       awayAfter = frame.away_after || awayAfter;
+      closed = frame.open === false ? { opensAt: frame.opens_at || null } : null;
+      if (closed) showAway();
+      else if (!awayTimer) away.hidden = true;
       save();
       state.textContent = "";
       if (frame.color) root.host.style.setProperty("--seva-color", frame.color);
@@ -214,8 +233,7 @@ function start(script, key) {
     } else if (frame.type === "email_saved") {
       emailGiven = frame.ok;
       save();
-      away.querySelector(".away-text").textContent = frame.ok ? t.emailSaved : t.away;
-      away.querySelector(".row").hidden = frame.ok;
+      showAway();
     } else if (frame.type === "typing") {
       state.textContent = frame.active ? t.typing : "";
     } else if (frame.type === "error") {

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod conversations;
 pub mod customers;
 pub mod demo;
+pub mod hours;
 pub mod live;
 pub mod mail;
 pub mod public;
@@ -166,6 +167,8 @@ pub enum AppError {
     ExternalIdTaken,
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
+    #[error("{0} is still in use")]
+    InUse(&'static str),
     #[error("the email or password is wrong")]
     InvalidCredentials,
     #[error("too many failed sign-ins; try again in {retry_after_secs} seconds")]

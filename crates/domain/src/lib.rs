@@ -8,6 +8,7 @@ pub mod chat;
 pub mod conversation;
 pub mod customer;
 pub mod event;
+pub mod hours;
 pub mod ids;
 mod macros;
 pub mod mail;

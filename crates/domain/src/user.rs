@@ -56,12 +56,16 @@ string_enum! {
 pub struct Team {
     pub id: TeamId,
     pub name: String,
+    /// Its business hours; none: always open.
+    pub business_hours_id: Option<crate::hours::BusinessHoursId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Brand {
     pub id: BrandId,
     pub name: String,
+    /// Its business hours; none: always open.
+    pub business_hours_id: Option<crate::hours::BusinessHoursId>,
 }
 
 #[cfg(test)]

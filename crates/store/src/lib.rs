@@ -15,6 +15,7 @@ pub mod customers;
 pub mod dialect;
 pub mod events;
 pub mod fanout;
+pub mod hours;
 pub mod idempotency;
 pub mod mail;
 pub mod public;
@@ -279,6 +280,7 @@ fn migrator(backend: Backend) -> Migrator {
         (8, "outbox message id", "0008_outbox_message_id.sql"),
         (9, "chat", "0009_chat.sql"),
         (10, "public", "0010_public.sql"),
+        (11, "business hours", "0011_hours.sql"),
     );
     let migrations = files
         .iter()

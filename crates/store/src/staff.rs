@@ -1,6 +1,7 @@
 //! Users, teams, brands, and the secrets that let users in: API tokens, browser sessions,
 //! sign-in throttling and first-admin set-up links. Secrets are stored as SHA-256 hashes only.
 
+use seva_domain::hours::BusinessHoursId;
 use seva_domain::{Brand, BrandId, Role, Team, TeamId, Timestamp, User, UserId};
 use sqlx::any::AnyRow;
 
@@ -213,7 +214,7 @@ pub async fn add_team_member(conn: &mut Conn, team: TeamId, user: UserId) -> Res
 }
 
 pub async fn teams(conn: &mut Conn) -> Result<Vec<Team>> {
-    let rows = sqlx::query("SELECT id, name FROM teams ORDER BY id")
+    let rows = sqlx::query("SELECT id, name, business_hours_id FROM teams ORDER BY id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
@@ -221,6 +222,7 @@ pub async fn teams(conn: &mut Conn) -> Result<Vec<Team>> {
             Ok(Team {
                 id: TeamId(col(r, "id")?),
                 name: col(r, "name")?,
+                business_hours_id: col::<Option<i64>>(r, "business_hours_id")?.map(BusinessHoursId),
             })
         })
         .collect()
@@ -247,7 +249,7 @@ pub async fn insert_brand(conn: &mut Conn, name: &str, now: Timestamp) -> Result
 }
 
 pub async fn brands(conn: &mut Conn) -> Result<Vec<Brand>> {
-    let rows = sqlx::query("SELECT id, name FROM brands ORDER BY id")
+    let rows = sqlx::query("SELECT id, name, business_hours_id FROM brands ORDER BY id")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
@@ -255,6 +257,7 @@ pub async fn brands(conn: &mut Conn) -> Result<Vec<Brand>> {
             Ok(Brand {
                 id: BrandId(col(r, "id")?),
                 name: col(r, "name")?,
+                business_hours_id: col::<Option<i64>>(r, "business_hours_id")?.map(BusinessHoursId),
             })
         })
         .collect()

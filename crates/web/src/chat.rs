@@ -84,6 +84,11 @@ enum ServerFrame<'a> {
         prechat: &'static str,
         /// Seconds to wait for a first answer before saying nobody is free and offering email.
         away_after: u32,
+        /// Whether the brand is within its business hours; when not, the widget says so at once
+        /// and offers email.
+        open: bool,
+        /// When closed: the next opening (RFC 3339), if known.
+        opens_at: Option<String>,
     },
     /// The answer to `email`: whether replies can now reach the visitor by email.
     EmailSaved {
@@ -371,6 +376,13 @@ async fn greet(
             return Err(e.to_string());
         }
     };
+    let availability = match state.app.widget_availability(widget).await {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = tx.send(error_frame(error_code(&e), "try again")).await;
+            return Err(e.to_string());
+        }
+    };
     let welcome = ServerFrame::Welcome {
         token: &session.token,
         conversation: session.conversation.map(|c| c.0),
@@ -378,6 +390,8 @@ async fn greet(
         color: &widget.color,
         prechat: widget.prechat.as_str(),
         away_after: widget.away_after,
+        open: availability.open,
+        opens_at: availability.opens_at.map(|t| t.to_rfc3339()),
     };
     tx.send(text_frame(&welcome))
         .await

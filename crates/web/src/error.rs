@@ -38,12 +38,14 @@ pub enum ErrorCode {
     PortalLinkInvalid,
     MailboxNotFound,
     WidgetNotFound,
+    BusinessHoursNotFound,
     // 409
     InvalidStatusTransition,
     ConversationClosed,
     IdentityTaken,
     ExternalIdTaken,
     AlreadyExists,
+    InUse,
     Conflict,
     // 413, 415
     PayloadTooLarge,
@@ -95,13 +97,15 @@ impl ErrorCode {
             | C::SetupLinkInvalid
             | C::PortalLinkInvalid
             | C::MailboxNotFound
-            | C::WidgetNotFound => StatusCode::NOT_FOUND,
+            | C::WidgetNotFound
+            | C::BusinessHoursNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::InvalidStatusTransition
             | C::ConversationClosed
             | C::IdentityTaken
             | C::ExternalIdTaken
             | C::AlreadyExists
+            | C::InUse
             | C::Conflict => StatusCode::CONFLICT,
             C::PayloadTooLarge | C::AttachmentTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -220,6 +224,7 @@ impl From<AppError> for ApiError {
                 "assignee" => C::AssigneeNotFound,
                 "mailbox" => C::MailboxNotFound,
                 "widget" => C::WidgetNotFound,
+                "business hours" => C::BusinessHoursNotFound,
                 _ => C::NotFound,
             },
             AppError::Forbidden => C::Forbidden,
@@ -231,6 +236,7 @@ impl From<AppError> for ApiError {
             AppError::CustomerIdentityRequired => C::CustomerIdentityRequired,
             AppError::IdempotencyKeyReused => C::IdempotencyKeyReused,
             AppError::AlreadyExists(_) => C::AlreadyExists,
+            AppError::InUse(_) => C::InUse,
             AppError::InvalidCredentials => C::InvalidCredentials,
             AppError::SignInThrottled { retry_after_secs } => {
                 return Self {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use seva_app::attachments::LocalBlobs;
 use seva_app::chat::WidgetInput;
 use seva_app::conversations::MessageInput;
+use seva_app::hours::HoursInput;
 use seva_app::{App, Caller, SystemClock};
 use seva_domain::chat::{Prechat, Widget};
 use seva_domain::{Channel, MessageKind, Role};
@@ -605,7 +606,117 @@ async fn a_reply_the_visitor_did_not_see_in_time_is_emailed_and_a_seen_one_is_no
     );
 }
 
+/// A widget of a brand outside its business hours says so in its welcome, with the next
+/// opening; within them, or with no schedule, it is open.
+async fn a_widget_says_when_its_brand_is_closed_and_when_it_opens(backend: Backend) {
+    let s = server(backend).await;
+    let admin = Caller {
+        user: s
+            .app
+            .create_user("owner@shop.example", "Owner", Role::Admin, None, None)
+            .await
+            .unwrap(),
+    };
+    assert_eq!(
+        next(&mut hello(&s).await).await["open"],
+        true,
+        "no brand: open"
+    );
+
+    // Open every day, all day, but yesterday, today and tomorrow are holidays (UTC dates).
+    let today = s.app.now().date_naive();
+    let all_day = "00:00-24:00".to_owned();
+    let week = seva_domain::hours::WEEKDAYS
+        .iter()
+        .map(|(d, _)| (*d, all_day.clone()))
+        .collect();
+    let holidays = [-1, 0, 1]
+        .map(|d| (today + chrono::Duration::days(d)).to_string())
+        .to_vec();
+    let hours = s
+        .app
+        .create_business_hours(
+            &admin,
+            &HoursInput {
+                name: "Shop".into(),
+                time_zone: "UTC".into(),
+                week,
+                holidays,
+            },
+        )
+        .await
+        .unwrap();
+    let mut conn = s.app.store.conn().await.unwrap();
+    let brand = seva_store::staff::insert_brand(&mut conn, "Kahroba", s.app.now())
+        .await
+        .unwrap();
+    drop(conn);
+    s.app
+        .set_brand_hours(&admin, brand, Some(hours.id))
+        .await
+        .unwrap();
+    let mut input = widget_input(&s.widget);
+    input.brand_id = Some(brand);
+    s.app
+        .update_widget(&admin, s.widget.id, &input)
+        .await
+        .unwrap();
+
+    let welcome = next(&mut hello(&s).await).await;
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["open"], false, "{welcome}");
+    let opens = (today + chrono::Duration::days(2))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .to_rfc3339();
+    assert_eq!(welcome["opens_at"], opens.as_str());
+
+    // Without the holidays the brand is open again.
+    let mut open_all_week = HoursInput {
+        name: "Shop".into(),
+        time_zone: "UTC".into(),
+        ..HoursInput::default()
+    };
+    open_all_week.week = seva_domain::hours::WEEKDAYS
+        .iter()
+        .map(|(d, _)| (*d, all_day.clone()))
+        .collect();
+    s.app
+        .update_business_hours(&admin, hours.id, &open_all_week)
+        .await
+        .unwrap();
+    let welcome = next(&mut hello(&s).await).await;
+    assert_eq!(welcome["open"], true, "{welcome}");
+    assert_eq!(welcome["opens_at"], Value::Null);
+}
+
+/// A new visitor's socket on the shop's page, hello said.
+async fn hello(s: &Server) -> Socket {
+    let mut socket = open(s, "https://shop.example").await.unwrap();
+    send(
+        &mut socket,
+        json!({"type": "hello", "token": null, "after": 0}),
+    )
+    .await;
+    socket
+}
+
+fn widget_input(w: &Widget) -> WidgetInput {
+    WidgetInput {
+        name: w.name.clone(),
+        brand_id: w.brand_id,
+        allowed_origins: w.allowed_origins.clone(),
+        color: Some(w.color.clone()),
+        greeting: w.greeting.clone(),
+        prechat: w.prechat,
+        away_after: Some(w.away_after),
+        active: w.active,
+    }
+}
+
 on_both_backends!(
+    a_widget_says_when_its_brand_is_closed_and_when_it_opens,
     a_reply_the_visitor_did_not_see_in_time_is_emailed_and_a_seen_one_is_not,
     a_visitor_and_an_agent_chat_live_and_reconnecting_loses_and_doubles_nothing,
     other_sites_bad_frames_and_floods_are_refused,

@@ -52,10 +52,14 @@ impl From<User> for UserJson {
     }
 }
 
+/// A team or a brand.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct NamedJson {
+pub struct UnitJson {
     pub id: i64,
     pub name: String,
+    /// Its business hours; absent: a team follows its conversations' brand, a brand is always
+    /// open.
+    pub business_hours_id: Option<i64>,
 }
 
 /// The user the token belongs to.
@@ -207,19 +211,20 @@ pub async fn list_users(
 }
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "directory",
-    responses((status = 200, body = Page<NamedJson>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Page<UnitJson>), (status = "4XX", body = ErrorBody)))]
 pub async fn list_teams(
     State(state): State<AppState>,
     _caller: ApiCaller,
-) -> ApiResult<Json<Page<NamedJson>>> {
+) -> ApiResult<Json<Page<UnitJson>>> {
     let mut conn = state.app.store.conn().await?;
     let teams = staff::teams(&mut conn).await?;
     Ok(Json(Page {
         items: teams
             .into_iter()
-            .map(|t| NamedJson {
+            .map(|t| UnitJson {
                 id: t.id.0,
                 name: t.name,
+                business_hours_id: t.business_hours_id.map(|h| h.0),
             })
             .collect(),
         next_cursor: None,
@@ -227,19 +232,20 @@ pub async fn list_teams(
 }
 
 #[utoipa::path(get, path = "/api/v1/brands", tag = "directory",
-    responses((status = 200, body = Page<NamedJson>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = Page<UnitJson>), (status = "4XX", body = ErrorBody)))]
 pub async fn list_brands(
     State(state): State<AppState>,
     _caller: ApiCaller,
-) -> ApiResult<Json<Page<NamedJson>>> {
+) -> ApiResult<Json<Page<UnitJson>>> {
     let mut conn = state.app.store.conn().await?;
     let brands = staff::brands(&mut conn).await?;
     Ok(Json(Page {
         items: brands
             .into_iter()
-            .map(|b| NamedJson {
+            .map(|b| UnitJson {
                 id: b.id.0,
                 name: b.name,
+                business_hours_id: b.business_hours_id.map(|h| h.0),
             })
             .collect(),
         next_cursor: None,

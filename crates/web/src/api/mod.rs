@@ -3,6 +3,7 @@
 pub mod conversations;
 pub mod customers;
 pub mod directory;
+pub mod hours;
 pub mod mailboxes;
 pub mod openapi;
 pub mod widgets;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(conversations::router())
         .merge(customers::router())
         .merge(directory::router())
+        .merge(hours::router())
         .merge(mailboxes::router())
         .merge(widgets::router())
         .merge(openapi::router())
