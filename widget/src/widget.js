@@ -169,10 +169,11 @@ function start(script, key) {
       return null;
     }
   }
+  // An agent's message ends the wait; the closed notice stays (replayed answers are old news).
   function answered() {
     clearTimeout(awayTimer);
     awayTimer = null;
-    away.hidden = true;
+    if (!closed) away.hidden = true;
   }
 
   function transmit(message) {

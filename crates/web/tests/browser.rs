@@ -817,6 +817,64 @@ async fn a_visitor_chats_through_the_widget_on_a_shop_page_in_persian(backend: B
     assert_eq!(unique.len(), ids.len(), "no message shown twice: {ids:?}");
     let messages = app.messages(chat[0].id).await.unwrap();
     assert_eq!(messages.len(), 4, "nothing lost, nothing stored twice");
+
+    // Outside the brand's business hours the widget says so at once, with the next opening,
+    // and offers email. Tehran's week is open all day, but today and the days around are off.
+    let today = app.now().date_naive();
+    let hours = app
+        .create_business_hours(
+            &admin,
+            &seva_app::hours::HoursInput {
+                name: "Kahroba".into(),
+                time_zone: "Asia/Tehran".into(),
+                week: seva_domain::hours::WEEKDAYS
+                    .iter()
+                    .map(|(d, _)| (*d, "00:00-24:00".to_owned()))
+                    .collect(),
+                holidays: [-1, 0, 1]
+                    .map(|d| (today + chrono::Duration::days(d)).to_string())
+                    .to_vec(),
+            },
+        )
+        .await
+        .unwrap();
+    let mut conn = app.store.conn().await.unwrap();
+    let brand = seva_store::staff::insert_brand(&mut conn, "Kahroba", app.now())
+        .await
+        .unwrap();
+    drop(conn);
+    app.set_brand_hours(&admin, brand, Some(hours.id))
+        .await
+        .unwrap();
+    settings.brand_id = Some(brand);
+    app.update_widget(&admin, widget.id, &settings)
+        .await
+        .unwrap();
+    visitor.goto(&shop).await.unwrap();
+    wait_until(
+        &visitor,
+        "the closed notice",
+        "const h = document.querySelector('#seva-chat'); \
+         return !!h && !h.shadowRoot.querySelector('.away').hidden",
+    )
+    .await;
+    let notice = widget_js(&visitor, "return w.querySelector('.away-text').textContent").await;
+    let notice = notice.as_str().unwrap();
+    assert!(
+        notice.starts_with("الان تعطیل هستیم و "),
+        "closed, with when it opens: {notice}"
+    );
+    assert_eq!(
+        widget_js(&visitor, "return w.querySelector('.away .row').hidden").await,
+        json!(false),
+        "the email field is offered"
+    );
+    widget_js(
+        &visitor,
+        "w.querySelector('.launcher').click(); return true",
+    )
+    .await;
+    screenshot(&visitor, &format!("{}-widget-closed-fa", backend.name())).await;
     visitor.close().await.unwrap();
     agent.close().await.unwrap();
 }

@@ -47,13 +47,18 @@ pub struct WidgetJson {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The tag a shop puts on its pages.
+pub fn embed_tag(w: &Widget, public_url: &str) -> String {
+    format!(
+        "<script src=\"{public_url}/static/widget.js\" data-key=\"{}\" async></script>",
+        w.public_key
+    )
+}
+
 impl WidgetJson {
     fn new(w: Widget, public_url: &str) -> Self {
         Self {
-            embed: format!(
-                "<script src=\"{public_url}/static/widget.js\" data-key=\"{}\" async></script>",
-                w.public_key
-            ),
+            embed: embed_tag(&w, public_url),
             id: w.id.0,
             name: w.name,
             public_key: w.public_key,

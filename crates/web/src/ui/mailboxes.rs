@@ -148,6 +148,12 @@ pub struct NoticeQuery {
     notice: Option<String>,
 }
 
+impl NoticeQuery {
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+}
+
 /// The form as posted. Every field may be missing: a missing one is refused like an empty one.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -228,8 +234,16 @@ impl MailboxForm {
 /// A port from 1 to 65535, in Latin, Persian, Arabic-Indic or Devanagari digits (whatever the
 /// admin's keyboard typed).
 fn parse_port(raw: &str) -> Result<u16, &'static str> {
-    let ascii: Option<String> = raw
-        .trim()
+    ascii_digits(raw)
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|p| *p > 0)
+        .ok_or("error-mailbox-port")
+}
+
+/// Digits as typed on a Latin, Persian, Arabic or Devanagari keyboard, as ASCII; `None` when
+/// anything else is in the way.
+pub fn ascii_digits(raw: &str) -> Option<String> {
+    raw.trim()
         .chars()
         .map(|c| {
             let zero = match c {
@@ -241,15 +255,12 @@ fn parse_port(raw: &str) -> Result<u16, &'static str> {
             };
             char::from_digit(u32::from(c) - zero, 10)
         })
-        .collect();
-    ascii
-        .and_then(|s| s.parse::<u16>().ok())
-        .filter(|p| *p > 0)
-        .ok_or("error-mailbox-port")
+        .collect()
 }
 
-/// Mailboxes hold server passwords: only admins reach these pages (others get no link).
-fn refuse_non_admin(state: &AppState, agent: &Agent) -> Option<Response> {
+/// Settings hold server passwords and secrets: only admins reach these pages (others get no
+/// link).
+pub fn refuse_non_admin(state: &AppState, agent: &Agent) -> Option<Response> {
     (agent.caller.user.role != Role::Admin).then(|| {
         (
             StatusCode::FORBIDDEN,
@@ -260,7 +271,7 @@ fn refuse_non_admin(state: &AppState, agent: &Agent) -> Option<Response> {
     })
 }
 
-fn unavailable(e: &AppError) -> Response {
+pub fn unavailable(e: &AppError) -> Response {
     tracing::error!(error = %e, "mailbox settings failed");
     (
         StatusCode::SERVICE_UNAVAILABLE,

@@ -19,6 +19,7 @@ mod mailboxes;
 pub(crate) mod public;
 mod session;
 mod settings;
+mod widgets;
 
 use askama::Template;
 use axum::Router;
@@ -70,6 +71,15 @@ pub fn router() -> Router<AppState> {
             get(mailboxes::show).post(mailboxes::update),
         )
         .route("/settings/mailboxes/{id}/check", post(mailboxes::check))
+        .route(
+            "/settings/widgets",
+            get(widgets::list).post(widgets::create),
+        )
+        .route("/settings/widgets/new", get(widgets::new))
+        .route(
+            "/settings/widgets/{id}",
+            get(widgets::show).post(widgets::update),
+        )
         .route("/login", get(show_login).post(sign_in))
         .route("/logout", post(sign_out))
         .route("/setup", get(show_setup).post(complete_setup))
