@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use seva_store::{Backend, Store, StoreOptions};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use crate::bench::{free_port, pg_admin_url, proc_status_kb, wait_ready, workspace_root};
+use crate::bench::{free_port, pg_admin_url, proc_status_kb, wait_ready};
 
 struct Options {
     connections: usize,
@@ -151,7 +151,7 @@ async fn load(options: &Options) -> anyhow::Result<()> {
     let url = database(options.backend, &dir).await?;
     let (token, key) = prepare(&url).await?;
     let addr = format!("127.0.0.1:{}", free_port()?);
-    let binary = workspace_root().join("target/release/seva");
+    let binary = crate::bench::release_binary();
     let mut server = Command::new(binary)
         .arg("--data-dir")
         .arg(&dir)

@@ -5,7 +5,7 @@ mod bench;
 mod chat_load;
 
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -66,6 +66,9 @@ fn ci() -> anyhow::Result<()> {
 
     step("dependency direction: the domain crate does no I/O");
     check_domain_is_pure()?;
+
+    step("the chat widget: static/widget.js is what widget/src builds to");
+    check_widget_is_built()?;
 
     step("headless Chromium, its WebDriver and a Devanagari font for the browser tests");
     apt::ensure(
@@ -211,5 +214,40 @@ fn count_tests_per_backend() -> anyhow::Result<()> {
     if sqlite == 0 || postgres == 0 {
         bail!("one backend has no tests");
     }
+    Ok(())
+}
+
+/// The widget is committed built (the binary embeds it, and building needs npm): rebuild it
+/// from `widget/src` with the locked esbuild and fail when the committed file was stale.
+fn check_widget_is_built() -> anyhow::Result<()> {
+    let npm_runs = || {
+        Command::new("npm")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !npm_runs() {
+        apt::ensure("the widget build check", &["nodejs", "npm"])?;
+    }
+    let built = std::path::Path::new("crates/web/static/widget.js");
+    let before = std::fs::read(built).context("reading crates/web/static/widget.js")?;
+    for args in [
+        &["ci", "--no-audit", "--no-fund", "--silent"][..],
+        &["run", "--silent", "build"][..],
+    ] {
+        let status = Command::new("npm")
+            .args(args)
+            .current_dir("widget")
+            .status()
+            .with_context(|| format!("running npm {}", args.join(" ")))?;
+        if !status.success() {
+            bail!("npm {} failed in widget/", args.join(" "));
+        }
+    }
+    if std::fs::read(built)? != before {
+        bail!("crates/web/static/widget.js did not match widget/src: it is rebuilt now; commit it");
+    }
+    println!("static/widget.js matches widget/src");
     Ok(())
 }

@@ -1,16 +1,18 @@
 //! Business hours through the API on both backends: admins keep schedules and give them to
-//! brands and teams; bad schedules get precise errors; a schedule in use cannot be deleted.
+//! brands and teams, through the API and on the settings pages; bad schedules get precise
+//! errors; a schedule in use cannot be deleted.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 use seva_store::Backend;
 
 use common::*;
 
 on_both_backends!(
+    admins_keep_business_hours_on_the_settings_pages,
     admins_keep_business_hours_and_give_them_to_brands_and_teams,
     bad_schedules_are_refused_with_precise_codes,
 );
@@ -251,4 +253,187 @@ async fn bad_schedules_are_refused_with_precise_codes(backend: Backend) {
         )
         .await;
     assert_eq!(by_agent.code(), "forbidden");
+}
+
+/// Text without Fluent's bidi isolation marks around placeables.
+fn plain(text: &str) -> String {
+    text.replace(['\u{2068}', '\u{2069}'], "")
+}
+
+async fn admins_keep_business_hours_on_the_settings_pages(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    let mut conn = t.app.store.conn().await.unwrap();
+    let brand = seva_store::staff::insert_brand(&mut conn, "Kahroba", t0())
+        .await
+        .unwrap();
+    drop(conn);
+    let admin = sign_in(&t, "admin@shop.example").await;
+    let agent = sign_in(&t, "sara@shop.example").await;
+    let settings = t.page(Method::GET, "/settings", None, &admin, None).await;
+    assert!(settings.text.contains("href=\"/settings/business-hours\""));
+    let refused = t
+        .page(Method::GET, "/settings/business-hours", None, &agent, None)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let new = t
+        .page(
+            Method::GET,
+            "/settings/business-hours/new",
+            None,
+            &admin,
+            Some("fa"),
+        )
+        .await;
+    assert_eq!(new.status, StatusCode::OK);
+    assert!(new.text.contains("شنبه"), "weekdays in the page's language");
+    assert!(
+        new.text.contains("name=\"mon\" value=\"09:00-17:00\""),
+        "a usual week to start from"
+    );
+    let csrf = hidden_field(&new.text, "csrf");
+    let fields = |sat: &str, holidays: &str| {
+        serde_urlencoded::to_string([
+            ("csrf", csrf.as_str()),
+            ("name", "Tehran shop"),
+            ("time_zone", "Asia/Tehran"),
+            ("sat", sat),
+            ("sun", "09:00-13:00 16:00-20:00"),
+            ("mon", ""),
+            ("tue", ""),
+            ("wed", ""),
+            ("thu", "09:00-13:00"),
+            ("fri", ""),
+            ("holidays", holidays),
+        ])
+        .unwrap()
+    };
+    let bad = t
+        .page(
+            Method::POST,
+            "/settings/business-hours",
+            Some(&fields("9-13", "")),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        plain(&bad.text).contains("“9-13” is not an opening time"),
+        "{}",
+        bad.text
+    );
+    assert!(
+        bad.text.contains("value=\"Tehran shop\""),
+        "what was typed stays"
+    );
+    let bad_day = t
+        .page(
+            Method::POST,
+            "/settings/business-hours",
+            Some(&fields("09:00-13:00", "2027-02-30")),
+            &admin,
+            None,
+        )
+        .await;
+    assert!(plain(&bad_day.text).contains("“2027-02-30” is not a date"));
+    assert_eq!(t.count("business_hours").await, 0);
+
+    let created = t
+        .page(
+            Method::POST,
+            "/settings/business-hours",
+            Some(&fields(
+                "16:00-20:00, 09:00-13:00",
+                "2027-03-21\r\n2027-03-22",
+            )),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.text);
+    let location = created.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let shown = t.page(Method::GET, &location, None, &admin, None).await;
+    assert!(shown.text.contains("Business hours saved."));
+    assert!(
+        shown
+            .text
+            .contains("name=\"sat\" value=\"09:00-13:00 16:00-20:00\"")
+    );
+    assert!(shown.text.contains("2027-03-21\n2027-03-22"));
+    let id: i64 = location
+        .trim_end_matches("?notice=saved")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // The brand keeps it; then it cannot be deleted.
+    let list = t
+        .page(Method::GET, "/settings/business-hours", None, &admin, None)
+        .await;
+    assert!(
+        list.text.contains("Thursday, Saturday, Sunday"),
+        "{}",
+        list.text
+    );
+    assert!(list.text.contains(&format!("value=\"brand:{}\"", brand.0)));
+    let assign = serde_urlencoded::to_string([
+        ("csrf", csrf.as_str()),
+        ("unit", &format!("brand:{}", brand.0)),
+        ("hours", &id.to_string()),
+    ])
+    .unwrap();
+    let assigned = t
+        .page(
+            Method::POST,
+            "/settings/business-hours/assign",
+            Some(&assign),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::SEE_OTHER);
+    let brands = t
+        .call(Method::GET, "/api/v1/brands", &t.agent, None, None)
+        .await;
+    assert_eq!(
+        brands.body["items"][0]["business_hours_id"].as_i64(),
+        Some(id)
+    );
+    let delete = serde_urlencoded::to_string([("csrf", csrf.as_str())]).unwrap();
+    let in_use = t
+        .page(
+            Method::POST,
+            &format!("/settings/business-hours/{id}/delete"),
+            Some(&delete),
+            &admin,
+            None,
+        )
+        .await;
+    let back = in_use.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = t.page(Method::GET, &back, None, &admin, None).await;
+    assert!(
+        page.text.contains("still kept by a brand or team"),
+        "{}",
+        page.text
+    );
+    assert_eq!(t.count("business_hours").await, 1);
+    let forged = t
+        .page(
+            Method::POST,
+            "/settings/business-hours/assign",
+            Some(&assign.replace(&csrf, "forged")),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
 }

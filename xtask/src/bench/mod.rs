@@ -72,8 +72,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !status.success() {
         bail!("release build failed");
     }
-    let root = workspace_root();
-    let binary = root.join("target/release/seva");
+    let binary = release_binary();
     std::fs::create_dir_all(&options.out)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -102,6 +101,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         bail!("some requests failed: a benchmark with errors measures nothing");
     }
     Ok(())
+}
+
+/// The release binary, wherever cargo puts its target directory.
+pub(crate) fn release_binary() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("release/seva")
 }
 
 pub(crate) fn workspace_root() -> PathBuf {

@@ -13,6 +13,7 @@ pub(crate) fn canonical_inbox_query(raw: &str) -> String {
         .to_query_string()
 }
 mod format;
+mod hours;
 mod inbox;
 mod live;
 mod mailboxes;
@@ -76,6 +77,17 @@ pub fn router() -> Router<AppState> {
             get(widgets::list).post(widgets::create),
         )
         .route("/settings/widgets/new", get(widgets::new))
+        .route(
+            "/settings/business-hours",
+            get(hours::list).post(hours::create),
+        )
+        .route("/settings/business-hours/new", get(hours::new))
+        .route("/settings/business-hours/assign", post(hours::assign))
+        .route(
+            "/settings/business-hours/{id}",
+            get(hours::show).post(hours::update),
+        )
+        .route("/settings/business-hours/{id}/delete", post(hours::delete))
         .route(
             "/settings/widgets/{id}",
             get(widgets::show).post(widgets::update),
