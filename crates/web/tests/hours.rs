@@ -298,7 +298,8 @@ async fn admins_keep_business_hours_on_the_settings_pages(backend: Backend) {
             ("name", "Tehran shop"),
             ("time_zone", "Asia/Tehran"),
             ("sat", sat),
-            ("sun", "09:00-13:00 16:00-20:00"),
+            // Typed on a Persian keyboard.
+            ("sun", "۰۹:۰۰-۱۳:۰۰ ۱۶:۰۰-۲۰:۰۰"),
             ("mon", ""),
             ("tue", ""),
             ("wed", ""),
@@ -362,6 +363,11 @@ async fn admins_keep_business_hours_on_the_settings_pages(backend: Backend) {
         shown
             .text
             .contains("name=\"sat\" value=\"09:00-13:00 16:00-20:00\"")
+    );
+    assert!(
+        shown
+            .text
+            .contains("name=\"sun\" value=\"09:00-13:00 16:00-20:00\"")
     );
     assert!(shown.text.contains("2027-03-21\n2027-03-22"));
     let id: i64 = location

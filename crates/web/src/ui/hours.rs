@@ -14,7 +14,7 @@ use seva_domain::{BrandId, TeamId, ValueError};
 
 use super::format::time_zones;
 use super::inbox::Choice;
-use super::mailboxes::{NoticeQuery, refuse_non_admin, unavailable};
+use super::mailboxes::{NoticeQuery, latin_digits, refuse_non_admin, unavailable};
 use super::session::Agent;
 use super::{Shell, render};
 use crate::AppState;
@@ -102,16 +102,16 @@ impl HoursForm {
         }
     }
 
+    /// The schedule to save; times and dates may be typed in Persian or Devanagari digits.
     fn input(&self) -> HoursInput {
         HoursInput {
             name: self.name.clone(),
             time_zone: self.time_zone.clone(),
             week: WEEKDAYS
                 .iter()
-                .map(|(day, key)| (*day, self.day(key).to_owned()))
+                .map(|(day, key)| (*day, latin_digits(self.day(key))))
                 .collect(),
-            holidays: self
-                .holidays
+            holidays: latin_digits(&self.holidays)
                 .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|h| !h.is_empty())
                 .map(str::to_owned)

@@ -243,17 +243,22 @@ fn parse_port(raw: &str) -> Result<u16, &'static str> {
 /// Digits as typed on a Latin, Persian, Arabic or Devanagari keyboard, as ASCII; `None` when
 /// anything else is in the way.
 pub fn ascii_digits(raw: &str) -> Option<String> {
-    raw.trim()
-        .chars()
+    let text = raw.trim();
+    let latin = latin_digits(text);
+    latin.bytes().all(|b| b.is_ascii_digit()).then_some(latin)
+}
+
+/// The text with Persian, Arabic-Indic and Devanagari digits made ASCII; the rest as it is.
+pub fn latin_digits(text: &str) -> String {
+    text.chars()
         .map(|c| {
             let zero = match c {
-                '0'..='9' => return Some(c),
                 '\u{06F0}'..='\u{06F9}' => 0x06F0,
                 '\u{0660}'..='\u{0669}' => 0x0660,
                 '\u{0966}'..='\u{096F}' => 0x0966,
-                _ => return None,
+                _ => return c,
             };
-            char::from_digit(u32::from(c) - zero, 10)
+            char::from_digit(u32::from(c) - zero, 10).unwrap_or(c)
         })
         .collect()
 }
