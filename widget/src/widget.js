@@ -158,15 +158,32 @@ function start(script, key) {
       text = (when ? t.closedUntil.replace("{when}", when) : t.closed) + (emailGiven ? " " + t.emailSaved : "");
     }
     away.querySelector(".away-text").textContent = text;
-    away.querySelector(".row").hidden = emailGiven;
+    // An address can join the chat only once it exists: after the visitor's first message.
+    away.querySelector(".row").hidden = emailGiven || lastId === 0;
     away.hidden = false;
   }
-  // The next opening in the visitor's own clock and language, e.g. "Saturday 09:00".
+  // The next opening in the visitor's own clock and language: "Saturday 09:00", with the date
+  // when it is a week or more away (after a long holiday).
   function whenText(iso) {
+    const at = new Date(iso);
+    const options = { weekday: "long", hour: "numeric", minute: "2-digit" };
+    if (at - Date.now() > 6 * 86400000) Object.assign(options, { day: "numeric", month: "long" });
     try {
-      return new Intl.DateTimeFormat(t.lang, { weekday: "long", hour: "numeric", minute: "2-digit" }).format(new Date(iso));
+      return new Intl.DateTimeFormat(t.lang, options).format(at);
     } catch (_) {
       return null;
+    }
+  }
+  // At the opening time the closed notice goes (timers cannot wait beyond about 24 days).
+  let openTimer = null;
+  function openAt(iso) {
+    clearTimeout(openTimer);
+    const wait = iso ? Date.parse(iso) - Date.now() : -1;
+    if (wait > 0 && wait < 2147483647) {
+      openTimer = setTimeout(() => {
+        closed = null;
+        away.hidden = true;
+      }, wait);
     }
   }
   // An agent's message ends the wait; the closed notice stays (replayed answers are old news).
@@ -206,8 +223,10 @@ function start(script, key) {
       asks = frame.prechat || "none";
       awayAfter = frame.away_after || awayAfter;
       closed = frame.open === false ? { opensAt: frame.opens_at || null } : null;
-      if (closed) showAway();
-      else if (!awayTimer) away.hidden = true;
+      if (closed) {
+        showAway();
+        openAt(closed.opensAt);
+      } else if (!awayTimer) away.hidden = true;
       save();
       state.textContent = "";
       if (frame.color) root.host.style.setProperty("--seva-color", frame.color);
@@ -229,6 +248,7 @@ function start(script, key) {
       lastId = Math.max(lastId, frame.id);
       prechat.hidden = true;
       if (frame.from === "agent") answered();
+      else if (closed) showAway();
       else waitForAgent(frame.at);
       show(frame);
     } else if (frame.type === "email_saved") {

@@ -144,6 +144,7 @@ impl App {
             .await
             .map_err(not_found("brand"))?;
         tx.commit().await?;
+        self.directory_changed();
         Ok(())
     }
 
@@ -165,6 +166,7 @@ impl App {
             .await
             .map_err(not_found("team"))?;
         tx.commit().await?;
+        self.directory_changed();
         Ok(())
     }
 

@@ -359,6 +359,19 @@ async fn greet(
         name: i.name,
         hash: i.hash,
     });
+    // Asked before the chat opens (so a failure cannot strand a new visitor), and never fatal:
+    // a visitor told "open" by mistake still reaches the inbox.
+    let availability = state
+        .app
+        .widget_availability(widget)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "business hours unknown; the widget says open");
+            seva_app::hours::Availability {
+                open: true,
+                opens_at: None,
+            }
+        });
     let session = match state
         .app
         .open_chat(widget, token.as_deref(), identity.as_ref())
@@ -371,13 +384,6 @@ async fn greet(
             let _ = tx.send(error_frame("identity_unverified", message)).await;
             return Err("identity unverified".into());
         }
-        Err(e) => {
-            let _ = tx.send(error_frame(error_code(&e), "try again")).await;
-            return Err(e.to_string());
-        }
-    };
-    let availability = match state.app.widget_availability(widget).await {
-        Ok(a) => a,
         Err(e) => {
             let _ = tx.send(error_frame(error_code(&e), "try again")).await;
             return Err(e.to_string());

@@ -88,6 +88,13 @@ async fn admins_keep_business_hours_and_give_them_to_brands_and_teams(backend: B
     assert_eq!(replaced.body["id"].as_i64(), Some(id));
     assert_eq!(replaced.body["week"]["sat"], "10:00-14:00");
     assert_eq!(replaced.body["week"]["wed"], "");
+    let at = |day: &str| replaced.text.find(&format!("\"{day}\":")).unwrap();
+    let order = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(at);
+    assert!(
+        order.is_sorted(),
+        "the week is listed Monday first: {}",
+        replaced.text
+    );
     assert_eq!(replaced.body["holidays"], json!([]));
 
     // Given to the brand and the team; the directory shows it.
@@ -243,6 +250,20 @@ async fn bad_schedules_are_refused_with_precise_codes(backend: Backend) {
         .await;
     assert_eq!(no_hours.status, StatusCode::NOT_FOUND);
     assert_eq!(no_hours.code(), "business_hours_not_found");
+    let empty = t
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/brands/{brand}"),
+            &t.admin,
+            Some(json!({})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        empty.code(),
+        "field_required",
+        "an empty PATCH changes nothing"
+    );
     let by_agent = t
         .call(
             Method::PATCH,
@@ -410,6 +431,14 @@ async fn admins_keep_business_hours_on_the_settings_pages(backend: Backend) {
     assert_eq!(
         brands.body["items"][0]["business_hours_id"].as_i64(),
         Some(id)
+    );
+    let list = t
+        .page(Method::GET, "/settings/business-hours", None, &admin, None)
+        .await;
+    assert!(
+        list.text
+            .contains(&format!("<option value=\"{id}\" selected>")),
+        "the page shows the brand's new schedule at once"
     );
     let delete = serde_urlencoded::to_string([("csrf", csrf.as_str())]).unwrap();
     let in_use = t

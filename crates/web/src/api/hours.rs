@@ -35,11 +35,44 @@ pub struct HoursJson {
     pub name: String,
     /// An IANA time zone, e.g. Asia/Tehran.
     pub time_zone: String,
-    /// Every weekday (`mon` … `sun`) with its open intervals, e.g. `09:00-13:00 16:00-20:00`;
-    /// an empty text: closed.
-    pub week: BTreeMap<String, String>,
+    /// Every weekday with its open intervals, e.g. `09:00-13:00 16:00-20:00`; an empty text:
+    /// closed.
+    pub week: WeekJson,
     /// Local dates (`YYYY-MM-DD`) on which it stays closed.
     pub holidays: Vec<String>,
+}
+
+/// The week, Monday first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WeekJson {
+    pub mon: String,
+    pub tue: String,
+    pub wed: String,
+    pub thu: String,
+    pub fri: String,
+    pub sat: String,
+    pub sun: String,
+}
+
+impl WeekJson {
+    fn new(texts: &[(&'static str, String)]) -> Self {
+        let day = |key: &str| {
+            texts
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default()
+        };
+        Self {
+            mon: day("mon"),
+            tue: day("tue"),
+            wed: day("wed"),
+            thu: day("thu"),
+            fri: day("fri"),
+            sat: day("sat"),
+            sun: day("sun"),
+        }
+    }
 }
 
 impl From<BusinessHours> for HoursJson {
@@ -47,10 +80,7 @@ impl From<BusinessHours> for HoursJson {
         Self {
             id: h.id.0,
             time_zone: h.schedule.time_zone().to_owned(),
-            week: week_texts(&h.schedule)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            week: WeekJson::new(&week_texts(&h.schedule)),
             holidays: h.schedule.holidays().map(|d| d.to_string()).collect(),
             name: h.name,
         }
@@ -174,8 +204,23 @@ pub async fn delete_hours(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitBody {
-    /// A schedule's id; `null`: none.
-    pub business_hours_id: Option<i64>,
+    /// A schedule's id; `null`: none. Required: an empty body changes nothing by mistake.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub business_hours_id: Option<Option<i64>>,
+}
+
+impl UnitBody {
+    fn hours(&self) -> Result<Option<BusinessHoursId>, ApiError> {
+        self.business_hours_id
+            .map(|id| id.map(BusinessHoursId))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::FieldRequired,
+                    "business_hours_id is required (a schedule's id, or null for none)",
+                )
+            })
+    }
 }
 
 /// Gives a brand its business hours (admins); the chat widget tells visitors when it is closed.
@@ -188,7 +233,7 @@ pub async fn update_brand(
     ApiId(id): ApiId,
     body: ApiJson<UnitBody>,
 ) -> ApiResult<Json<UnitJson>> {
-    let hours = body.value.business_hours_id.map(BusinessHoursId);
+    let hours = body.value.hours()?;
     state
         .app
         .set_brand_hours(&caller, BrandId(id), hours)
@@ -216,7 +261,7 @@ pub async fn update_team(
     ApiId(id): ApiId,
     body: ApiJson<UnitBody>,
 ) -> ApiResult<Json<UnitJson>> {
-    let hours = body.value.business_hours_id.map(BusinessHoursId);
+    let hours = body.value.hours()?;
     state.app.set_team_hours(&caller, TeamId(id), hours).await?;
     let mut conn = state.app.store.conn().await?;
     let team = staff::teams(&mut conn)

@@ -277,7 +277,7 @@ pub fn refuse_non_admin(state: &AppState, agent: &Agent) -> Option<Response> {
 }
 
 pub fn unavailable(e: &AppError) -> Response {
-    tracing::error!(error = %e, "mailbox settings failed");
+    tracing::error!(error = %e, "a settings page failed");
     (
         StatusCode::SERVICE_UNAVAILABLE,
         "Seva cannot reach its database right now.",

@@ -187,8 +187,9 @@ async fn widget_page<'a>(
             selected: fields.prechat == p.as_str(),
         })
         .collect();
+    // Not knowing the hours leaves the line out rather than the page.
     let hours = match widget {
-        Some(w) => Some(hours_line(state, agent, &tr, w).await?),
+        Some(w) => hours_line(state, agent, &tr, w).await.ok(),
         None => None,
     };
     Ok(WidgetPage {
