@@ -104,9 +104,10 @@ pub(crate) async fn find_customer(
     Ok(None)
 }
 
-/// The customer an incoming message is from: found by email, then phone, then external id;
-/// created (with every identity given) when none matches. Identities given that the found
-/// customer lacks are added, unless another customer has them.
+/// The customer an incoming message or order is from: found by external id (the platform's,
+/// or a signed shopper's), then email, then phone; created (with every identity given) when
+/// none matches. Identities given that the found customer lacks are added, unless another
+/// customer has them.
 pub(crate) async fn find_or_create_customer(
     conn: &mut Conn,
     input: &CustomerInput,
@@ -114,18 +115,18 @@ pub(crate) async fn find_or_create_customer(
     at: Timestamp,
 ) -> Result<CustomerId> {
     let mut identities = Vec::new();
-    if let Some(email) = input.email.as_deref().filter(|e| !e.trim().is_empty()) {
-        identities.push(Identity::parse(IdentityKind::Email, email)?);
-    }
-    if let Some(phone) = input.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        identities.push(Identity::parse(IdentityKind::Phone, phone)?);
-    }
     if let Some(external) = input
         .external_id
         .as_deref()
         .filter(|p| !p.trim().is_empty())
     {
         identities.push(Identity::parse(IdentityKind::External, external)?);
+    }
+    if let Some(email) = input.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        identities.push(Identity::parse(IdentityKind::Email, email)?);
+    }
+    if let Some(phone) = input.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+        identities.push(Identity::parse(IdentityKind::Phone, phone)?);
     }
     if identities.is_empty() {
         return Err(AppError::CustomerIdentityRequired);

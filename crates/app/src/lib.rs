@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod auth;
 pub mod chat;
+pub mod commerce;
 pub mod conversations;
 pub mod customers;
 pub mod demo;

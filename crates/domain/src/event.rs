@@ -94,6 +94,12 @@ pub enum Change {
     IdentityAdded {
         identity: Identity,
     },
+    /// An order from the shop's platform was recorded or changed (on the customer's timeline).
+    OrderRecorded {
+        order_id: crate::commerce::OrderId,
+        number: String,
+        created: bool,
+    },
 }
 
 impl Change {
@@ -112,6 +118,7 @@ impl Change {
             Change::CustomerCreated { .. } => "customer_created",
             Change::CustomerUpdated { .. } => "customer_updated",
             Change::IdentityAdded { .. } => "identity_added",
+            Change::OrderRecorded { .. } => "order_recorded",
         }
     }
 }

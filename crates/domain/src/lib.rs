@@ -5,6 +5,7 @@
 //! parameter. Other crates depend on this one; it depends on none of them.
 
 pub mod chat;
+pub mod commerce;
 pub mod conversation;
 pub mod customer;
 pub mod event;

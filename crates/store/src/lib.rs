@@ -10,6 +10,7 @@
 
 pub mod attachments;
 pub mod chat;
+pub mod commerce;
 pub mod conversations;
 pub mod customers;
 pub mod dialect;
@@ -281,6 +282,7 @@ fn migrator(backend: Backend) -> Migrator {
         (9, "chat", "0009_chat.sql"),
         (10, "public", "0010_public.sql"),
         (11, "business hours", "0011_hours.sql"),
+        (12, "commerce", "0012_commerce.sql"),
     );
     let migrations = files
         .iter()

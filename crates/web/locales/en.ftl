@@ -360,3 +360,15 @@ error-hours-name-taken = Other business hours already have this name.
 error-hours-interval = “{ $value }” is not an opening time. Write it as 09:00-17:00.
 error-hours-holiday = “{ $value }” is not a date. Write it as 2027-03-21.
 error-hours-time-zone = Choose a time zone from the list.
+
+## Orders (conversation sidebar)
+orders = Orders
+no-orders = No orders
+payment-pending = Payment pending
+payment-paid = Paid
+payment-partially_refunded = Partly refunded
+payment-refunded = Refunded
+payment-failed = Payment failed
+fulfilment-unfulfilled = Not shipped
+fulfilment-partial = Partly shipped
+fulfilment-fulfilled = Shipped

@@ -354,3 +354,15 @@ error-hours-name-taken = ساعت کاری دیگری همین نام را دا�
 error-hours-interval = «{ $value }» ساعت باز بودن نیست. آن را به شکل 09:00-17:00 بنویسید.
 error-hours-holiday = «{ $value }» تاریخ نیست. آن را به شکل 2027-03-21 بنویسید.
 error-hours-time-zone = یک منطقهٔ زمانی از فهرست برگزینید.
+
+## Orders (conversation sidebar)
+orders = سفارش‌ها
+no-orders = سفارشی نیست
+payment-pending = در انتظار پرداخت
+payment-paid = پرداخت‌شده
+payment-partially_refunded = بخشی بازپرداخت‌شده
+payment-refunded = بازپرداخت‌شده
+payment-failed = پرداخت ناموفق
+fulfilment-unfulfilled = ارسال‌نشده
+fulfilment-partial = بخشی ارسال‌شده
+fulfilment-fulfilled = ارسال‌شده

@@ -354,3 +354,15 @@ error-hours-name-taken = दूसरे कामकाजी घंटों �
 error-hours-interval = “{ $value }” खुलने का समय नहीं है। इसे 09:00-17:00 की तरह लिखें।
 error-hours-holiday = “{ $value }” तारीख़ नहीं है। इसे 2027-03-21 की तरह लिखें।
 error-hours-time-zone = सूची से एक समय क्षेत्र चुनें।
+
+## Orders (conversation sidebar)
+orders = ऑर्डर
+no-orders = कोई ऑर्डर नहीं
+payment-pending = भुगतान बाकी
+payment-paid = भुगतान हो गया
+payment-partially_refunded = आंशिक रिफ़ंड
+payment-refunded = रिफ़ंड हो गया
+payment-failed = भुगतान विफल
+fulfilment-unfulfilled = नहीं भेजा गया
+fulfilment-partial = आंशिक रूप से भेजा गया
+fulfilment-fulfilled = भेज दिया गया

@@ -354,3 +354,15 @@ error-hours-name-taken = इतर कामाच्या वेळांन�
 error-hours-interval = “{ $value }” ही सुरू असण्याची वेळ नाही. ती 09:00-17:00 अशी लिहा.
 error-hours-holiday = “{ $value }” ही तारीख नाही. ती 2027-03-21 अशी लिहा.
 error-hours-time-zone = यादीतून एक वेळ क्षेत्र निवडा.
+
+## Orders (conversation sidebar)
+orders = ऑर्डर
+no-orders = ऑर्डर नाहीत
+payment-pending = पेमेंट बाकी
+payment-paid = पेमेंट झाले
+payment-partially_refunded = अंशतः परतावा
+payment-refunded = परतावा झाला
+payment-failed = पेमेंट अयशस्वी
+fulfilment-unfulfilled = पाठवले नाही
+fulfilment-partial = अंशतः पाठवले
+fulfilment-fulfilled = पाठवले

@@ -39,6 +39,7 @@ pub enum ErrorCode {
     MailboxNotFound,
     WidgetNotFound,
     BusinessHoursNotFound,
+    OrderNotFound,
     // 409
     InvalidStatusTransition,
     ConversationClosed,
@@ -98,7 +99,8 @@ impl ErrorCode {
             | C::PortalLinkInvalid
             | C::MailboxNotFound
             | C::WidgetNotFound
-            | C::BusinessHoursNotFound => StatusCode::NOT_FOUND,
+            | C::BusinessHoursNotFound
+            | C::OrderNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::InvalidStatusTransition
             | C::ConversationClosed
@@ -225,6 +227,7 @@ impl From<AppError> for ApiError {
                 "mailbox" => C::MailboxNotFound,
                 "widget" => C::WidgetNotFound,
                 "business hours" => C::BusinessHoursNotFound,
+                "order" => C::OrderNotFound,
                 _ => C::NotFound,
             },
             AppError::Forbidden => C::Forbidden,

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod hours;
 pub mod mailboxes;
 pub mod openapi;
+pub mod orders;
 pub mod widgets;
 
 use axum::Router;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .merge(directory::router())
         .merge(hours::router())
         .merge(mailboxes::router())
+        .merge(orders::router())
         .merge(widgets::router())
         .merge(openapi::router())
         .fallback(api_not_found)

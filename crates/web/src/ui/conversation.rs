@@ -159,10 +159,50 @@ pub struct LivePart<'a> {
     pub customer_name: String,
     pub customer_facts: Vec<Fact>,
     pub other_conversations: Vec<Row>,
+    /// The customer's most recent orders.
+    pub orders: Vec<OrderRow>,
     pub presence: String,
     pub assigned_to_me: bool,
     /// What the last action did, when the part answers one.
     pub notice: Option<String>,
+}
+
+/// One of the customer's orders in the sidebar.
+pub struct OrderRow {
+    pub number: String,
+    pub total: String,
+    pub when: String,
+    pub when_iso: String,
+    pub payment: String,
+    pub fulfilment: String,
+    pub cancelled: bool,
+}
+
+/// Orders the sidebar shows.
+const SIDEBAR_ORDERS: i64 = 5;
+
+async fn sidebar_orders(
+    state: &AppState,
+    agent: &Agent,
+    tr: &Tr<'_>,
+    customer: seva_domain::CustomerId,
+) -> Result<Vec<OrderRow>, AppError> {
+    let orders = state
+        .app
+        .customer_orders(&agent.caller, customer, SIDEBAR_ORDERS)
+        .await?;
+    Ok(orders
+        .into_iter()
+        .map(|o| OrderRow {
+            total: agent.fmt.money(o.total, &o.currency),
+            when: agent.fmt.date(o.placed_at),
+            when_iso: o.placed_at.to_rfc3339(),
+            payment: tr.t(&format!("payment-{}", o.payment_status)),
+            fulfilment: tr.t(&format!("fulfilment-{}", o.fulfilment_status)),
+            cancelled: o.status == seva_domain::commerce::OrderStatus::Cancelled,
+            number: o.number,
+        })
+        .collect())
 }
 
 fn actor_name(tr: &Tr<'_>, event: &Event, directory: &Directory, customer: &str) -> String {
@@ -224,7 +264,8 @@ fn describe(tr: &Tr<'_>, change: &Change, actor: &str, directory: &Directory) ->
         Change::MessageAdded { .. }
         | Change::CustomerCreated { .. }
         | Change::CustomerUpdated { .. }
-        | Change::IdentityAdded { .. } => return None,
+        | Change::IdentityAdded { .. }
+        | Change::OrderRecorded { .. } => return None,
     })
 }
 
@@ -414,6 +455,7 @@ async fn live_part<'a>(
     let tr = agent.tr(state);
     let directory = state.app.directory().await?;
     let mail = state.app.mail_details(page.conversation.id).await?;
+    let orders = sidebar_orders(state, agent, &tr, page.customer.id).await?;
     let PageData {
         conversation: c,
         messages,
@@ -498,6 +540,7 @@ async fn live_part<'a>(
         customer_name,
         customer_facts: customer_facts(&tr, agent, &customer),
         other_conversations,
+        orders,
         presence: presence_text(
             &tr,
             &state.app.viewers(c.id, agent.caller.user.id),

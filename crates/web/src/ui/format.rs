@@ -58,6 +58,47 @@ impl Format {
         self.digits(&n.to_string())
     }
 
+    /// An amount in minor units as the reader writes it, with its currency code: `520,000.00
+    /// IRR`, `۵۲۰٬۰۰۰٫۰۰ IRR`; rupees in lakhs and crores (`1,49,900.00 INR`).
+    pub fn money(self, minor: i64, currency: &seva_domain::commerce::Currency) -> String {
+        let exponent = currency.exponent();
+        let scale = 10_i64.pow(exponent);
+        let (units, fraction) = (
+            minor.unsigned_abs() / scale.unsigned_abs(),
+            minor.unsigned_abs() % scale.unsigned_abs(),
+        );
+        let digits = units.to_string();
+        let indian = currency.as_str() == "INR";
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            let left = digits.len() - i;
+            let boundary = if indian && left > 3 {
+                (left - 3) % 2 == 0
+            } else {
+                left % 3 == 0
+            };
+            if i > 0 && boundary && left >= 3 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        let sign = if minor < 0 { "-" } else { "" };
+        let text = if exponent > 0 {
+            let width = exponent as usize;
+            format!("{sign}{grouped}.{fraction:0width$}")
+        } else {
+            format!("{sign}{grouped}")
+        };
+        let text = self.digits(&text);
+        // Persian writes the Arabic thousands separator and decimal point with its digits.
+        let text = if self.digits == Some('\u{06F0}') {
+            text.replace(',', "\u{066C}").replace('.', "\u{066B}")
+        } else {
+            text
+        };
+        format!("{text} {}", currency.as_str())
+    }
+
     /// Year, month and day in the reader's calendar.
     fn ymd(self, at: Timestamp) -> (i32, u8, u8) {
         let local = at.with_timezone(&self.tz);
@@ -113,6 +154,27 @@ mod tests {
     use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;
+
+    #[test]
+    fn money_is_grouped_in_the_readers_digits_never_as_a_float() {
+        let irr = seva_domain::commerce::Currency::parse("IRR").unwrap();
+        let inr = seva_domain::commerce::Currency::parse("INR").unwrap();
+        let jpy = seva_domain::commerce::Currency::parse("JPY").unwrap();
+        let en = Format::new("en", None, None);
+        assert_eq!(en.money(52_000_000, &irr), "520,000.00 IRR");
+        assert_eq!(en.money(14_990_000, &inr), "1,49,900.00 INR");
+        assert_eq!(en.money(5, &inr), "0.05 INR");
+        assert_eq!(en.money(1_234_567, &jpy), "1,234,567 JPY");
+        assert_eq!(en.money(-150, &inr), "-1.50 INR");
+        assert_eq!(
+            Format::new("fa", None, None).money(52_000_000, &irr),
+            "۵۲۰٬۰۰۰٫۰۰ IRR"
+        );
+        assert_eq!(
+            Format::new("mr", None, Some(Digits::Native)).money(14_990_000, &inr),
+            "१,४९,९००.०० INR"
+        );
+    }
 
     fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0)

@@ -1,0 +1,135 @@
+//! Orders from the shop's platform: recorded idempotently (a redelivery with the same content
+//! writes nothing), linked to the customer by platform customer id, email or phone (a customer
+//! is created when none matches), and read back per customer for the agent's sidebar.
+
+use seva_domain::commerce::{
+    Address, Currency, FulfilmentStatus, Order, OrderId, OrderLine, OrderSource, OrderStatus,
+    PaymentStatus, check_order,
+};
+use seva_domain::values::{bounded_text, limits};
+use seva_domain::{Actor, Change, CustomerId, Timestamp};
+use seva_store::commerce::{self as store, NewOrder, Recorded};
+use seva_store::events;
+use sha2::Digest as _;
+
+use crate::customers::{CustomerInput, find_or_create_customer};
+use crate::{App, Caller, Result, not_found};
+
+/// An order as an integration reports it.
+#[derive(Debug, Clone)]
+pub struct OrderInput {
+    pub source: OrderSource,
+    pub external_id: String,
+    /// What the shopper sees; default: the external id.
+    pub number: Option<String>,
+    /// Who ordered: the platform's customer id (as `external_id`), email and/or phone.
+    pub customer: CustomerInput,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub fulfilment_status: FulfilmentStatus,
+    pub currency: String,
+    /// Minor units.
+    pub total: i64,
+    pub refunded: i64,
+    pub placed_at: Timestamp,
+    pub shipping_address: Option<Address>,
+    pub lines: Vec<OrderLine>,
+}
+
+/// Orders the sidebar and customer page show.
+pub const RECENT_ORDERS: i64 = 10;
+
+impl OrderInput {
+    /// The content, hashed: the same order delivered again hashes the same.
+    fn fingerprint(&self, number: &str, currency: &Currency) -> String {
+        let mut hash = sha2::Sha256::new();
+        let mut field = |text: &str| {
+            hash.update(text.len().to_le_bytes());
+            hash.update(text.as_bytes());
+        };
+        field(number);
+        field(self.customer.external_id.as_deref().unwrap_or(""));
+        field(self.customer.email.as_deref().unwrap_or(""));
+        field(self.customer.phone.as_deref().unwrap_or(""));
+        field(self.status.as_str());
+        field(self.payment_status.as_str());
+        field(self.fulfilment_status.as_str());
+        field(currency.as_str());
+        field(&self.total.to_string());
+        field(&self.refunded.to_string());
+        field(&self.placed_at.timestamp_micros().to_string());
+        field(&format!("{:?}", self.shipping_address));
+        for line in &self.lines {
+            field(&format!("{line:?}"));
+        }
+        hex::encode(hash.finalize())
+    }
+}
+
+impl App {
+    /// Records an order, or updates the one with the same source and external id; a
+    /// redelivery with the same content changes nothing.
+    pub async fn record_order(
+        &self,
+        caller: &Caller,
+        input: &OrderInput,
+    ) -> Result<(Order, Recorded)> {
+        caller.require_write()?;
+        let external_id = bounded_text("external_id", &input.external_id, limits::EXTERNAL_ID)?;
+        let number = match input.number.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() => bounded_text("number", n, limits::EXTERNAL_ID)?,
+            _ => external_id.clone(),
+        };
+        let currency = Currency::parse(&input.currency)?;
+        check_order(input.total, input.refunded, &input.lines)?;
+        let fingerprint = input.fingerprint(&number, &currency);
+        let actor = Actor::user(caller.user.id);
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let customer = find_or_create_customer(&mut tx, &input.customer, actor, now).await?;
+        let new = NewOrder {
+            source: input.source,
+            external_id: &external_id,
+            number: &number,
+            customer_id: customer,
+            status: input.status,
+            payment_status: input.payment_status,
+            fulfilment_status: input.fulfilment_status,
+            currency: &currency,
+            total: input.total,
+            refunded: input.refunded,
+            placed_at: input.placed_at,
+            shipping_address: input.shipping_address.as_ref(),
+            lines: &input.lines,
+            fingerprint: &fingerprint,
+        };
+        let recorded = store::record(&mut tx, &new, now).await?;
+        if !matches!(recorded, Recorded::Unchanged(_)) {
+            let change = Change::OrderRecorded {
+                order_id: recorded.id(),
+                number: number.clone(),
+                created: matches!(recorded, Recorded::Created(_)),
+            };
+            events::record(&mut tx, None, Some(customer), actor, &change, now).await?;
+        }
+        let order = store::get(&mut tx, recorded.id()).await?;
+        tx.commit().await?;
+        Ok((order, recorded))
+    }
+
+    pub async fn order(&self, _caller: &Caller, id: OrderId) -> Result<Order> {
+        let mut conn = self.store.conn().await?;
+        store::get(&mut conn, id).await.map_err(not_found("order"))
+    }
+
+    /// A customer's orders, newest first.
+    pub async fn customer_orders(
+        &self,
+        _caller: &Caller,
+        customer: CustomerId,
+        limit: i64,
+    ) -> Result<Vec<Order>> {
+        let mut conn = self.store.conn().await?;
+        Ok(store::of_customer(&mut conn, customer, limit).await?)
+    }
+}

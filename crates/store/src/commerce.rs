@@ -1,0 +1,206 @@
+//! Orders and their lines.
+
+use seva_domain::commerce::{Address, Currency, Order, OrderId, OrderLine, OrderSource};
+use seva_domain::{CustomerId, Timestamp};
+use sqlx::any::AnyRow;
+
+use crate::rows::{col, parse, time};
+use crate::{Conn, Result, StoreError, to_micros};
+
+/// An order as a platform reports it, before it has an id.
+pub struct NewOrder<'a> {
+    pub source: OrderSource,
+    pub external_id: &'a str,
+    pub number: &'a str,
+    pub customer_id: CustomerId,
+    pub status: seva_domain::commerce::OrderStatus,
+    pub payment_status: seva_domain::commerce::PaymentStatus,
+    pub fulfilment_status: seva_domain::commerce::FulfilmentStatus,
+    pub currency: &'a Currency,
+    pub total: i64,
+    pub refunded: i64,
+    pub placed_at: Timestamp,
+    pub shipping_address: Option<&'a Address>,
+    pub lines: &'a [OrderLine],
+    /// Identifies the content: an unchanged redelivery has the same one.
+    pub fingerprint: &'a str,
+}
+
+/// What recording an order did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Created(OrderId),
+    Updated(OrderId),
+    /// The same order with the same content: nothing written.
+    Unchanged(OrderId),
+}
+
+impl Recorded {
+    pub fn id(self) -> OrderId {
+        match self {
+            Recorded::Created(id) | Recorded::Updated(id) | Recorded::Unchanged(id) => id,
+        }
+    }
+}
+
+/// Creates the order, or updates the one with the same source and external id, with its lines
+/// replaced. Call inside a transaction.
+pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Result<Recorded> {
+    let existing =
+        sqlx::query("SELECT id, fingerprint FROM orders WHERE source = $1 AND external_id = $2")
+            .bind(new.source.as_str())
+            .bind(new.external_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let address = new
+        .shipping_address
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let recorded = if let Some(row) = existing {
+        let id = OrderId(col(&row, "id")?);
+        let fingerprint: String = col(&row, "fingerprint")?;
+        if fingerprint == new.fingerprint {
+            return Ok(Recorded::Unchanged(id));
+        }
+        sqlx::query(
+            "UPDATE orders SET number = $1, customer_id = $2, status = $3, payment_status = $4,
+                    fulfilment_status = $5, currency = $6, total = $7, refunded = $8,
+                    placed_at = $9, shipping_address = $10, fingerprint = $11, updated_at = $12
+             WHERE id = $13",
+        )
+        .bind(new.number)
+        .bind(new.customer_id.0)
+        .bind(new.status.as_str())
+        .bind(new.payment_status.as_str())
+        .bind(new.fulfilment_status.as_str())
+        .bind(new.currency.as_str())
+        .bind(new.total)
+        .bind(new.refunded)
+        .bind(to_micros(new.placed_at))
+        .bind(address)
+        .bind(new.fingerprint)
+        .bind(to_micros(now))
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM order_lines WHERE order_id = $1")
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+        Recorded::Updated(id)
+    } else {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (source, external_id, number, customer_id, status,
+                                 payment_status, fulfilment_status, currency, total, refunded,
+                                 placed_at, shipping_address, fingerprint, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+             RETURNING id",
+        )
+        .bind(new.source.as_str())
+        .bind(new.external_id)
+        .bind(new.number)
+        .bind(new.customer_id.0)
+        .bind(new.status.as_str())
+        .bind(new.payment_status.as_str())
+        .bind(new.fulfilment_status.as_str())
+        .bind(new.currency.as_str())
+        .bind(new.total)
+        .bind(new.refunded)
+        .bind(to_micros(new.placed_at))
+        .bind(address)
+        .bind(new.fingerprint)
+        .bind(to_micros(now))
+        .fetch_one(&mut *conn)
+        .await?;
+        Recorded::Created(OrderId(id))
+    };
+    for (position, line) in new.lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, position, sku, title, quantity, unit_price, total)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(recorded.id().0)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(line.sku.as_deref())
+        .bind(&line.title)
+        .bind(line.quantity)
+        .bind(line.unit_price)
+        .bind(line.total)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(recorded)
+}
+
+pub async fn get(conn: &mut Conn, id: OrderId) -> Result<Order> {
+    let row = sqlx::query("SELECT * FROM orders WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut order = from_row(&row)?;
+    order.lines = lines(conn, id).await?;
+    Ok(order)
+}
+
+/// A customer's orders, newest first, with their lines.
+pub async fn of_customer(conn: &mut Conn, customer: CustomerId, limit: i64) -> Result<Vec<Order>> {
+    let rows = sqlx::query(
+        "SELECT * FROM orders WHERE customer_id = $1 ORDER BY placed_at DESC, id DESC LIMIT $2",
+    )
+    .bind(customer.0)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut orders = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    for order in &mut orders {
+        order.lines = lines(conn, order.id).await?;
+    }
+    Ok(orders)
+}
+
+async fn lines(conn: &mut Conn, order: OrderId) -> Result<Vec<OrderLine>> {
+    let rows = sqlx::query("SELECT * FROM order_lines WHERE order_id = $1 ORDER BY position")
+        .bind(order.0)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OrderLine {
+                sku: col(r, "sku")?,
+                title: col(r, "title")?,
+                quantity: col(r, "quantity")?,
+                unit_price: col(r, "unit_price")?,
+                total: col(r, "total")?,
+            })
+        })
+        .collect()
+}
+
+fn from_row(row: &AnyRow) -> Result<Order> {
+    let currency: String = col(row, "currency")?;
+    let address: Option<String> = col(row, "shipping_address")?;
+    Ok(Order {
+        id: OrderId(col(row, "id")?),
+        source: parse(row, "source")?,
+        external_id: col(row, "external_id")?,
+        number: col(row, "number")?,
+        customer_id: CustomerId(col(row, "customer_id")?),
+        status: parse(row, "status")?,
+        payment_status: parse(row, "payment_status")?,
+        fulfilment_status: parse(row, "fulfilment_status")?,
+        currency: Currency::parse(&currency)
+            .map_err(|e| StoreError::Corrupt(format!("orders.currency: {e}")))?,
+        total: col(row, "total")?,
+        refunded: col(row, "refunded")?,
+        placed_at: time(row, "placed_at")?,
+        shipping_address: address
+            .map(|a| serde_json::from_str(&a))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("orders.shipping_address: {e}")))?,
+        lines: Vec::new(),
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
