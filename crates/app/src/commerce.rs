@@ -3,17 +3,17 @@
 //! is created when none matches), and read back per customer for the agent's sidebar.
 
 use seva_domain::commerce::{
-    Address, Currency, FulfilmentStatus, Order, OrderId, OrderLine, OrderSource, OrderStatus,
-    PaymentStatus, check_order,
+    Address, Currency, FulfilmentStatus, Integration, Order, OrderId, OrderLine, OrderSource,
+    OrderStatus, PaymentStatus, check_order,
 };
 use seva_domain::values::{bounded_text, limits};
-use seva_domain::{Actor, Change, CustomerId, Timestamp};
+use seva_domain::{Actor, Change, CustomerId, Role, Timestamp, ValueError};
 use seva_store::commerce::{self as store, NewOrder, Recorded};
-use seva_store::events;
+use seva_store::{StoreError, events};
 use sha2::Digest as _;
 
 use crate::customers::{CustomerInput, find_or_create_customer};
-use crate::{App, Caller, Result, not_found};
+use crate::{App, AppError, Caller, Result, not_found};
 
 /// An order as an integration reports it.
 #[derive(Debug, Clone)]
@@ -75,6 +75,95 @@ impl App {
         input: &OrderInput,
     ) -> Result<(Order, Recorded)> {
         caller.require_write()?;
+        self.record_order_by(Actor::user(caller.user.id), input)
+            .await
+    }
+
+    /// Records an order a verified webhook delivered.
+    pub async fn record_webhook_order(
+        &self,
+        integration: &Integration,
+        input: &OrderInput,
+    ) -> Result<(Order, Recorded)> {
+        if input.source != integration.platform {
+            return Err(AppError::WebhookSignatureInvalid);
+        }
+        self.record_order_by(Actor::SYSTEM, input).await
+    }
+
+    /// The integration a webhook names, when `signature` (base64 of HMAC-SHA256 of the raw
+    /// body with its secret, as Shopify and WooCommerce send it) is right; compared in
+    /// constant time. Unknown integrations and bad signatures look the same.
+    pub async fn verify_webhook(
+        &self,
+        id: i64,
+        platform: OrderSource,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Integration> {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        let mut conn = self.store.conn().await?;
+        let integration = store::integration(&mut conn, id)
+            .await?
+            .filter(|i| i.platform == platform)
+            .ok_or(AppError::WebhookSignatureInvalid)?;
+        let expected = signature
+            .and_then(|s| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .ok()
+            })
+            .ok_or(AppError::WebhookSignatureInvalid)?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(integration.secret.as_bytes())
+            .map_err(|_| AppError::WebhookSignatureInvalid)?;
+        mac.update(body);
+        mac.verify_slice(&expected)
+            .map_err(|_| AppError::WebhookSignatureInvalid)?;
+        Ok(integration)
+    }
+
+    /// Adds a platform that sends order webhooks (admins).
+    pub async fn create_integration(
+        &self,
+        caller: &Caller,
+        platform: OrderSource,
+        name: &str,
+        secret: &str,
+    ) -> Result<Integration> {
+        caller.require_role(Role::Admin)?;
+        if !matches!(platform, OrderSource::Shopify | OrderSource::Woocommerce) {
+            return Err(ValueError::UnknownValue {
+                field: "platform",
+                value: platform.as_str().to_owned(),
+            }
+            .into());
+        }
+        let name = bounded_text("name", name, limits::NAME)?;
+        let secret = bounded_text("secret", secret, 500)?;
+        let mut tx = self.store.begin().await?;
+        let id = store::insert_integration(&mut tx, platform, &name, &secret, self.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => {
+                    AppError::AlreadyExists("an integration with this name")
+                }
+                other => other.into(),
+            })?;
+        let integration = store::integration(&mut tx, id)
+            .await?
+            .ok_or(AppError::NotFound("integration"))?;
+        tx.commit().await?;
+        Ok(integration)
+    }
+
+    pub async fn integrations(&self, caller: &Caller) -> Result<Vec<Integration>> {
+        caller.require_role(Role::Admin)?;
+        let mut conn = self.store.conn().await?;
+        Ok(store::integrations(&mut conn).await?)
+    }
+
+    async fn record_order_by(&self, actor: Actor, input: &OrderInput) -> Result<(Order, Recorded)> {
         let external_id = bounded_text("external_id", &input.external_id, limits::EXTERNAL_ID)?;
         let number = match input.number.as_deref().map(str::trim) {
             Some(n) if !n.is_empty() => bounded_text("number", n, limits::EXTERNAL_ID)?,
@@ -83,7 +172,6 @@ impl App {
         let currency = Currency::parse(&input.currency)?;
         check_order(input.total, input.refunded, &input.lines)?;
         let fingerprint = input.fingerprint(&number, &currency);
-        let actor = Actor::user(caller.user.id);
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let customer = find_or_create_customer(&mut tx, &input.customer, actor, now).await?;

@@ -188,6 +188,8 @@ pub enum AppError {
     IdentityUnverified,
     #[error("too many requests; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: i64 },
+    #[error("the webhook's signature is not HMAC-SHA256 of its body with the integration's secret")]
+    WebhookSignatureInvalid,
     #[error("the sign-in link is unknown, used or expired; ask for a new one")]
     PortalLinkInvalid,
     #[error("the attachment store failed: {0}")]

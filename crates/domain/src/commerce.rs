@@ -83,6 +83,68 @@ impl Currency {
     }
 }
 
+/// An amount written in major units, as platforms send it (`"199.00"`, `"-10.5"`, `1499`), in
+/// minor units of `currency`: exact, no floating point. More decimals than the currency has
+/// are refused.
+pub fn parse_amount(text: &str, currency: &Currency) -> Result<i64, ValueError> {
+    let invalid = || ValueError::UnknownValue {
+        field: "amount",
+        value: text.chars().take(40).collect(),
+    };
+    let trimmed = text.trim();
+    let (negative, digits) = match trimmed.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, trimmed),
+    };
+    let (units, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let exponent = currency.exponent() as usize;
+    let fraction = fraction.trim_end_matches('0');
+    if units.is_empty()
+        || !units
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+        || fraction.len() > exponent
+    {
+        return Err(invalid());
+    }
+    let scale = 10_i64.pow(currency.exponent());
+    let units: i64 = units.parse().map_err(|_| invalid())?;
+    let fraction: i64 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<exponent$}")
+            .parse()
+            .map_err(|_| invalid())?
+    };
+    let minor = units
+        .checked_mul(scale)
+        .and_then(|m| m.checked_add(fraction))
+        .ok_or_else(invalid)?;
+    Ok(if negative { -minor } else { minor })
+}
+
+/// A shop platform that sends order webhooks, and the secret that signs them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Integration {
+    pub id: i64,
+    /// shopify or woocommerce.
+    pub platform: OrderSource,
+    pub name: String,
+    pub secret: String,
+}
+
+/// The secret stays out of logs.
+impl std::fmt::Debug for Integration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Integration")
+            .field("id", &self.id)
+            .field("platform", &self.platform)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where an order is shipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -259,6 +321,36 @@ mod tests {
             149_900
         );
         assert_eq!(spend.len(), 2, "never summed across currencies");
+    }
+
+    #[test]
+    fn amounts_are_read_exactly_in_minor_units() {
+        let inr = Currency::parse("INR").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(parse_amount("199.00", &inr), Ok(19_900));
+        assert_eq!(parse_amount("0.1", &inr), Ok(10));
+        assert_eq!(parse_amount("1499", &inr), Ok(149_900));
+        assert_eq!(parse_amount("-10.50", &inr), Ok(-1_050));
+        assert_eq!(
+            parse_amount("520000.00", &Currency::parse("IRR").unwrap()),
+            Ok(52_000_000)
+        );
+        assert_eq!(parse_amount("1200", &jpy), Ok(1_200));
+        assert_eq!(parse_amount("1.250", &kwd), Ok(1_250));
+        for bad in [
+            "",
+            "abc",
+            "1.999",
+            "1,000.00",
+            "1e3",
+            ".5",
+            "--1",
+            "99999999999999999999",
+        ] {
+            assert!(parse_amount(bad, &inr).is_err(), "{bad}");
+        }
+        assert!(parse_amount("1.5", &jpy).is_err(), "yen has no minor unit");
     }
 
     #[test]

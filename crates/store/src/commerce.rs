@@ -1,6 +1,8 @@
 //! Orders and their lines.
 
-use seva_domain::commerce::{Address, Currency, Order, OrderId, OrderLine, OrderSource};
+use seva_domain::commerce::{
+    Address, Currency, Integration, Order, OrderId, OrderLine, OrderSource,
+};
 use seva_domain::{CustomerId, Timestamp};
 use sqlx::any::AnyRow;
 
@@ -202,5 +204,50 @@ fn from_row(row: &AnyRow) -> Result<Order> {
         lines: Vec::new(),
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
+    })
+}
+
+// ---- integrations ---------------------------------------------------------------------------
+
+pub async fn insert_integration(
+    conn: &mut Conn,
+    platform: OrderSource,
+    name: &str,
+    secret: &str,
+    now: Timestamp,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO shop_integrations (platform, name, secret, created_at)
+         VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(platform.as_str())
+    .bind(name)
+    .bind(secret)
+    .bind(to_micros(now))
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+pub async fn integration(conn: &mut Conn, id: i64) -> Result<Option<Integration>> {
+    let row = sqlx::query("SELECT * FROM shop_integrations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(integration_from_row).transpose()
+}
+
+pub async fn integrations(conn: &mut Conn) -> Result<Vec<Integration>> {
+    let rows = sqlx::query("SELECT * FROM shop_integrations ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(integration_from_row).collect()
+}
+
+fn integration_from_row(row: &AnyRow) -> Result<Integration> {
+    Ok(Integration {
+        id: col(row, "id")?,
+        platform: parse(row, "platform")?,
+        name: col(row, "name")?,
+        secret: col(row, "secret")?,
     })
 }

@@ -24,6 +24,7 @@ pub enum ErrorCode {
     // 401, 403
     Unauthorized,
     IdentityUnverified,
+    WebhookSignatureInvalid,
     InvalidCredentials,
     Forbidden,
     ImportRequiresAdmin,
@@ -87,9 +88,10 @@ impl ErrorCode {
             | C::InvalidCursor
             | C::InvalidLimit
             | C::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
-            C::Unauthorized | C::InvalidCredentials | C::IdentityUnverified => {
-                StatusCode::UNAUTHORIZED
-            }
+            C::Unauthorized
+            | C::InvalidCredentials
+            | C::IdentityUnverified
+            | C::WebhookSignatureInvalid => StatusCode::UNAUTHORIZED,
             C::Forbidden | C::ImportRequiresAdmin | C::CsrfFailed => StatusCode::FORBIDDEN,
             C::NotFound
             | C::ConversationNotFound
@@ -262,6 +264,7 @@ impl From<AppError> for ApiError {
             AppError::TooManyAttachments { .. } => C::TooManyAttachments,
             AppError::AttachmentsUnavailable => C::AttachmentsUnavailable,
             AppError::IdentityUnverified => C::IdentityUnverified,
+            AppError::WebhookSignatureInvalid => C::WebhookSignatureInvalid,
             AppError::AttachmentStore(reason) => {
                 tracing::error!(%reason, "attachment store failed");
                 return Self::new(

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod i18n;
 mod ui;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(ui::router())
         .merge(chat::router())
+        .merge(webhooks::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
             ServiceBuilder::new()

@@ -33,3 +33,13 @@ CREATE TABLE order_lines (
     total       BIGINT NOT NULL,
     PRIMARY KEY (order_id, position)
 );
+
+-- A shop platform that sends order webhooks: its signing secret verifies each delivery
+-- (Shopify: the app's client secret; WooCommerce: the webhook's secret).
+CREATE TABLE shop_integrations (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform    TEXT NOT NULL CHECK (platform IN ('shopify', 'woocommerce')),
+    name        TEXT NOT NULL UNIQUE,
+    secret      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);

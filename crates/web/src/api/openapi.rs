@@ -50,6 +50,8 @@ use crate::AppState;
         super::orders::record_order,
         super::orders::show_order,
         super::orders::list_customer_orders,
+        super::orders::create_integration,
+        super::orders::list_integrations,
         super::widgets::list_widgets,
         super::widgets::create_widget,
         super::widgets::show_widget,

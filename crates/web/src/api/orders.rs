@@ -11,7 +11,8 @@ use seva_app::commerce::{OrderInput, RECENT_ORDERS};
 use seva_app::customers::CustomerInput;
 use seva_domain::CustomerId;
 use seva_domain::commerce::{
-    Address, FulfilmentStatus, Order, OrderId, OrderLine, OrderSource, OrderStatus, PaymentStatus,
+    Address, FulfilmentStatus, Integration, Order, OrderId, OrderLine, OrderSource, OrderStatus,
+    PaymentStatus,
 };
 use seva_store::commerce::Recorded;
 
@@ -25,6 +26,10 @@ pub fn router() -> Router<AppState> {
         .route("/orders", post(record_order))
         .route("/orders/{id}", get(show_order))
         .route("/customers/{id}/orders", get(list_customer_orders))
+        .route(
+            "/integrations",
+            get(list_integrations).post(create_integration),
+        )
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -218,6 +223,74 @@ pub async fn list_customer_orders(
         .await?;
     Ok(Json(Page {
         items: orders.into_iter().map(OrderJson::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IntegrationJson {
+    pub id: i64,
+    /// shopify or woocommerce.
+    pub platform: OrderSource,
+    pub name: String,
+    /// Where the platform sends order webhooks (topics orders/create and orders/updated on
+    /// Shopify, order.created and order.updated on WooCommerce).
+    pub webhook_url: String,
+}
+
+impl IntegrationJson {
+    fn new(i: Integration, public_url: &str) -> Self {
+        Self {
+            webhook_url: format!("{public_url}/webhooks/{}/{}", i.platform.as_str(), i.id),
+            id: i.id,
+            platform: i.platform,
+            name: i.name,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationBody {
+    /// shopify or woocommerce.
+    pub platform: OrderSource,
+    pub name: String,
+    /// Shopify: the app's client secret; WooCommerce: the webhook's secret. Never shown again.
+    pub secret: String,
+}
+
+/// Adds a shop platform that sends order webhooks (admins).
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "orders", request_body = IntegrationBody,
+    responses((status = 201, body = IntegrationJson), (status = "4XX", body = ErrorBody)))]
+pub async fn create_integration(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    body: ApiJson<IntegrationBody>,
+) -> ApiResult<(StatusCode, Json<IntegrationJson>)> {
+    let b = body.value;
+    let integration = state
+        .app
+        .create_integration(&caller, b.platform, &b.name, &b.secret)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IntegrationJson::new(integration, &state.config.public_url)),
+    ))
+}
+
+/// The shop platforms that send order webhooks (admins).
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "orders",
+    responses((status = 200, body = Page<IntegrationJson>), (status = "4XX", body = ErrorBody)))]
+pub async fn list_integrations(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> ApiResult<Json<Page<IntegrationJson>>> {
+    let all = state.app.integrations(&caller).await?;
+    Ok(Json(Page {
+        items: all
+            .into_iter()
+            .map(|i| IntegrationJson::new(i, &state.config.public_url))
+            .collect(),
         next_cursor: None,
     }))
 }
