@@ -7,7 +7,7 @@ use seva_domain::commerce::{
     OrderStatus, PaymentStatus, check_order,
 };
 use seva_domain::values::{bounded_text, limits};
-use seva_domain::{Actor, Change, CustomerId, Role, Timestamp, ValueError};
+use seva_domain::{Actor, Change, CustomerId, Identity, IdentityKind, Role, Timestamp, ValueError};
 use seva_store::commerce::{self as store, NewOrder, Recorded};
 use seva_store::{StoreError, events};
 use sha2::Digest as _;
@@ -64,6 +64,38 @@ impl OrderInput {
         }
         hex::encode(hash.finalize())
     }
+}
+
+/// Checks everything about an order that needs no database: what an import's dry run reports.
+/// Returns the external id, the number and the currency, cleaned.
+pub fn check_input(input: &OrderInput) -> Result<(String, String, Currency)> {
+    let external_id = bounded_text("external_id", &input.external_id, limits::EXTERNAL_ID)?;
+    let number = match input.number.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => bounded_text("number", n, limits::EXTERNAL_ID)?,
+        _ => external_id.clone(),
+    };
+    let currency = Currency::parse(&input.currency)?;
+    check_order(input.total, input.refunded, &input.lines)?;
+    let c = &input.customer;
+    let given = [
+        (IdentityKind::External, c.external_id.as_deref()),
+        (IdentityKind::Email, c.email.as_deref()),
+        (IdentityKind::Phone, c.phone.as_deref()),
+    ];
+    let mut any = false;
+    for (kind, value) in given {
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            Identity::parse(kind, value)?;
+            any = true;
+        }
+    }
+    if !any {
+        return Err(AppError::CustomerIdentityRequired);
+    }
+    if let Some(name) = c.name.as_deref().filter(|n| !n.trim().is_empty()) {
+        bounded_text("name", name, limits::NAME)?;
+    }
+    Ok((external_id, number, currency))
 }
 
 impl App {
@@ -163,14 +195,13 @@ impl App {
         Ok(store::integrations(&mut conn).await?)
     }
 
+    /// Records an order from an import file (no user: the import command runs as the system).
+    pub async fn import_order(&self, input: &OrderInput) -> Result<(Order, Recorded)> {
+        self.record_order_by(Actor::SYSTEM, input).await
+    }
+
     async fn record_order_by(&self, actor: Actor, input: &OrderInput) -> Result<(Order, Recorded)> {
-        let external_id = bounded_text("external_id", &input.external_id, limits::EXTERNAL_ID)?;
-        let number = match input.number.as_deref().map(str::trim) {
-            Some(n) if !n.is_empty() => bounded_text("number", n, limits::EXTERNAL_ID)?,
-            _ => external_id.clone(),
-        };
-        let currency = Currency::parse(&input.currency)?;
-        check_order(input.total, input.refunded, &input.lines)?;
+        let (external_id, number, currency) = check_input(input)?;
         let fingerprint = input.fingerprint(&number, &currency);
         let now = self.now();
         let mut tx = self.store.begin().await?;

@@ -189,6 +189,15 @@ pub(crate) async fn find_or_create_customer(
 }
 
 impl App {
+    /// Finds or creates the customer a row of an import file describes (no user: the import
+    /// command runs as the system).
+    pub async fn import_customer(&self, input: &CustomerInput) -> Result<CustomerId> {
+        let mut tx = self.store.begin().await?;
+        let id = find_or_create_customer(&mut tx, input, Actor::SYSTEM, self.now()).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     pub async fn create_customer(
         &self,
         caller: &Caller,

@@ -1,6 +1,7 @@
 //! The `seva` binary: reads the configuration, opens the store, and runs a command.
 
 mod config;
+mod import;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -63,10 +64,39 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Import a shop's history from CSV: orders (one row per line item) or customers.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
     /// Administration: users and API tokens.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Orders: columns order_id, currency, total, placed_at, and customer_id, email or phone;
+    /// optional number, name, status, payment_status, fulfilment_status, refunded, and per
+    /// line sku, title, quantity, unit_price, line_total. Amounts in major units (520000.00).
+    Orders {
+        file: PathBuf,
+        /// Check every row and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the refused rows, with why, to this CSV file.
+        #[arg(long)]
+        errors: Option<PathBuf>,
+    },
+    /// Customers: columns customer_id, email, phone (at least one), name, language.
+    Customers {
+        file: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        errors: Option<PathBuf>,
     },
 }
 
@@ -162,6 +192,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => admin(&app, command).await,
+        Command::Import { what } => {
+            let (summary, what) = match what {
+                ImportCommand::Orders {
+                    file,
+                    dry_run,
+                    errors,
+                } => (
+                    import::orders(&app, &file, &import::Options { dry_run, errors }).await?,
+                    "orders",
+                ),
+                ImportCommand::Customers {
+                    file,
+                    dry_run,
+                    errors,
+                } => (
+                    import::customers(&app, &file, &import::Options { dry_run, errors }).await?,
+                    "customers",
+                ),
+            };
+            if summary.refused.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} {what} refused (listed above)", summary.refused.len())
+            }
+        }
     }
 }
 
