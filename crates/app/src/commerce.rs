@@ -34,6 +34,9 @@ pub struct OrderInput {
     pub placed_at: Timestamp,
     pub shipping_address: Option<Address>,
     pub lines: Vec<OrderLine>,
+    /// When the platform last changed the order, if it says (Shopify's `updated_at`,
+    /// WooCommerce's `date_modified_gmt`): a delivery older than the recorded one is ignored.
+    pub source_updated_at: Option<Timestamp>,
 }
 
 /// Orders the sidebar and customer page show.
@@ -200,7 +203,22 @@ impl App {
         self.record_order_by(Actor::SYSTEM, input).await
     }
 
+    /// Two first deliveries of one order at once: the loser's insert meets the winner's row,
+    /// and its retry finds the order recorded.
     async fn record_order_by(&self, actor: Actor, input: &OrderInput) -> Result<(Order, Recorded)> {
+        match self.record_order_once(actor, input).await {
+            Err(AppError::Store(StoreError::Conflict { .. })) => {
+                self.record_order_once(actor, input).await
+            }
+            done => done,
+        }
+    }
+
+    async fn record_order_once(
+        &self,
+        actor: Actor,
+        input: &OrderInput,
+    ) -> Result<(Order, Recorded)> {
         let (external_id, number, currency) = check_input(input)?;
         let fingerprint = input.fingerprint(&number, &currency);
         let now = self.now();
@@ -221,6 +239,7 @@ impl App {
             shipping_address: input.shipping_address.as_ref(),
             lines: &input.lines,
             fingerprint: &fingerprint,
+            source_updated_at: input.source_updated_at,
         };
         let recorded = store::record(&mut tx, &new, now).await?;
         if !matches!(recorded, Recorded::Unchanged(_)) {

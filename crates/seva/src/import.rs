@@ -135,11 +135,19 @@ fn parsed<T: std::str::FromStr>(row: &Row, name: &str, default: T) -> Result<T, 
     }
 }
 
-/// The order the first row describes, with a line from each row that has a title.
-fn order_of(rows: &[Row]) -> Result<OrderInput, String> {
+/// The order the first row describes, with a line from each row that has a title; a refusal
+/// names the line at fault.
+fn order_of(rows: &[Row]) -> Result<OrderInput, (u64, String)> {
     let first = &rows[0];
-    let currency_text = first.get("currency").ok_or("currency is required")?;
-    let currency = Currency::parse(currency_text).map_err(|e| e.to_string())?;
+    let at = |row: &Row| {
+        let line = row.line;
+        move |why: String| (line, why)
+    };
+    let whole = at(first);
+    let currency_text = first
+        .get("currency")
+        .ok_or_else(|| whole("currency is required".into()))?;
+    let currency = Currency::parse(currency_text).map_err(|e| whole(e.to_string()))?;
     let money = |row: &Row, name: &str| -> Result<Option<i64>, String> {
         row.get(name)
             .map(|t| {
@@ -152,13 +160,13 @@ fn order_of(rows: &[Row]) -> Result<OrderInput, String> {
         let Some(title) = row.get("title") else {
             continue;
         };
-        let quantity: i64 = parsed(row, "quantity", 1)?;
-        let unit_price = money(row, "unit_price")?.unwrap_or(0);
-        let total = match money(row, "line_total")? {
+        let quantity: i64 = parsed(row, "quantity", 1).map_err(at(row))?;
+        let unit_price = money(row, "unit_price").map_err(at(row))?.unwrap_or(0);
+        let total = match money(row, "line_total").map_err(at(row))? {
             Some(t) => t,
             None => unit_price
                 .checked_mul(quantity)
-                .ok_or("the line total is too large")?,
+                .ok_or_else(|| (row.line, "the line total is too large".to_owned()))?,
         };
         lines.push(OrderLine {
             sku: row.get("sku").map(str::to_owned),
@@ -184,34 +192,57 @@ fn order_of(rows: &[Row]) -> Result<OrderInput, String> {
             first,
             "status",
             seva_domain::commerce::OrderStatus::Completed,
-        )?,
+        )
+        .map_err(at(first))?,
         payment_status: parsed(
             first,
             "payment_status",
             seva_domain::commerce::PaymentStatus::Paid,
-        )?,
+        )
+        .map_err(at(first))?,
         fulfilment_status: parsed(
             first,
             "fulfilment_status",
             seva_domain::commerce::FulfilmentStatus::Fulfilled,
-        )?,
+        )
+        .map_err(at(first))?,
         currency: currency.as_str().to_owned(),
-        total: money(first, "total")?.ok_or("total is required")?,
-        refunded: money(first, "refunded")?.unwrap_or(0),
-        placed_at: time(first.get("placed_at").ok_or("placed_at is required")?)?,
+        total: money(first, "total")
+            .map_err(at(first))?
+            .ok_or_else(|| whole("total is required".into()))?,
+        refunded: money(first, "refunded").map_err(at(first))?.unwrap_or(0),
+        placed_at: time(
+            first
+                .get("placed_at")
+                .ok_or_else(|| whole("placed_at is required".into()))?,
+        )
+        .map_err(at(first))?,
+        source_updated_at: None,
         shipping_address: None,
         lines,
     })
 }
 
-/// Checks the order and, unless dry, records it.
-async fn take(app: &App, group: &[Row], options: &Options, summary: &mut Summary) {
+/// Checks the order and, unless dry, records it. An order's rows must be together: an id seen
+/// before is refused rather than replacing the lines recorded from its earlier rows.
+async fn take(
+    app: &App,
+    group: &[Row],
+    seen: &mut std::collections::HashSet<String>,
+    options: &Options,
+    summary: &mut Summary,
+) {
     let line = group[0].line;
     let id = group[0].get("order_id").unwrap_or("").to_owned();
+    if !id.is_empty() && !seen.insert(id.clone()) {
+        let why = "this order_id appeared on earlier rows; keep an order's rows together".into();
+        summary.refused.push((line, id, why));
+        return;
+    }
     let input = match order_of(group) {
         Ok(input) => input,
-        Err(why) => {
-            summary.refused.push((line, id, why));
+        Err((at, why)) => {
+            summary.refused.push((at, id, why));
             return;
         }
     };
@@ -231,6 +262,27 @@ async fn take(app: &App, group: &[Row], options: &Options, summary: &mut Summary
     }
 }
 
+/// Takes the gathered order, or refuses it whole when an unreadable row was among its rows.
+async fn finish(
+    app: &App,
+    group: &[Row],
+    broken: bool,
+    seen: &mut std::collections::HashSet<String>,
+    options: &Options,
+    summary: &mut Summary,
+) {
+    let Some(first) = group.first() else {
+        return;
+    };
+    if broken {
+        let id = first.get("order_id").unwrap_or("").to_owned();
+        let why = "an unreadable row is among its rows".into();
+        summary.refused.push((first.line, id, why));
+    } else {
+        take(app, group, seen, options, summary).await;
+    }
+}
+
 pub async fn orders(app: &App, file: &Path, options: &Options) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let bar = progress(file)?;
@@ -243,7 +295,10 @@ pub async fn orders(app: &App, file: &Path, options: &Options) -> anyhow::Result
         );
     }
     let mut summary = Summary::default();
+    let mut seen = std::collections::HashSet::new();
     let mut group: Vec<Row> = Vec::new();
+    // An unreadable row may belong to the order being gathered: that order is refused whole.
+    let mut broken = false;
     for row in rows {
         match row {
             Ok((row, byte)) => {
@@ -252,18 +307,20 @@ pub async fn orders(app: &App, file: &Path, options: &Options) -> anyhow::Result
                     .first()
                     .is_some_and(|g| g.get("order_id") != row.get("order_id"))
                 {
-                    take(app, &group, options, &mut summary).await;
+                    finish(app, &group, broken, &mut seen, options, &mut summary).await;
                     group.clear();
+                    broken = false;
                     bar.set_message(format!("{} orders", summary.accepted()));
                 }
                 group.push(row);
             }
-            Err((line, why)) => summary.refused.push((line, String::new(), why)),
+            Err((line, why)) => {
+                summary.refused.push((line, String::new(), why));
+                broken = !group.is_empty();
+            }
         }
     }
-    if !group.is_empty() {
-        take(app, &group, options, &mut summary).await;
-    }
+    finish(app, &group, broken, &mut seen, options, &mut summary).await;
     bar.finish_and_clear();
     summary.seconds = started.elapsed().as_secs_f64();
     report(&summary, options)?;

@@ -26,6 +26,9 @@ pub struct NewOrder<'a> {
     pub lines: &'a [OrderLine],
     /// Identifies the content: an unchanged redelivery has the same one.
     pub fingerprint: &'a str,
+    /// When the platform last changed the order, if it says: an older delivery than the one
+    /// recorded (a late retry) changes nothing.
+    pub source_updated_at: Option<Timestamp>,
 }
 
 /// What recording an order did.
@@ -48,12 +51,14 @@ impl Recorded {
 /// Creates the order, or updates the one with the same source and external id, with its lines
 /// replaced. Call inside a transaction.
 pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Result<Recorded> {
-    let existing =
-        sqlx::query("SELECT id, fingerprint FROM orders WHERE source = $1 AND external_id = $2")
-            .bind(new.source.as_str())
-            .bind(new.external_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let existing = sqlx::query(
+        "SELECT id, fingerprint, source_updated_at FROM orders
+             WHERE source = $1 AND external_id = $2",
+    )
+    .bind(new.source.as_str())
+    .bind(new.external_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let address = new
         .shipping_address
         .map(serde_json::to_string)
@@ -62,13 +67,19 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
     let recorded = if let Some(row) = existing {
         let id = OrderId(col(&row, "id")?);
         let fingerprint: String = col(&row, "fingerprint")?;
-        if fingerprint == new.fingerprint {
+        let known: Option<i64> = col(&row, "source_updated_at")?;
+        let stale = matches!(
+            (known, new.source_updated_at),
+            (Some(known), Some(new)) if to_micros(new) < known
+        );
+        if fingerprint == new.fingerprint || stale {
             return Ok(Recorded::Unchanged(id));
         }
         sqlx::query(
             "UPDATE orders SET number = $1, customer_id = $2, status = $3, payment_status = $4,
                     fulfilment_status = $5, currency = $6, total = $7, refunded = $8,
-                    placed_at = $9, shipping_address = $10, fingerprint = $11, updated_at = $12
+                    placed_at = $9, shipping_address = $10, fingerprint = $11, updated_at = $12,
+                    source_updated_at = $14
              WHERE id = $13",
         )
         .bind(new.number)
@@ -84,6 +95,7 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
         .bind(new.fingerprint)
         .bind(to_micros(now))
         .bind(id.0)
+        .bind(new.source_updated_at.map(to_micros))
         .execute(&mut *conn)
         .await?;
         sqlx::query("DELETE FROM order_lines WHERE order_id = $1")
@@ -95,8 +107,9 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO orders (source, external_id, number, customer_id, status,
                                  payment_status, fulfilment_status, currency, total, refunded,
-                                 placed_at, shipping_address, fingerprint, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+                                 placed_at, shipping_address, fingerprint, created_at, updated_at,
+                                 source_updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)
              RETURNING id",
         )
         .bind(new.source.as_str())
@@ -113,6 +126,7 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
         .bind(address)
         .bind(new.fingerprint)
         .bind(to_micros(now))
+        .bind(new.source_updated_at.map(to_micros))
         .fetch_one(&mut *conn)
         .await?;
         Recorded::Created(OrderId(id))

@@ -97,6 +97,7 @@ struct ShopifyOrder {
     email: Option<String>,
     phone: Option<String>,
     created_at: DateTime<chrono::FixedOffset>,
+    updated_at: Option<DateTime<chrono::FixedOffset>>,
     currency: String,
     total_price: Value,
     financial_status: Option<String>,
@@ -176,7 +177,9 @@ fn shopify_order(o: ShopifyOrder) -> Result<OrderInput, ApiError> {
     let mut refunded = 0_i64;
     for t in o.refunds.iter().flat_map(|r| &r.transactions) {
         if t.kind.as_deref() == Some("refund") && t.status.as_deref() == Some("success") {
-            refunded += amount(&t.amount, &currency, "a refund's amount")?.abs();
+            refunded = refunded
+                .checked_add(amount(&t.amount, &currency, "a refund's amount")?.abs())
+                .ok_or_else(|| invalid("the refunds add up to too much"))?;
         }
     }
     let customer = o.customer;
@@ -231,6 +234,7 @@ fn shopify_order(o: ShopifyOrder) -> Result<OrderInput, ApiError> {
         total,
         refunded: refunded.min(total),
         placed_at: o.created_at.with_timezone(&Utc),
+        source_updated_at: o.updated_at.map(|t| t.with_timezone(&Utc)),
         shipping_address: o.shipping_address.map(|a| Address {
             name: full_name(a.first_name, a.last_name),
             line1: text(a.address1),
@@ -274,6 +278,7 @@ struct WooOrder {
     status: String,
     currency: String,
     date_created_gmt: NaiveDateTime,
+    date_modified_gmt: Option<NaiveDateTime>,
     total: Value,
     #[serde(default)]
     customer_id: u64,
@@ -304,7 +309,7 @@ struct WooLine {
     name: Option<String>,
     sku: Option<String>,
     quantity: i64,
-    price: Value,
+    /// The line's total; its `price` is a float (total ÷ quantity) and is not used.
     total: Value,
 }
 
@@ -313,25 +318,10 @@ struct WooRefund {
     total: Value,
 }
 
-fn woo_order(o: WooOrder) -> Result<OrderInput, ApiError> {
-    let currency = Currency::parse(&o.currency).map_err(|e| invalid(e.to_string()))?;
-    let total = amount(&o.total, &currency, "total")?;
-    let mut lines = Vec::with_capacity(o.line_items.len());
-    for line in o.line_items {
-        lines.push(OrderLine {
-            sku: text(line.sku),
-            title: text(line.name).unwrap_or_else(|| "-".into()),
-            quantity: line.quantity,
-            unit_price: amount(&line.price, &currency, "a line's price")?,
-            total: amount(&line.total, &currency, "a line's total")?,
-        });
-    }
-    let mut refunded = 0_i64;
-    for refund in &o.refunds {
-        refunded += amount(&refund.total, &currency, "a refund's total")?.abs();
-    }
-    // https://woocommerce.com/document/managing-orders/order-statuses/
-    let (status, payment_status, fulfilment_status) = match o.status.as_str() {
+/// WooCommerce's order statuses as Seva's three:
+/// https://woocommerce.com/document/managing-orders/order-statuses/
+fn woo_statuses(status: &str) -> (OrderStatus, PaymentStatus, FulfilmentStatus) {
+    match status {
         "processing" => (
             OrderStatus::Open,
             PaymentStatus::Paid,
@@ -363,7 +353,38 @@ fn woo_order(o: WooOrder) -> Result<OrderInput, ApiError> {
             PaymentStatus::Pending,
             FulfilmentStatus::Unfulfilled,
         ),
-    };
+    }
+}
+
+/// WooCommerce numbers orders and customers per site: the keys carry the integration, so two
+/// shops' order 1042 stay two orders, and their customer 12 two people.
+fn woo_order(integration: i64, o: WooOrder) -> Result<OrderInput, ApiError> {
+    let currency = Currency::parse(&o.currency).map_err(|e| invalid(e.to_string()))?;
+    let total = amount(&o.total, &currency, "total")?;
+    let mut lines = Vec::with_capacity(o.line_items.len());
+    for line in o.line_items {
+        let line_total = amount(&line.total, &currency, "a line's total")?;
+        // The unit price, rounded to the currency's minor unit.
+        let unit_price = if line.quantity > 0 {
+            (line_total + line.quantity / 2) / line.quantity
+        } else {
+            line_total
+        };
+        lines.push(OrderLine {
+            sku: text(line.sku),
+            title: text(line.name).unwrap_or_else(|| "-".into()),
+            quantity: line.quantity,
+            unit_price,
+            total: line_total,
+        });
+    }
+    let mut refunded = 0_i64;
+    for refund in &o.refunds {
+        refunded = refunded
+            .checked_add(amount(&refund.total, &currency, "a refund's total")?.abs())
+            .ok_or_else(|| invalid("the refunds add up to too much"))?;
+    }
+    let (status, payment_status, fulfilment_status) = woo_statuses(&o.status);
     let payment_status = if payment_status == PaymentStatus::Paid && refunded > 0 {
         PaymentStatus::PartiallyRefunded
     } else {
@@ -380,13 +401,14 @@ fn woo_order(o: WooOrder) -> Result<OrderInput, ApiError> {
     };
     Ok(OrderInput {
         source: OrderSource::Woocommerce,
-        external_id: o.id.to_string(),
+        external_id: format!("{integration}:{}", o.id),
         number: o.number.map(|n| format!("#{n}")),
         customer: CustomerInput {
             email,
             phone,
             // 0 is a guest checkout.
-            external_id: (o.customer_id > 0).then(|| format!("woocommerce:{}", o.customer_id)),
+            external_id: (o.customer_id > 0)
+                .then(|| format!("woocommerce:{integration}:{}", o.customer_id)),
             name,
             language: None,
         },
@@ -397,6 +419,7 @@ fn woo_order(o: WooOrder) -> Result<OrderInput, ApiError> {
         total,
         refunded: refunded.min(total),
         placed_at: o.date_created_gmt.and_utc(),
+        source_updated_at: o.date_modified_gmt.map(|t| t.and_utc()),
         shipping_address: o
             .shipping
             .filter(|s| s.address_1.as_deref().is_some_and(|a| !a.trim().is_empty()))
@@ -414,6 +437,11 @@ fn woo_order(o: WooOrder) -> Result<OrderInput, ApiError> {
     })
 }
 
+fn is_ping(body: &[u8]) -> bool {
+    body.strip_prefix(b"webhook_id=")
+        .is_some_and(|id| !id.is_empty() && id.iter().all(u8::is_ascii_digit))
+}
+
 /// An order created or updated in a WooCommerce store (topics `order.created`,
 /// `order.updated`). The ping WooCommerce sends when a webhook is saved is answered too.
 async fn woocommerce(
@@ -422,17 +450,18 @@ async fn woocommerce(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
+    // WooCommerce pings a webhook, unsigned, when it is saved; nothing is read or kept.
+    if is_ping(&body) {
+        return Ok(Json(json!({"ok": true})));
+    }
     let signature = header(&headers, "x-wc-webhook-signature");
     let integration = state
         .app
         .verify_webhook(id, OrderSource::Woocommerce, &body, signature)
         .await?;
-    if body.starts_with(b"webhook_id=") {
-        return Ok(Json(json!({"ok": true})));
-    }
     let order: WooOrder = serde_json::from_slice(&body)
         .map_err(|e| invalid(format!("not a WooCommerce order: {e}")))?;
-    let input = woo_order(order)?;
+    let input = woo_order(integration.id, order)?;
     let (_, recorded) = state.app.record_webhook_order(&integration, &input).await?;
     Ok(answer(recorded))
 }

@@ -203,6 +203,7 @@ async fn shopify_order_webhooks_are_verified_and_idempotent(backend: Backend) {
 
     // orders/updated: fulfilled, 10.00 refunded.
     let mut updated = shopify_order();
+    updated["updated_at"] = json!("2026-11-02T09:00:00+03:30");
     updated["fulfillment_status"] = json!("fulfilled");
     updated["financial_status"] = json!("partially_refunded");
     updated["refunds"] = json!([{"id": 509_562_969, "transactions": [
@@ -237,6 +238,29 @@ async fn shopify_order_webhooks_are_verified_and_idempotent(backend: Backend) {
         "the same customer, by Shopify's id"
     );
 
+    // A late retry of an older version (unfulfilled, no refund) does not undo the update.
+    let mut stale = shopify_order();
+    stale["updated_at"] = json!("2026-11-01T12:05:00+03:30");
+    let body = serde_json::to_vec(&stale).unwrap();
+    let late = deliver(
+        &t,
+        &path,
+        &[("x-shopify-hmac-sha256", sign(SHOPIFY_SECRET, &body))],
+        &body,
+    )
+    .await;
+    assert_eq!(late.body["result"], "unchanged", "{}", late.text);
+    let order = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/orders/{id}"),
+            &t.agent,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(order.body["refunded"], 1_000);
+
     // Signed garbage is a clear 422, and nothing is kept.
     let junk = br#"{"id": "not a number"}"#;
     let reply = deliver(
@@ -270,7 +294,7 @@ fn woo_order(status: &str) -> Value {
         "date_created_gmt": "2026-11-02T08:30:00",
         "discount_total": "0.00",
         "shipping_total": "100.00",
-        "total": "1599.00",
+        "total": "1699.00",
         "customer_id": 12,
         "billing": {"first_name": "प्रिया", "last_name": "देशपांडे", "company": "",
                     "address_1": "12 FC Road", "address_2": "", "city": "Pune", "state": "MH",
@@ -283,7 +307,10 @@ fn woo_order(status: &str) -> Value {
         "line_items": [
             {"id": 315, "name": "पैठणी साडी", "product_id": 93, "variation_id": 0,
              "quantity": 1, "subtotal": "1499.00", "total": "1499.00", "sku": "PAITHANI-1",
-             "price": 1499}
+             "price": 1499},
+            {"id": 316, "name": "Bangles", "product_id": 94, "variation_id": 0,
+             "quantity": 3, "subtotal": "100.00", "total": "100.00", "sku": "BANGLE-3",
+             "price": 33.333_333_333_333_336}
         ],
         "refunds": []
     })
@@ -293,16 +320,10 @@ async fn woocommerce_order_webhooks_are_verified_and_idempotent(backend: Backend
     let t = TestApp::new(backend).await;
     let path = integration(&t, "woocommerce", WOO_SECRET).await;
 
-    // The ping WooCommerce sends when the webhook is saved.
-    let ping = b"webhook_id=7";
-    let answered = deliver(
-        &t,
-        &path,
-        &[("x-wc-webhook-signature", sign(WOO_SECRET, ping))],
-        ping,
-    )
-    .await;
+    // The ping WooCommerce sends, unsigned, when the webhook is saved.
+    let answered = deliver(&t, &path, &[], b"webhook_id=7").await;
     assert_eq!(answered.status, StatusCode::OK, "{}", answered.text);
+    assert_eq!(t.count("orders").await, 0);
 
     let body = serde_json::to_vec(&woo_order("processing")).unwrap();
     let bad = deliver(
@@ -333,7 +354,18 @@ async fn woocommerce_order_webhooks_are_verified_and_idempotent(backend: Backend
         .await;
     assert_eq!(order.body["source"], "woocommerce");
     assert_eq!(order.body["number"], "#727");
-    assert_eq!(order.body["total"], 159_900);
+    assert!(
+        order.body["external_id"]
+            .as_str()
+            .unwrap()
+            .ends_with(":727"),
+        "WooCommerce ids are per site: the key carries the integration"
+    );
+    assert_eq!(order.body["total"], 169_900);
+    assert_eq!(
+        order.body["lines"][1]["unit_price"], 3_333,
+        "a float price is not trusted: the line total ÷ quantity, rounded"
+    );
     assert_eq!(order.body["payment_status"], "paid");
     assert_eq!(order.body["placed_at"], "2026-11-02T08:30:00Z");
     assert_eq!(order.body["lines"][0]["title"], "पैठणी साडी");

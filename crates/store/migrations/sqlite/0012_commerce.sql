@@ -16,6 +16,7 @@ CREATE TABLE orders (
     placed_at          BIGINT NOT NULL,
     shipping_address   TEXT,                 -- JSON object, or NULL
     fingerprint        TEXT NOT NULL,        -- SHA-256 of the order as last recorded
+    source_updated_at  BIGINT,               -- the platform's own "last changed", when it says
     created_at         BIGINT NOT NULL,
     updated_at         BIGINT NOT NULL,
     UNIQUE (source, external_id)

@@ -18,7 +18,7 @@ use seva_store::commerce::Recorded;
 
 use super::Page;
 use crate::AppState;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiCaller, ApiId, ApiJson};
 
 pub fn router() -> Router<AppState> {
@@ -133,15 +133,26 @@ pub struct OrderBody {
     #[serde(default)]
     pub refunded: i64,
     pub placed_at: DateTime<Utc>,
+    /// When your system last changed the order: a delivery older than the recorded one is
+    /// ignored (a late retry cannot undo a newer change).
+    pub updated_at: Option<DateTime<Utc>>,
     pub shipping_address: Option<Address>,
     #[serde(default)]
     pub lines: Vec<LineJson>,
 }
 
 impl OrderBody {
-    fn into_input(self) -> OrderInput {
-        OrderInput {
-            source: self.source.unwrap_or(OrderSource::Api),
+    fn into_input(self) -> Result<OrderInput, ApiError> {
+        let source = self.source.unwrap_or(OrderSource::Api);
+        if !matches!(source, OrderSource::Api | OrderSource::Csv) {
+            // Platform orders come through their signed webhooks only.
+            return Err(ApiError::new(
+                ErrorCode::InvalidValue,
+                "source must be api or csv; shopify and woocommerce orders arrive by webhook",
+            ));
+        }
+        Ok(OrderInput {
+            source,
             external_id: self.external_id,
             number: self.number,
             customer: CustomerInput {
@@ -160,6 +171,7 @@ impl OrderBody {
             total: self.total,
             refunded: self.refunded,
             placed_at: self.placed_at,
+            source_updated_at: self.updated_at,
             shipping_address: self.shipping_address,
             lines: self
                 .lines
@@ -172,7 +184,7 @@ impl OrderBody {
                     total: l.total,
                 })
                 .collect(),
-        }
+        })
     }
 }
 
@@ -187,7 +199,7 @@ pub async fn record_order(
 ) -> ApiResult<(StatusCode, Json<OrderJson>)> {
     let (order, recorded) = state
         .app
-        .record_order(&caller, &body.value.into_input())
+        .record_order(&caller, &body.value.into_input()?)
         .await?;
     let status = match recorded {
         Recorded::Created(_) => StatusCode::CREATED,
