@@ -260,7 +260,18 @@ impl App {
         store::get(&mut conn, id).await.map_err(not_found("order"))
     }
 
-    /// A customer's orders, newest first.
+    /// A customer's most recent orders without their lines, for the conversation's sidebar.
+    pub async fn recent_orders(
+        &self,
+        _caller: &Caller,
+        customer: CustomerId,
+        limit: i64,
+    ) -> Result<Vec<Order>> {
+        let mut conn = self.store.conn().await?;
+        Ok(store::recent_of_customer(&mut conn, customer, limit).await?)
+    }
+
+    /// A customer's orders, newest first, with their lines.
     pub async fn customer_orders(
         &self,
         _caller: &Caller,

@@ -48,6 +48,29 @@ impl Recorded {
     }
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds an order's content as `$1` to `$12`, in the order both statements name it.
+fn bind_content<'q>(
+    query: Query<'q>,
+    new: &'q NewOrder<'q>,
+    address: Option<&'q str>,
+) -> Query<'q> {
+    query
+        .bind(new.number)
+        .bind(new.customer_id.0)
+        .bind(new.status.as_str())
+        .bind(new.payment_status.as_str())
+        .bind(new.fulfilment_status.as_str())
+        .bind(new.currency.as_str())
+        .bind(new.total)
+        .bind(new.refunded)
+        .bind(to_micros(new.placed_at))
+        .bind(address)
+        .bind(new.fingerprint)
+        .bind(new.source_updated_at.map(to_micros))
+}
+
 /// Creates the order, or updates the one with the same source and external id, with its lines
 /// replaced. Call inside a transaction.
 pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Result<Recorded> {
@@ -75,27 +98,19 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
         if fingerprint == new.fingerprint || stale {
             return Ok(Recorded::Unchanged(id));
         }
-        sqlx::query(
-            "UPDATE orders SET number = $1, customer_id = $2, status = $3, payment_status = $4,
-                    fulfilment_status = $5, currency = $6, total = $7, refunded = $8,
-                    placed_at = $9, shipping_address = $10, fingerprint = $11, updated_at = $12,
-                    source_updated_at = $14
-             WHERE id = $13",
+        bind_content(
+            sqlx::query(
+                "UPDATE orders SET number = $1, customer_id = $2, status = $3,
+                        payment_status = $4, fulfilment_status = $5, currency = $6, total = $7,
+                        refunded = $8, placed_at = $9, shipping_address = $10,
+                        fingerprint = $11, source_updated_at = $12, updated_at = $13
+                 WHERE id = $14",
+            ),
+            new,
+            address.as_deref(),
         )
-        .bind(new.number)
-        .bind(new.customer_id.0)
-        .bind(new.status.as_str())
-        .bind(new.payment_status.as_str())
-        .bind(new.fulfilment_status.as_str())
-        .bind(new.currency.as_str())
-        .bind(new.total)
-        .bind(new.refunded)
-        .bind(to_micros(new.placed_at))
-        .bind(address)
-        .bind(new.fingerprint)
         .bind(to_micros(now))
         .bind(id.0)
-        .bind(new.source_updated_at.map(to_micros))
         .execute(&mut *conn)
         .await?;
         sqlx::query("DELETE FROM order_lines WHERE order_id = $1")
@@ -104,31 +119,24 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
             .await?;
         Recorded::Updated(id)
     } else {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (source, external_id, number, customer_id, status,
-                                 payment_status, fulfilment_status, currency, total, refunded,
-                                 placed_at, shipping_address, fingerprint, created_at, updated_at,
-                                 source_updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)
-             RETURNING id",
+        let row = bind_content(
+            sqlx::query(
+                "INSERT INTO orders (number, customer_id, status, payment_status,
+                                     fulfilment_status, currency, total, refunded, placed_at,
+                                     shipping_address, fingerprint, source_updated_at,
+                                     created_at, updated_at, source, external_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)
+                 RETURNING id",
+            ),
+            new,
+            address.as_deref(),
         )
+        .bind(to_micros(now))
         .bind(new.source.as_str())
         .bind(new.external_id)
-        .bind(new.number)
-        .bind(new.customer_id.0)
-        .bind(new.status.as_str())
-        .bind(new.payment_status.as_str())
-        .bind(new.fulfilment_status.as_str())
-        .bind(new.currency.as_str())
-        .bind(new.total)
-        .bind(new.refunded)
-        .bind(to_micros(new.placed_at))
-        .bind(address)
-        .bind(new.fingerprint)
-        .bind(to_micros(now))
-        .bind(new.source_updated_at.map(to_micros))
         .fetch_one(&mut *conn)
         .await?;
+        let id: i64 = col(&row, "id")?;
         Recorded::Created(OrderId(id))
     };
     for (position, line) in new.lines.iter().enumerate() {
@@ -162,6 +170,19 @@ pub async fn get(conn: &mut Conn, id: OrderId) -> Result<Order> {
 
 /// A customer's orders, newest first, with their lines.
 pub async fn of_customer(conn: &mut Conn, customer: CustomerId, limit: i64) -> Result<Vec<Order>> {
+    let mut orders = recent_of_customer(conn, customer, limit).await?;
+    for order in &mut orders {
+        order.lines = lines(conn, order.id).await?;
+    }
+    Ok(orders)
+}
+
+/// A customer's orders, newest first, without their lines (one query: the sidebar's).
+pub async fn recent_of_customer(
+    conn: &mut Conn,
+    customer: CustomerId,
+    limit: i64,
+) -> Result<Vec<Order>> {
     let rows = sqlx::query(
         "SELECT * FROM orders WHERE customer_id = $1 ORDER BY placed_at DESC, id DESC LIMIT $2",
     )
@@ -169,11 +190,7 @@ pub async fn of_customer(conn: &mut Conn, customer: CustomerId, limit: i64) -> R
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let mut orders = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-    for order in &mut orders {
-        order.lines = lines(conn, order.id).await?;
-    }
-    Ok(orders)
+    rows.iter().map(from_row).collect()
 }
 
 async fn lines(conn: &mut Conn, order: OrderId) -> Result<Vec<OrderLine>> {

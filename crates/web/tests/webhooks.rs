@@ -43,6 +43,18 @@ async fn deliver(t: &TestApp, path: &str, headers: &[(&str, String)], body: &[u8
         .await
 }
 
+/// The order as the API shows it.
+async fn stored(t: &TestApp, id: i64) -> Reply {
+    t.call(
+        Method::GET,
+        &format!("/api/v1/orders/{id}"),
+        &t.agent,
+        None,
+        None,
+    )
+    .await
+}
+
 async fn integration(t: &TestApp, platform: &str, secret: &str) -> String {
     let created = t
         .call(
@@ -159,15 +171,7 @@ async fn shopify_order_webhooks_are_verified_and_idempotent(backend: Backend) {
     assert_eq!(created.status, StatusCode::OK, "{}", created.text);
     assert_eq!(created.body["result"], "created");
     let id = created.body["order_id"].as_i64().unwrap();
-    let order = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/orders/{id}"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let order = stored(&t, id).await;
     assert_eq!(order.body["source"], "shopify");
     assert_eq!(order.body["external_id"], "820982911946154508");
     assert_eq!(order.body["number"], "#9999");
@@ -221,15 +225,7 @@ async fn shopify_order_webhooks_are_verified_and_idempotent(backend: Backend) {
     )
     .await;
     assert_eq!(reply.body["result"], "updated", "{}", reply.text);
-    let order = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/orders/{id}"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let order = stored(&t, id).await;
     assert_eq!(order.body["fulfilment_status"], "fulfilled");
     assert_eq!(order.body["refunded"], 1_000);
     assert_eq!(
@@ -250,15 +246,7 @@ async fn shopify_order_webhooks_are_verified_and_idempotent(backend: Backend) {
     )
     .await;
     assert_eq!(late.body["result"], "unchanged", "{}", late.text);
-    let order = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/orders/{id}"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let order = stored(&t, id).await;
     assert_eq!(order.body["refunded"], 1_000);
 
     // Signed garbage is a clear 422, and nothing is kept.
@@ -343,15 +331,7 @@ async fn woocommerce_order_webhooks_are_verified_and_idempotent(backend: Backend
     let created = deliver(&t, &path, &signed, &body).await;
     assert_eq!(created.body["result"], "created", "{}", created.text);
     let id = created.body["order_id"].as_i64().unwrap();
-    let order = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/orders/{id}"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let order = stored(&t, id).await;
     assert_eq!(order.body["source"], "woocommerce");
     assert_eq!(order.body["number"], "#727");
     assert!(
@@ -398,15 +378,7 @@ async fn woocommerce_order_webhooks_are_verified_and_idempotent(backend: Backend
     )
     .await;
     assert_eq!(reply.body["result"], "updated", "{}", reply.text);
-    let order = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/orders/{id}"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let order = stored(&t, id).await;
     assert_eq!(order.body["status"], "completed");
     assert_eq!(order.body["fulfilment_status"], "fulfilled");
     assert_eq!(order.body["payment_status"], "partially_refunded");

@@ -189,7 +189,7 @@ async fn sidebar_orders(
 ) -> Result<Vec<OrderRow>, AppError> {
     let orders = state
         .app
-        .customer_orders(&agent.caller, customer, SIDEBAR_ORDERS)
+        .recent_orders(&agent.caller, customer, SIDEBAR_ORDERS)
         .await?;
     Ok(orders
         .into_iter()
