@@ -88,7 +88,7 @@ pub fn check_input(input: &OrderInput) -> Result<(String, String, Currency)> {
     let mut any = false;
     for (kind, value) in given {
         if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
-            Identity::parse(kind, value)?;
+            Identity::parse_in(kind, value, c.country.as_deref())?;
             any = true;
         }
     }

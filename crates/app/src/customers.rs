@@ -18,6 +18,8 @@ pub struct CustomerInput {
     pub external_id: Option<String>,
     pub name: Option<String>,
     pub language: Option<String>,
+    /// Where a phone written the national way is from (ISO 3166 alpha-2, e.g. `IR`, `IN`).
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -95,7 +97,7 @@ pub(crate) async fn find_customer(
     ];
     for (kind, value) in given {
         if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
-            let identity = Identity::parse(kind, value)?;
+            let identity = Identity::parse_in(kind, value, input.country.as_deref())?;
             if let Some(id) = store::find_by_identity(conn, identity.kind, &identity.value).await? {
                 return Ok(Some(id));
             }
@@ -126,7 +128,11 @@ pub(crate) async fn find_or_create_customer(
         identities.push(Identity::parse(IdentityKind::Email, email)?);
     }
     if let Some(phone) = input.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        identities.push(Identity::parse(IdentityKind::Phone, phone)?);
+        identities.push(Identity::parse_in(
+            IdentityKind::Phone,
+            phone,
+            input.country.as_deref(),
+        )?);
     }
     if identities.is_empty() {
         return Err(AppError::CustomerIdentityRequired);

@@ -497,6 +497,7 @@ impl App {
                 name: Some(customer.name.clone()),
                 language: Some(customer.lang.code().to_owned()),
                 external_id: None,
+                country: None,
             };
             let (conversation, _) = self
                 .create_conversation(

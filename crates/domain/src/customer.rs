@@ -39,11 +39,21 @@ impl Identity {
         }
     }
 
-    /// Validates and normalises a value of the given kind.
+    /// Validates and normalises a value of the given kind (phones in international form).
     pub fn parse(kind: IdentityKind, value: &str) -> Result<Self, ValueError> {
+        Self::parse_in(kind, value, None)
+    }
+
+    /// As [`Identity::parse`], reading a phone written the national way as a number of
+    /// `country` (ISO 3166 alpha-2), e.g. the country of the order's billing address.
+    pub fn parse_in(
+        kind: IdentityKind,
+        value: &str,
+        country: Option<&str>,
+    ) -> Result<Self, ValueError> {
         let value = match kind {
             IdentityKind::Email => Email::parse(value)?.as_str().to_owned(),
-            IdentityKind::Phone => Phone::parse(value)?.as_str().to_owned(),
+            IdentityKind::Phone => Phone::parse_in(value, country)?.as_str().to_owned(),
             IdentityKind::External => {
                 crate::values::bounded_text("external_id", value, limits::EXTERNAL_ID)?
             }

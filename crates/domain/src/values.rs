@@ -85,28 +85,51 @@ impl fmt::Display for Email {
     }
 }
 
-/// A phone number in E.164 form (`+` and 8 to 15 digits). Spaces, dashes, dots and brackets
-/// are dropped, and Persian, Arabic-Indic and Devanagari digits are read as their ASCII
-/// equivalents, since customers in Iran and India type them.
+/// A phone number in E.164 form, checked against the numbering plans of libphonenumber's
+/// metadata (through the `phonenumber` crate): a number that no country issues is refused.
+/// Spaces, dashes, dots and brackets are dropped, and Persian, Arabic-Indic and Devanagari digits
+/// are read as their ASCII equivalents, since customers in Iran and India type them. A number
+/// written the national way (`0912 345 6789`, `098765 43210`) needs the country it was written
+/// in: see [`Phone::parse_in`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Phone(String);
 
 impl Phone {
+    /// An international number: `+` (or `00`) and the country code.
     pub fn parse(input: &str) -> Result<Self, ValueError> {
+        Self::parse_in(input, None)
+    }
+
+    /// A number in international form, or in the national form of `country` (an ISO 3166
+    /// alpha-2 code such as `IR` or `IN`; unknown codes are ignored).
+    pub fn parse_in(input: &str, country: Option<&str>) -> Result<Self, ValueError> {
         let invalid = || ValueError::InvalidPhone(input.chars().take(40).collect());
-        let mut out = String::with_capacity(16);
-        for (i, c) in input.trim().chars().enumerate() {
+        let mut ascii = String::with_capacity(input.len());
+        for c in input.trim().chars() {
             match c {
-                '+' if i == 0 => out.push('+'),
-                ' ' | '-' | '.' | '(' | ')' | '\u{200c}' => {}
-                _ => out.push(ascii_digit(c).ok_or_else(invalid)?),
+                '+' if ascii.is_empty() => ascii.push('+'),
+                ' ' | '-' | '.' | '(' | ')' | '/' | '\u{200c}' | '\u{00a0}' => {}
+                _ => ascii.push(ascii_digit(c).ok_or_else(invalid)?),
             }
         }
-        let digits = out.strip_prefix('+').ok_or_else(invalid)?;
-        if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+        if let Some(rest) = ascii.strip_prefix("00") {
+            ascii = format!("+{rest}");
+        }
+        let region = if ascii.starts_with('+') {
+            None
+        } else {
+            Some(
+                country
+                    .and_then(|c| c.trim().to_ascii_uppercase().parse::<phonenumber::country::Id>().ok())
+                    .ok_or_else(invalid)?,
+            )
+        };
+        let number = phonenumber::parse(region, &ascii).map_err(|_| invalid())?;
+        if !phonenumber::is_valid(&number) {
             return Err(invalid());
         }
-        Ok(Self(out))
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        Ok(Self(e164))
     }
 
     pub fn as_str(&self) -> &str {
@@ -218,6 +241,24 @@ mod tests {
     }
 
     #[test]
+    fn national_numbers_are_read_in_the_given_country() {
+        let iran = |s: &str| Phone::parse_in(s, Some("IR")).map(|p| p.0);
+        let india = |s: &str| Phone::parse_in(s, Some("in")).map(|p| p.0);
+        assert_eq!(iran("0912 345 6789").unwrap(), "+989123456789");
+        assert_eq!(iran("۰۹۱۲ ۳۴۵ ۶۷۸۹").unwrap(), "+989123456789");
+        assert_eq!(iran("021-8888 7777").unwrap(), "+982188887777");
+        assert_eq!(iran("0098 912 345 6789").unwrap(), "+989123456789");
+        assert_eq!(india("098765 43210").unwrap(), "+919876543210");
+        assert_eq!(india("९८७६५ ४३२१०").unwrap(), "+919876543210");
+        // An international number ignores the country given.
+        assert_eq!(india("+98 912 345 6789").unwrap(), "+989123456789");
+        // Too short for Iran's plan, and no country to read a national number in.
+        assert!(iran("0912 345").is_err());
+        assert!(Phone::parse_in("0912 345 6789", None).is_err());
+        assert!(Phone::parse_in("0912 345 6789", Some("XX")).is_err());
+    }
+
+    #[test]
     fn phones_without_country_code_or_with_letters_are_refused() {
         for bad in [
             "09123456789",
@@ -226,6 +267,8 @@ mod tests {
             "+0123456789",
             "",
             "+98+912345678",
+            "+98 912 345",
+            "+1 555 555 SHIP",
         ] {
             assert!(Phone::parse(bad).is_err(), "{bad:?} should be refused");
         }

@@ -187,6 +187,7 @@ fn order_of(rows: &[Row]) -> Result<OrderInput, (u64, String)> {
             phone: text("phone"),
             name: text("name"),
             language: None,
+            country: text("country"),
         },
         status: parsed(
             first,
@@ -354,6 +355,7 @@ pub async fn customers(app: &App, file: &Path, options: &Options) -> anyhow::Res
             phone: text("phone"),
             name: text("name"),
             language: text("language"),
+            country: text("country"),
         };
         let label = input
             .email

@@ -69,8 +69,9 @@ fn valid_email(text: Option<&str>) -> Option<String> {
         .map(|e| e.as_str().to_owned())
 }
 
-fn valid_phone(text: Option<&str>) -> Option<String> {
-    text.and_then(|t| Phone::parse(t).ok())
+/// A phone in international form, or in the national form of `country` (the address's).
+fn valid_phone(text: Option<&str>, country: Option<&str>) -> Option<String> {
+    text.and_then(|t| Phone::parse_in(t, country).ok())
         .map(|p| p.as_str().to_owned())
 }
 
@@ -183,6 +184,10 @@ fn shopify_order(o: ShopifyOrder) -> Result<OrderInput, ApiError> {
         }
     }
     let customer = o.customer;
+    let country = o
+        .shipping_address
+        .as_ref()
+        .and_then(|a| a.country_code.clone());
     let status = if o.cancelled_at.is_some() {
         OrderStatus::Cancelled
     } else if o.closed_at.is_some() {
@@ -206,13 +211,14 @@ fn shopify_order(o: ShopifyOrder) -> Result<OrderInput, ApiError> {
         Some(c) => (
             c.id.map(|id| format!("shopify:{id}")),
             valid_email(c.email.as_deref()).or(valid_email(o.email.as_deref())),
-            valid_phone(c.phone.as_deref()).or(valid_phone(o.phone.as_deref())),
+            valid_phone(c.phone.as_deref(), country.as_deref())
+                .or(valid_phone(o.phone.as_deref(), country.as_deref())),
             full_name(c.first_name, c.last_name),
         ),
         None => (
             None,
             valid_email(o.email.as_deref()),
-            valid_phone(o.phone.as_deref()),
+            valid_phone(o.phone.as_deref(), country.as_deref()),
             None,
         ),
     };
@@ -226,6 +232,7 @@ fn shopify_order(o: ShopifyOrder) -> Result<OrderInput, ApiError> {
             external_id: customer_id,
             name,
             language: None,
+            country,
         },
         status,
         payment_status,
@@ -391,10 +398,11 @@ fn woo_order(integration: i64, o: WooOrder) -> Result<OrderInput, ApiError> {
         payment_status
     };
     let billing = o.billing;
+    let country = billing.as_ref().and_then(|b| b.country.clone());
     let (email, phone, name) = match &billing {
         Some(b) => (
             valid_email(b.email.as_deref()),
-            valid_phone(b.phone.as_deref()),
+            valid_phone(b.phone.as_deref(), country.as_deref()),
             full_name(b.first_name.clone(), b.last_name.clone()),
         ),
         None => (None, None, None),
@@ -411,6 +419,7 @@ fn woo_order(integration: i64, o: WooOrder) -> Result<OrderInput, ApiError> {
                 .then(|| format!("woocommerce:{integration}:{}", o.customer_id)),
             name,
             language: None,
+            country,
         },
         status,
         payment_status,

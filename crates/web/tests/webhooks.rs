@@ -287,7 +287,7 @@ fn woo_order(status: &str) -> Value {
         "billing": {"first_name": "प्रिया", "last_name": "देशपांडे", "company": "",
                     "address_1": "12 FC Road", "address_2": "", "city": "Pune", "state": "MH",
                     "postcode": "411004", "country": "IN", "email": "priya@example.in",
-                    "phone": "+91 98765 43210"},
+                    "phone": "०९८७६५ ४३२१०"},
         "shipping": {"first_name": "प्रिया", "last_name": "देशपांडे", "company": "",
                      "address_1": "12 FC Road", "address_2": "", "city": "Pune",
                      "state": "MH", "postcode": "411004", "country": "IN"},

@@ -193,6 +193,8 @@ pub struct CustomerRef {
     pub name: Option<String>,
     /// Preferred language, a BCP 47 tag such as `fa` or `mr-IN`.
     pub language: Option<String>,
+    /// Where a phone written the national way is from (ISO 3166 alpha-2, e.g. `IR`, `IN`).
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -255,6 +257,7 @@ pub async fn create_conversation(
             external_id: req.customer.external_id,
             name: req.customer.name,
             language: req.customer.language,
+            country: req.customer.country,
         },
         channel: req.channel.unwrap_or(Channel::Api),
         subject: req.subject,

@@ -108,6 +108,8 @@ pub struct OrderCustomer {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub name: Option<String>,
+    /// Where a phone written the national way is from (ISO 3166 alpha-2, e.g. `IR`, `IN`).
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -161,6 +163,7 @@ impl OrderBody {
                 external_id: self.customer.external_id,
                 name: self.customer.name,
                 language: None,
+                country: self.customer.country,
             },
             status: self.status.unwrap_or(OrderStatus::Open),
             payment_status: self.payment_status.unwrap_or(PaymentStatus::Pending),
