@@ -23,6 +23,8 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Stores `bytes` durably under `sha256`; storing the same bytes again is a no-op.
     fn put(&self, sha256: &str, bytes: &[u8]) -> std::io::Result<()>;
     fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>>;
+    /// Removes the bytes (erasure); bytes already gone are not an error.
+    fn delete(&self, sha256: &str) -> std::io::Result<()>;
 }
 
 /// Blobs as files `ROOT/ab/abcdef…`, written to a temporary name, synced, then renamed.
@@ -65,6 +67,13 @@ impl BlobStore for LocalBlobs {
 
     fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path(sha256)?)
+    }
+
+    fn delete(&self, sha256: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.path(sha256)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -40,6 +40,11 @@ pub struct CustomerPatch {
     pub language: Option<Option<String>>,
     pub attributes: Option<Vec<(String, Option<AttributeValue>)>>,
     pub add_identities: Vec<(IdentityKind, String)>,
+    /// Where a phone written the national way is from (ISO 3166 alpha-2).
+    pub country: Option<String>,
+    pub preferred_channel: Option<Option<seva_domain::Channel>>,
+    /// Consent flags to set (`Some`) or forget (`None`).
+    pub consent: Vec<(seva_domain::customer::ConsentKind, Option<bool>)>,
 }
 
 fn clean_name(name: Option<&str>) -> Result<Option<String>> {
@@ -263,14 +268,23 @@ impl App {
         let identities = patch
             .add_identities
             .iter()
-            .map(|(kind, value)| Identity::parse(*kind, value))
+            .map(|(kind, value)| Identity::parse_in(*kind, value, patch.country.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.store.begin().await?;
         store::lock(&mut tx, id).await?;
-        let mut customer = store::get(&mut tx, id)
-            .await
-            .map_err(not_found("customer"))?;
+        let mut customer = crate::crm::live_customer(&mut tx, id).await?;
         let mut fields = Vec::new();
+        if let Some(channel) = patch.preferred_channel {
+            customer.preferred_channel = channel;
+            fields.push("preferred_channel".to_owned());
+        }
+        for (kind, value) in &patch.consent {
+            match value {
+                Some(v) => customer.consent.insert(*kind, *v),
+                None => customer.consent.remove(kind),
+            };
+            fields.push(format!("consent.{kind}"));
+        }
         if let Some(name) = &patch.name {
             customer.name = clean_name(name.as_deref())?;
             fields.push("name".to_owned());
@@ -296,7 +310,9 @@ impl App {
                 &CustomerUpdate {
                     name: customer.name.as_deref(),
                     language: customer.language.as_deref(),
+                    preferred_channel: customer.preferred_channel,
                     attributes: &customer.attributes,
+                    consent: &customer.consent,
                 },
                 now,
             )

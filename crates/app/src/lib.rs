@@ -7,6 +7,7 @@ pub mod auth;
 pub mod chat;
 pub mod commerce;
 pub mod conversations;
+pub mod crm;
 pub mod customers;
 pub mod demo;
 pub mod hours;
@@ -14,6 +15,7 @@ pub mod live;
 pub mod mail;
 pub mod public;
 mod secrets;
+mod segments;
 pub mod workspace;
 
 use std::sync::{Arc, Mutex};
@@ -192,6 +194,17 @@ pub enum AppError {
     WebhookSignatureInvalid,
     #[error("the sign-in link is unknown, used or expired; ask for a new one")]
     PortalLinkInvalid,
+    #[error("{0}")]
+    MergeRefused(&'static str),
+    #[error(
+        "the order belongs to another customer than the conversation's; merge the customers first if they are the same person"
+    )]
+    OrderOfAnotherCustomer,
+    #[error("a {from} request cannot become {to}")]
+    RequestTransition {
+        from: seva_domain::commerce::RequestStatus,
+        to: seva_domain::commerce::RequestStatus,
+    },
     #[error("the attachment store failed: {0}")]
     AttachmentStore(String),
     #[error(transparent)]

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use crate::Timestamp;
-use crate::ids::CustomerId;
+use crate::ids::{ConversationId, CustomerId};
 use crate::macros::{id_type, string_enum};
 use crate::values::{ValueError, bounded_text, limits};
 
-id_type!(OrderId);
+id_type!(OrderId, OrderRequestId, ProductId);
 
 string_enum! {
     /// Where an order came from; with its `external_id`, what makes a redelivery the same order.
@@ -239,6 +239,112 @@ pub fn check_order(total: i64, refunded: i64, lines: &[OrderLine]) -> Result<(),
 /// Lines one order may have.
 pub const MAX_LINES: usize = 500;
 
+string_enum! {
+    /// What the customer asks for after an order.
+    pub enum RequestKind {
+        Return => "return",
+        Exchange => "exchange",
+        Refund => "refund",
+    }
+}
+
+string_enum! {
+    /// Where a return, exchange or refund request stands.
+    pub enum RequestStatus {
+        Requested => "requested",
+        Approved => "approved",
+        Rejected => "rejected",
+        /// The goods came back.
+        Received => "received",
+        /// Refunded, or the replacement sent.
+        Completed => "completed",
+    }
+}
+
+impl RequestStatus {
+    /// The moves an agent may make: forward along requested → approved → received →
+    /// completed, or rejected from requested or approved. An approved request may complete
+    /// without goods coming back (a refund request has nothing to send back).
+    pub fn can_become(self, to: RequestStatus) -> bool {
+        use RequestStatus::{Approved, Completed, Received, Rejected, Requested};
+        matches!(
+            (self, to),
+            (Requested, Approved | Rejected)
+                | (Approved, Received | Completed | Rejected)
+                | (Received, Completed)
+        )
+    }
+}
+
+/// One item of a request: what goes back (or is exchanged), how many.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequestItem {
+    pub sku: Option<String>,
+    pub title: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub id: OrderRequestId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub conversation_id: Option<ConversationId>,
+    pub kind: RequestKind,
+    pub status: RequestStatus,
+    pub reason: String,
+    pub items: Vec<RequestItem>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Checks a request against its order: a reason, 1 to 100 items, each with a positive
+/// quantity; an item with a SKU the order has may not ask for more than was ordered.
+pub fn check_request(
+    reason: &str,
+    items: &[RequestItem],
+    order_lines: &[OrderLine],
+) -> Result<String, ValueError> {
+    let reason = bounded_text("reason", reason, 2_000)?;
+    if items.is_empty() {
+        return Err(ValueError::Empty { field: "items" });
+    }
+    if items.len() > 100 {
+        return Err(ValueError::TooLong {
+            field: "items",
+            max: 100,
+        });
+    }
+    for item in items {
+        bounded_text("item title", &item.title, limits::NAME)?;
+        let ordered: i64 = order_lines
+            .iter()
+            .filter(|l| l.sku.is_some() && l.sku == item.sku)
+            .map(|l| l.quantity)
+            .sum();
+        if item.quantity <= 0 || (ordered > 0 && item.quantity > ordered) {
+            return Err(ValueError::UnknownValue {
+                field: "item quantity",
+                value: item.quantity.to_string(),
+            });
+        }
+    }
+    Ok(reason)
+}
+
+/// A product of the shop's catalogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub id: ProductId,
+    pub sku: String,
+    pub title: String,
+    /// The list price, when known, in minor units of `currency`.
+    pub price: Option<(Currency, i64)>,
+    pub url: Option<String>,
+    pub updated_at: Timestamp,
+}
+
 /// A customer's spending in one currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Spend {
@@ -279,6 +385,37 @@ mod tests {
     use chrono::DateTime;
 
     use super::*;
+
+    #[test]
+    fn requests_move_forward_or_are_rejected_and_never_exceed_the_order() {
+        use RequestStatus::*;
+        assert!(Requested.can_become(Approved));
+        assert!(Approved.can_become(Completed));
+        assert!(Received.can_become(Completed));
+        assert!(!Completed.can_become(Requested));
+        assert!(!Rejected.can_become(Approved));
+        assert!(!Requested.can_become(Received));
+        let lines = [OrderLine {
+            sku: Some("SH-42".into()),
+            title: "Shoes".into(),
+            quantity: 2,
+            unit_price: 100,
+            total: 200,
+        }];
+        let item = |quantity| RequestItem {
+            sku: Some("SH-42".into()),
+            title: "Shoes".into(),
+            quantity,
+        };
+        assert_eq!(
+            check_request(" too small ", &[item(2)], &lines).unwrap(),
+            "too small"
+        );
+        assert!(check_request("too small", &[item(3)], &lines).is_err());
+        assert!(check_request("too small", &[item(0)], &lines).is_err());
+        assert!(check_request("too small", &[], &lines).is_err());
+        assert!(check_request("  ", &[item(1)], &lines).is_err());
+    }
 
     fn order(currency: &str, total: i64, refunded: i64, status: OrderStatus, at: i64) -> Order {
         let at = DateTime::from_timestamp(at, 0).unwrap();

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::Timestamp;
+use crate::conversation::Channel;
 use crate::ids::CustomerId;
 use crate::macros::string_enum;
 use crate::values::{Email, Phone, ValueError, limits};
@@ -115,16 +116,115 @@ pub fn validate_attributes(attributes: &Attributes) -> Result<(), ValueError> {
     Ok(())
 }
 
+string_enum! {
+    /// What a customer agreed to be contacted about (marketing; service messages need none).
+    pub enum ConsentKind {
+        EmailMarketing => "email_marketing",
+        SmsMarketing => "sms_marketing",
+        WhatsappMarketing => "whatsapp_marketing",
+    }
+}
+
+/// Consent flags: given (`true`), withdrawn (`false`), or never asked (absent).
+pub type Consent = BTreeMap<ConsentKind, bool>;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
     pub id: CustomerId,
     pub name: Option<String>,
     /// Preferred language, a BCP 47 tag.
     pub language: Option<String>,
+    /// The channel the customer prefers to be answered on.
+    pub preferred_channel: Option<Channel>,
     pub identities: Vec<Identity>,
     pub attributes: Attributes,
+    pub consent: Consent,
+    /// The customer this one was merged into: its identities, conversations and orders are
+    /// there now.
+    pub merged_into: Option<CustomerId>,
+    /// When the customer was erased (name, identities and message text removed).
+    pub erased_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// The keys under which two customers are likely the same person. Two customers sharing a key
+/// are suggested to agents as duplicates; nothing is merged without an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MatchKey {
+    /// The mailbox a provider really delivers to: Gmail ignores dots and `+tags`, most large
+    /// providers ignore `+tags`.
+    Mailbox(String),
+    /// The last 10 digits of a phone: the same line written with and without a country code,
+    /// or with a trunk prefix, ends the same.
+    PhoneTail(String),
+    /// The same name (case and spacing ignored) at the same street address and postcode.
+    NameAndAddress(String),
+}
+
+impl MatchKey {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MatchKey::Mailbox(_) => "email",
+            MatchKey::PhoneTail(_) => "phone",
+            MatchKey::NameAndAddress(_) => "name_address",
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        match self {
+            MatchKey::Mailbox(v) | MatchKey::PhoneTail(v) | MatchKey::NameAndAddress(v) => v,
+        }
+    }
+}
+
+/// The mailbox key of a normalised (lower-case) email address.
+pub fn mailbox_key(email: &str) -> Option<MatchKey> {
+    let (local, domain) = email.rsplit_once('@')?;
+    let domain = match domain {
+        "googlemail.com" => "gmail.com",
+        d => d,
+    };
+    let plus_ignored = matches!(
+        domain,
+        "gmail.com"
+            | "outlook.com"
+            | "hotmail.com"
+            | "live.com"
+            | "icloud.com"
+            | "me.com"
+            | "fastmail.com"
+            | "proton.me"
+            | "protonmail.com"
+    );
+    let mut local = if plus_ignored {
+        local.split('+').next().unwrap_or(local).to_owned()
+    } else {
+        local.to_owned()
+    };
+    if domain == "gmail.com" {
+        local.retain(|c| c != '.');
+    }
+    Some(MatchKey::Mailbox(format!("{local}@{domain}")))
+}
+
+/// The phone key of a phone as stored (E.164).
+pub fn phone_key(phone: &str) -> Option<MatchKey> {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= 10).then(|| MatchKey::PhoneTail(digits[digits.len() - 10..].to_owned()))
+}
+
+/// The name-and-address key: a name and a shipping address (first line and postcode).
+pub fn name_address_key(name: &str, line1: &str, postcode: &str) -> Option<MatchKey> {
+    let squash = |s: &str| {
+        s.split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (name, line1, postcode) = (squash(name), squash(line1), squash(postcode));
+    (!name.is_empty() && !line1.is_empty())
+        .then(|| MatchKey::NameAndAddress(format!("{name}|{line1}|{postcode}")))
 }
 
 impl Customer {
@@ -155,6 +255,27 @@ mod tests {
         let phone = Identity::parse(IdentityKind::Phone, "+91 98765 43210").unwrap();
         assert_eq!(phone.value, "+919876543210");
         assert!(Identity::parse(IdentityKind::External, "  ").is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_see_through_provider_aliases_and_phone_formats() {
+        let key = |e: &str| mailbox_key(e).unwrap();
+        assert_eq!(
+            key("sara.ahmadi+shop@gmail.com"),
+            key("saraahmadi@googlemail.com")
+        );
+        assert_eq!(key("ravi+orders@outlook.com"), key("ravi@outlook.com"));
+        // Dots matter outside Gmail; +tags matter where the provider does not ignore them.
+        assert_ne!(key("sara.a@outlook.com"), key("saraa@outlook.com"));
+        assert_ne!(key("ravi+x@shop.in"), key("ravi@shop.in"));
+        assert_eq!(phone_key("+989123456789"), phone_key("+9809123456789"));
+        assert_eq!(phone_key("+919876543210").unwrap().value(), "9876543210");
+        assert_eq!(phone_key("+1234"), None);
+        assert_eq!(
+            name_address_key("Sara  Ahmadi", "12 Vali-asr St", "1511"),
+            name_address_key("sara ahmadi", "12 vali-asr st", "1511 ")
+        );
+        assert_eq!(name_address_key("", "12 Vali-asr St", ""), None);
     }
 
     #[test]

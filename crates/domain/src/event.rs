@@ -100,6 +100,42 @@ pub enum Change {
         number: String,
         created: bool,
     },
+    CustomerTagsChanged {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    CustomerNoteAdded {
+        note_id: crate::ids::CustomerNoteId,
+    },
+    /// `from` was merged into this event's customer: its identities, conversations, orders,
+    /// requests, notes, tags and history moved here. The counts say how much moved.
+    CustomerMerged {
+        from: CustomerId,
+        into: CustomerId,
+        identities: u64,
+        conversations: u64,
+        orders: u64,
+    },
+    /// Everything kept about the customer was handed out (an access request).
+    CustomerExported,
+    /// The customer was erased: name, identities, notes and every word of their conversations
+    /// removed; counts and amounts kept for the reports.
+    CustomerErased,
+    /// An agent said the conversation is about this order.
+    OrderLinked {
+        order_id: crate::commerce::OrderId,
+        number: String,
+    },
+    OrderRequestRecorded {
+        request_id: crate::commerce::OrderRequestId,
+        order_id: crate::commerce::OrderId,
+        kind: crate::commerce::RequestKind,
+    },
+    OrderRequestChanged {
+        request_id: crate::commerce::OrderRequestId,
+        from: crate::commerce::RequestStatus,
+        to: crate::commerce::RequestStatus,
+    },
 }
 
 impl Change {
@@ -119,6 +155,38 @@ impl Change {
             Change::CustomerUpdated { .. } => "customer_updated",
             Change::IdentityAdded { .. } => "identity_added",
             Change::OrderRecorded { .. } => "order_recorded",
+            Change::CustomerTagsChanged { .. } => "customer_tags_changed",
+            Change::CustomerNoteAdded { .. } => "customer_note_added",
+            Change::CustomerMerged { .. } => "customer_merged",
+            Change::CustomerExported => "customer_exported",
+            Change::CustomerErased => "customer_erased",
+            Change::OrderLinked { .. } => "order_linked",
+            Change::OrderRequestRecorded { .. } => "order_request_recorded",
+            Change::OrderRequestChanged { .. } => "order_request_changed",
+        }
+    }
+
+    /// The same change without what identifies a person or repeats their words (names,
+    /// identities, subjects), for erasure. What happened, and when, stays.
+    #[must_use]
+    pub fn redacted(self) -> Self {
+        match self {
+            Change::ConversationCreated { channel, .. } => Change::ConversationCreated {
+                channel,
+                subject: None,
+            },
+            Change::SubjectChanged { .. } => Change::SubjectChanged {
+                from: None,
+                to: None,
+            },
+            Change::CustomerCreated { .. } => Change::CustomerCreated { name: None },
+            Change::IdentityAdded { identity } => Change::IdentityAdded {
+                identity: Identity {
+                    kind: identity.kind,
+                    value: String::new(),
+                },
+            },
+            other => other,
         }
     }
 }

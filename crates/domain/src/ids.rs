@@ -10,5 +10,7 @@ id_type!(
     UserId,
     TeamId,
     BrandId,
-    AttachmentId
+    AttachmentId,
+    SegmentId,
+    CustomerNoteId
 );

@@ -14,6 +14,7 @@ pub mod ids;
 mod macros;
 pub mod mail;
 pub mod search;
+pub mod segment;
 pub mod user;
 pub mod values;
 
@@ -24,7 +25,8 @@ pub use conversation::{
 pub use customer::{AttributeValue, Customer, Identity, IdentityKind};
 pub use event::{Actor, Change, Event};
 pub use ids::{
-    AttachmentId, BrandId, ConversationId, CustomerId, EventId, MessageId, TeamId, UserId,
+    AttachmentId, BrandId, ConversationId, CustomerId, CustomerNoteId, EventId, MessageId,
+    SegmentId, TeamId, UserId,
 };
 pub use user::{Brand, Digits, Role, Team, User};
 pub use values::{Email, Phone, ValueError};

@@ -120,7 +120,12 @@ impl Phone {
         } else {
             Some(
                 country
-                    .and_then(|c| c.trim().to_ascii_uppercase().parse::<phonenumber::country::Id>().ok())
+                    .and_then(|c| {
+                        c.trim()
+                            .to_ascii_uppercase()
+                            .parse::<phonenumber::country::Id>()
+                            .ok()
+                    })
                     .ok_or_else(invalid)?,
             )
         };

@@ -1,12 +1,13 @@
 //! Orders and their lines.
 
 use seva_domain::commerce::{
-    Address, Currency, Integration, Order, OrderId, OrderLine, OrderSource,
+    Address, Currency, Integration, Order, OrderId, OrderLine, OrderRequest, OrderRequestId,
+    OrderSource, Product, ProductId, RequestItem, RequestKind, RequestStatus,
 };
-use seva_domain::{CustomerId, Timestamp};
+use seva_domain::{ConversationId, CustomerId, Timestamp, UserId};
 use sqlx::any::AnyRow;
 
-use crate::rows::{col, parse, time};
+use crate::rows::{col, parse, placeholders, time};
 use crate::{Conn, Result, StoreError, to_micros};
 
 /// An order as a platform reports it, before it has an id.
@@ -139,6 +140,10 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
         let id: i64 = col(&row, "id")?;
         Recorded::Created(OrderId(id))
     };
+    if let Some(address) = new.shipping_address {
+        crate::crm::add_match_keys(conn, new.customer_id, &crate::crm::address_keys(address))
+            .await?;
+    }
     for (position, line) in new.lines.iter().enumerate() {
         sqlx::query(
             "INSERT INTO order_lines (order_id, position, sku, title, quantity, unit_price, total)
@@ -280,5 +285,266 @@ fn integration_from_row(row: &AnyRow) -> Result<Integration> {
         platform: parse(row, "platform")?,
         name: col(row, "name")?,
         secret: col(row, "secret")?,
+    })
+}
+
+// ---- what a customer spent -------------------------------------------------------------------
+
+/// Spend in one currency: totals less refunds of orders not cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spend {
+    pub currency: Currency,
+    pub net: i64,
+    pub orders: i64,
+    pub first_order_at: Timestamp,
+    pub last_order_at: Timestamp,
+}
+
+/// A customer's lifetime value and order count per currency (never summed across currencies),
+/// with first and last order dates; one grouped query over the `orders_customer` index.
+pub async fn spend_of_customer(conn: &mut Conn, customer: CustomerId) -> Result<Vec<Spend>> {
+    let rows = sqlx::query(
+        "SELECT currency, CAST(SUM(total - refunded) AS BIGINT) AS net, COUNT(*) AS orders,
+                MIN(placed_at) AS first_at, MAX(placed_at) AS last_at
+         FROM orders WHERE customer_id = $1 AND status <> 'cancelled'
+         GROUP BY currency ORDER BY currency",
+    )
+    .bind(customer.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let currency: String = col(row, "currency")?;
+            Ok(Spend {
+                currency: Currency::parse(&currency)
+                    .map_err(|e| StoreError::Corrupt(format!("orders.currency: {e}")))?,
+                net: col(row, "net")?,
+                orders: col(row, "orders")?,
+                first_order_at: time(row, "first_at")?,
+                last_order_at: time(row, "last_at")?,
+            })
+        })
+        .collect()
+}
+
+// ---- orders linked to conversations ------------------------------------------------------------
+
+/// Links the order to the conversation; `false` when it already was.
+pub async fn link(
+    conn: &mut Conn,
+    conversation: ConversationId,
+    order: OrderId,
+    by: Option<UserId>,
+    at: Timestamp,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO conversation_orders (conversation_id, order_id, linked_by, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(conversation.0)
+    .bind(order.0)
+    .bind(by.map(|u| u.0))
+    .bind(to_micros(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The orders linked to a conversation, in the order they were linked (without lines).
+pub async fn linked_to(conn: &mut Conn, conversation: ConversationId) -> Result<Vec<Order>> {
+    let rows = sqlx::query(
+        "SELECT o.* FROM orders o JOIN conversation_orders l ON l.order_id = o.id
+         WHERE l.conversation_id = $1 ORDER BY l.created_at, o.id",
+    )
+    .bind(conversation.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+// ---- returns, exchanges and refund requests ------------------------------------------------------
+
+pub struct NewRequest<'a> {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub conversation_id: Option<ConversationId>,
+    pub kind: RequestKind,
+    pub reason: &'a str,
+    pub items: &'a [RequestItem],
+    pub created_by: Option<UserId>,
+}
+
+pub async fn insert_request(
+    conn: &mut Conn,
+    new: &NewRequest<'_>,
+    at: Timestamp,
+) -> Result<OrderRequestId> {
+    let items = serde_json::to_string(new.items).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO order_requests (order_id, customer_id, conversation_id, kind, status,
+                                     reason, items, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $8) RETURNING id",
+    )
+    .bind(new.order_id.0)
+    .bind(new.customer_id.0)
+    .bind(new.conversation_id.map(|c| c.0))
+    .bind(new.kind.as_str())
+    .bind(new.reason)
+    .bind(items)
+    .bind(new.created_by.map(|u| u.0))
+    .bind(to_micros(at))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(OrderRequestId(id))
+}
+
+pub async fn request(conn: &mut Conn, id: OrderRequestId) -> Result<OrderRequest> {
+    let row = sqlx::query("SELECT * FROM order_requests WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    request_from_row(&row)
+}
+
+/// Moves the request from `from` to `to`; `false` when it was no longer at `from` (a
+/// concurrent change won).
+pub async fn set_request_status(
+    conn: &mut Conn,
+    id: OrderRequestId,
+    from: RequestStatus,
+    to: RequestStatus,
+    at: Timestamp,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE order_requests SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+    )
+    .bind(id.0)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(to_micros(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// A customer's requests, newest first.
+pub async fn requests_of_customer(
+    conn: &mut Conn,
+    customer: CustomerId,
+) -> Result<Vec<OrderRequest>> {
+    let rows = sqlx::query("SELECT * FROM order_requests WHERE customer_id = $1 ORDER BY id DESC")
+        .bind(customer.0)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(request_from_row).collect()
+}
+
+/// The requests of several orders (a conversation's linked orders), newest first.
+pub async fn requests_of_orders(conn: &mut Conn, orders: &[OrderId]) -> Result<Vec<OrderRequest>> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT * FROM order_requests WHERE order_id IN ({}) ORDER BY id DESC",
+        placeholders(1, orders.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in orders {
+        query = query.bind(id.0);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter().map(request_from_row).collect()
+}
+
+fn request_from_row(row: &AnyRow) -> Result<OrderRequest> {
+    let items: String = col(row, "items")?;
+    Ok(OrderRequest {
+        id: OrderRequestId(col(row, "id")?),
+        order_id: OrderId(col(row, "order_id")?),
+        customer_id: CustomerId(col(row, "customer_id")?),
+        conversation_id: col::<Option<i64>>(row, "conversation_id")?.map(ConversationId),
+        kind: parse(row, "kind")?,
+        status: parse(row, "status")?,
+        reason: col(row, "reason")?,
+        items: serde_json::from_str(&items)
+            .map_err(|e| StoreError::Corrupt(format!("order_requests.items: {e}")))?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+// ---- products ------------------------------------------------------------------------------------
+
+/// Creates or updates the product with this SKU.
+pub async fn upsert_product(
+    conn: &mut Conn,
+    sku: &str,
+    title: &str,
+    price: Option<(&Currency, i64)>,
+    url: Option<&str>,
+    at: Timestamp,
+) -> Result<ProductId> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO products (sku, title, currency, price, url, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (sku) DO UPDATE SET title = EXCLUDED.title, currency = EXCLUDED.currency,
+             price = EXCLUDED.price, url = EXCLUDED.url, updated_at = EXCLUDED.updated_at
+         RETURNING id",
+    )
+    .bind(sku)
+    .bind(title)
+    .bind(price.map(|(c, _)| c.as_str().to_owned()))
+    .bind(price.map(|(_, p)| p))
+    .bind(url)
+    .bind(to_micros(at))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(ProductId(id))
+}
+
+/// Products by SKU, for the SKUs given that the catalogue has.
+pub async fn products_by_sku(conn: &mut Conn, skus: &[&str]) -> Result<Vec<Product>> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT * FROM products WHERE sku IN ({}) ORDER BY sku",
+        placeholders(1, skus.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for sku in skus {
+        query = query.bind(*sku);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter().map(product_from_row).collect()
+}
+
+pub async fn products(conn: &mut Conn, limit: i64) -> Result<Vec<Product>> {
+    let rows = sqlx::query("SELECT * FROM products ORDER BY sku LIMIT $1")
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(product_from_row).collect()
+}
+
+fn product_from_row(row: &AnyRow) -> Result<Product> {
+    let currency: Option<String> = col(row, "currency")?;
+    let price: Option<i64> = col(row, "price")?;
+    let price = match (currency, price) {
+        (Some(c), Some(p)) => Some((
+            Currency::parse(&c)
+                .map_err(|e| StoreError::Corrupt(format!("products.currency: {e}")))?,
+            p,
+        )),
+        _ => None,
+    };
+    Ok(Product {
+        id: ProductId(col(row, "id")?),
+        sku: col(row, "sku")?,
+        title: col(row, "title")?,
+        price,
+        url: col(row, "url")?,
+        updated_at: time(row, "updated_at")?,
     })
 }

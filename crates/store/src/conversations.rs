@@ -10,7 +10,7 @@ use seva_domain::{
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
-use crate::rows::{col, parse, placeholders, time};
+use crate::rows::{Arg, bind_all, col, parse, placeholders, time};
 use crate::{Conn, Result, StoreError, dialect, to_micros};
 
 pub struct NewConversation<'a> {
@@ -172,6 +172,8 @@ pub struct ConversationFilter {
     pub channel: Option<Channel>,
     pub customer: Option<CustomerId>,
     pub tag: Option<String>,
+    /// Only conversations of customers in this segment (its rules, read at this time).
+    pub segment: Option<(seva_domain::segment::Rules, seva_domain::Timestamp)>,
 }
 
 /// A position in the newest-activity-first order: the last item of the previous page.
@@ -199,25 +201,6 @@ pub async fn list(
         c.tags = tags.remove(&c.id).unwrap_or_default();
     }
     Ok(conversations)
-}
-
-/// A value bound to a numbered placeholder of a query built at run time.
-enum Arg {
-    Int(i64),
-    Text(String),
-}
-
-fn bind_all(
-    mut query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-    args: Vec<Arg>,
-) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-    for arg in args {
-        query = match arg {
-            Arg::Int(v) => query.bind(v),
-            Arg::Text(v) => query.bind(v),
-        };
-    }
-    query
 }
 
 /// The SQL and arguments of a page of `filter`, after `cursor` in newest-first order, or
@@ -282,6 +265,7 @@ fn list_query(
             Arg::Text(tag.clone()),
         );
     }
+    conds.push_str(&segment_clause(filter, &mut args));
     let (cmp, order) = if newer { (">", "ASC") } else { ("<", "DESC") };
     if let Some(cursor) = cursor {
         // The range on last activity is spelled out, with one placeholder used twice: from
@@ -330,6 +314,17 @@ fn list_query(
         }
     };
     (sql, args)
+}
+
+/// "The customer is in the filter's segment", when it has one.
+fn segment_clause(filter: &ConversationFilter, args: &mut Vec<Arg>) -> String {
+    filter
+        .segment
+        .as_ref()
+        .map_or_else(String::new, |(rules, now)| {
+            let members = crate::segments::condition(rules, *now, "sc", args);
+            format!(" AND c.customer_id IN (SELECT sc.id FROM customers sc WHERE {members})")
+        })
 }
 
 /// The id of the conversation next to `cursor` in a view: the one above it (`newer`) or below

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use seva_domain::customer::Attributes;
-use seva_domain::{Customer, CustomerId, Identity, IdentityKind, Timestamp};
+use seva_domain::customer::{Attributes, Consent};
+use seva_domain::{Channel, Customer, CustomerId, Identity, IdentityKind, Timestamp};
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
-use crate::rows::{col, parse, placeholders, time};
+use crate::rows::{col, opt_time, parse, placeholders, time};
 use crate::{Conn, Result, StoreError, to_micros};
 
 pub struct NewCustomer<'a> {
@@ -50,6 +50,7 @@ pub async fn add_identity(
     .fetch_optional(&mut *conn)
     .await?;
     if inserted.is_some() {
+        crate::crm::add_match_keys(conn, customer, &crate::crm::identity_keys(identity)).await?;
         return Ok(true);
     }
     match find_by_identity(conn, identity.kind, &identity.value).await? {
@@ -113,7 +114,9 @@ pub async fn exists(conn: &mut Conn, id: CustomerId) -> Result<bool> {
 pub struct CustomerUpdate<'a> {
     pub name: Option<&'a str>,
     pub language: Option<&'a str>,
+    pub preferred_channel: Option<Channel>,
     pub attributes: &'a Attributes,
+    pub consent: &'a Consent,
 }
 
 pub async fn update(
@@ -123,7 +126,8 @@ pub async fn update(
     now: Timestamp,
 ) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE customers SET name = $2, language = $3, attributes = $4, updated_at = $5
+        "UPDATE customers SET name = $2, language = $3, attributes = $4, updated_at = $5,
+         preferred_channel = $6, consent = $7
          WHERE id = $1",
     )
     .bind(id.0)
@@ -131,6 +135,8 @@ pub async fn update(
     .bind(update.language)
     .bind(attributes_json(update.attributes)?)
     .bind(to_micros(now))
+    .bind(update.preferred_channel.map(Channel::as_str))
+    .bind(serde_json::to_string(update.consent).map_err(|e| StoreError::Corrupt(e.to_string()))?)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
@@ -149,7 +155,8 @@ pub struct CustomerFilter {
 }
 
 pub async fn list(conn: &mut Conn, filter: &CustomerFilter) -> Result<Vec<Customer>> {
-    let mut sql = String::from("SELECT c.* FROM customers c WHERE 1 = 1");
+    // Merged customers live on in their survivor; lists show the survivor only.
+    let mut sql = String::from("SELECT c.* FROM customers c WHERE c.merged_into IS NULL");
     let mut n = 0;
     if filter.identity.is_some() {
         sql.push_str(" AND c.id IN (SELECT customer_id FROM customer_identities WHERE kind = $1 AND value = $2)");
@@ -214,15 +221,27 @@ fn attributes_json(attributes: &Attributes) -> Result<String> {
     serde_json::to_string(attributes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn from_row(row: &AnyRow) -> Result<Customer> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<Customer> {
     let attributes: String = col(row, "attributes")?;
+    let consent: String = col(row, "consent")?;
+    let preferred_channel: Option<String> = col(row, "preferred_channel")?;
     Ok(Customer {
         id: CustomerId(col(row, "id")?),
         name: col(row, "name")?,
         language: col(row, "language")?,
+        preferred_channel: preferred_channel
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("preferred_channel = {c:?}")))
+            })
+            .transpose()?,
         identities: Vec::new(),
         attributes: serde_json::from_str(&attributes)
             .map_err(|e| StoreError::Corrupt(format!("customer attributes: {e}")))?,
+        consent: serde_json::from_str(&consent)
+            .map_err(|e| StoreError::Corrupt(format!("customer consent: {e}")))?,
+        merged_into: col::<Option<i64>>(row, "merged_into")?.map(CustomerId),
+        erased_at: opt_time(row, "erased_at")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })

@@ -6,11 +6,13 @@ use sqlx::{AnyConnection, Executor as _};
 /// writer, `synchronous = FULL` so a commit acknowledged to a client survives a power cut (NORMAL
 /// would risk the last transactions), foreign keys enforced, and a busy timeout so writers queue
 /// rather than fail. A 16 MiB page cache per connection (SQLite's default is 2 MiB) keeps the
-/// upper index levels of a million-conversation database in memory.
+/// upper index levels of a million-conversation database in memory. `secure_delete` overwrites
+/// deleted and replaced content with zeros, so an erased customer's words do not linger in free
+/// space of the file (its cost is writing those zeros: deletes and rewrites are rare here).
 pub async fn prepare_sqlite_connection(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;",
+         PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384; PRAGMA secure_delete = ON;",
     )
     .await?;
     Ok(())

@@ -12,6 +12,7 @@ pub mod attachments;
 pub mod chat;
 pub mod commerce;
 pub mod conversations;
+pub mod crm;
 pub mod customers;
 pub mod dialect;
 pub mod events;
@@ -19,9 +20,11 @@ pub mod fanout;
 pub mod hours;
 pub mod idempotency;
 pub mod mail;
+pub mod privacy;
 pub mod public;
 mod rows;
 pub mod search;
+pub mod segments;
 pub mod staff;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -219,6 +222,8 @@ impl Store {
     /// Applies the migrations of this backend that have not run yet. Forward only.
     pub async fn migrate(&self) -> Result<()> {
         migrator(self.backend).run(&self.pool).await?;
+        let mut conn = self.pool.acquire().await?;
+        crm::backfill_match_keys(&mut conn).await?;
         Ok(())
     }
 
@@ -283,6 +288,7 @@ fn migrator(backend: Backend) -> Migrator {
         (10, "public", "0010_public.sql"),
         (11, "business hours", "0011_hours.sql"),
         (12, "commerce", "0012_commerce.sql"),
+        (13, "crm", "0013_crm.sql"),
     );
     let migrations = files
         .iter()

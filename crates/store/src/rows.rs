@@ -41,3 +41,23 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// A value bound to a numbered placeholder of a query built at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+pub(crate) fn bind_all(
+    mut query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    for arg in args {
+        query = match arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+        };
+    }
+    query
+}

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     WidgetNotFound,
     BusinessHoursNotFound,
     OrderNotFound,
+    OrderRequestNotFound,
+    SegmentNotFound,
     // 409
     InvalidStatusTransition,
     ConversationClosed,
@@ -48,6 +50,7 @@ pub enum ErrorCode {
     ExternalIdTaken,
     AlreadyExists,
     InUse,
+    MergeRefused,
     Conflict,
     // 413, 415
     PayloadTooLarge,
@@ -69,6 +72,7 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     WeakPassword,
     TooManyAttachments,
+    OrderOfAnotherCustomer,
     // 429
     SignInThrottled,
     RateLimited,
@@ -102,7 +106,9 @@ impl ErrorCode {
             | C::MailboxNotFound
             | C::WidgetNotFound
             | C::BusinessHoursNotFound
-            | C::OrderNotFound => StatusCode::NOT_FOUND,
+            | C::OrderNotFound
+            | C::OrderRequestNotFound
+            | C::SegmentNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::InvalidStatusTransition
             | C::ConversationClosed
@@ -110,6 +116,7 @@ impl ErrorCode {
             | C::ExternalIdTaken
             | C::AlreadyExists
             | C::InUse
+            | C::MergeRefused
             | C::Conflict => StatusCode::CONFLICT,
             C::PayloadTooLarge | C::AttachmentTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -127,7 +134,8 @@ impl ErrorCode {
             | C::AssigneeNotFound
             | C::IdempotencyKeyReused
             | C::WeakPassword
-            | C::TooManyAttachments => StatusCode::UNPROCESSABLE_ENTITY,
+            | C::TooManyAttachments
+            | C::OrderOfAnotherCustomer => StatusCode::UNPROCESSABLE_ENTITY,
             C::SignInThrottled | C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             C::DatabaseUnavailable | C::AttachmentsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -230,11 +238,15 @@ impl From<AppError> for ApiError {
                 "widget" => C::WidgetNotFound,
                 "business hours" => C::BusinessHoursNotFound,
                 "order" => C::OrderNotFound,
+                "order request" => C::OrderRequestNotFound,
+                "segment" => C::SegmentNotFound,
                 _ => C::NotFound,
             },
             AppError::Forbidden => C::Forbidden,
             AppError::ImportRequiresAdmin => C::ImportRequiresAdmin,
-            AppError::InvalidTransition(_) => C::InvalidStatusTransition,
+            AppError::InvalidTransition(_) | AppError::RequestTransition { .. } => {
+                C::InvalidStatusTransition
+            }
             AppError::ConversationClosed => C::ConversationClosed,
             AppError::IdentityTaken(_) => C::IdentityTaken,
             AppError::ExternalIdTaken => C::ExternalIdTaken,
@@ -242,6 +254,8 @@ impl From<AppError> for ApiError {
             AppError::IdempotencyKeyReused => C::IdempotencyKeyReused,
             AppError::AlreadyExists(_) => C::AlreadyExists,
             AppError::InUse(_) => C::InUse,
+            AppError::MergeRefused(_) => C::MergeRefused,
+            AppError::OrderOfAnotherCustomer => C::OrderOfAnotherCustomer,
             AppError::InvalidCredentials => C::InvalidCredentials,
             AppError::SignInThrottled { retry_after_secs } => {
                 return Self {

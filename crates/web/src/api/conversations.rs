@@ -13,7 +13,7 @@ use seva_domain::mail::{Delivery, DeliveryStatus};
 use seva_domain::values::parse_tag;
 use seva_domain::{
     AuthorKind, BrandId, Change, Channel, Conversation, ConversationId, CustomerId, Direction,
-    Event, Message, MessageKind, Priority, Status, TeamId, UserId,
+    Event, Message, MessageKind, Priority, SegmentId, Status, TeamId, UserId,
 };
 use seva_store::conversations::{ConversationCursor, ConversationFilter};
 
@@ -301,6 +301,8 @@ pub struct ConversationQuery {
     pub channel: Option<String>,
     pub customer: Option<i64>,
     pub tag: Option<String>,
+    /// Only conversations of customers in this segment (its id).
+    pub segment: Option<i64>,
     /// low, normal, high or urgent.
     pub priority: Option<String>,
     /// 1 to 100, default 25.
@@ -364,6 +366,13 @@ pub async fn list_conversations(
             .as_deref()
             .map(|t| parse_tag(t).map_err(|_| invalid("tag", t)))
             .transpose()?,
+        segment: match q.segment {
+            Some(id) => Some((
+                state.app.segment(&caller, SegmentId(id)).await?.rules,
+                state.app.now(),
+            )),
+            None => None,
+        },
     };
     let cursor = q
         .cursor

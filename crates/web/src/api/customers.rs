@@ -9,8 +9,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use seva_app::customers::{CustomerPatch, NewCustomerInput};
-use seva_domain::customer::Attributes;
-use seva_domain::{AttributeValue, Customer, CustomerId, Identity, IdentityKind};
+use seva_domain::customer::{Attributes, Consent, ConsentKind};
+use seva_domain::{AttributeValue, Channel, Customer, CustomerId, Identity, IdentityKind};
 use seva_store::customers::CustomerFilter;
 
 use super::{Page, check_limit, decode_cursor, double_option, encode_cursor};
@@ -35,6 +35,16 @@ pub struct CustomerJson {
     pub identities: Vec<Identity>,
     #[schema(value_type = Object)]
     pub attributes: Attributes,
+    /// The channel the customer prefers to be answered on.
+    pub preferred_channel: Option<Channel>,
+    /// Marketing consent: `email_marketing`, `sms_marketing`, `whatsapp_marketing`, each true
+    /// (given) or false (withdrawn); absent: never asked.
+    #[schema(value_type = Object)]
+    pub consent: Consent,
+    /// Set when this customer was merged into another: that one holds everything now.
+    pub merged_into: Option<i64>,
+    /// Set when the customer was erased.
+    pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -57,6 +67,10 @@ impl From<Customer> for CustomerJson {
             language: c.language,
             identities: c.identities,
             attributes: c.attributes,
+            preferred_channel: c.preferred_channel,
+            consent: c.consent,
+            merged_into: c.merged_into.map(|m| m.0),
+            erased_at: c.erased_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -190,6 +204,15 @@ pub struct UpdateCustomer {
     pub add_phones: Vec<String>,
     #[serde(default)]
     pub add_external_ids: Vec<String>,
+    /// Where phones written the national way are from (ISO 3166 alpha-2, e.g. `IR`, `IN`).
+    pub country: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Channel>)]
+    pub preferred_channel: Option<Option<Channel>>,
+    /// Consent flags to set (true or false) or forget (null); others are kept.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub consent: BTreeMap<ConsentKind, Option<bool>>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = i64, Path)),
@@ -215,6 +238,9 @@ pub async fn update_customer(
         language: req.language,
         attributes: req.attributes.map(|a| a.into_iter().collect()),
         add_identities,
+        country: req.country,
+        preferred_channel: req.preferred_channel,
+        consent: req.consent.into_iter().collect(),
     };
     Ok(Json(
         state

@@ -1,12 +1,14 @@
 //! The REST API under `/api/v1`: JSON in and out, bearer-token auth, the OpenAPI document.
 
 pub mod conversations;
+pub mod crm;
 pub mod customers;
 pub mod directory;
 pub mod hours;
 pub mod mailboxes;
 pub mod openapi;
 pub mod orders;
+pub mod segments;
 pub mod widgets;
 
 use axum::Router;
@@ -25,6 +27,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(conversations::router())
         .merge(customers::router())
+        .merge(crm::router())
+        .merge(segments::router())
         .merge(directory::router())
         .merge(hours::router())
         .merge(mailboxes::router())

@@ -261,11 +261,27 @@ fn describe(tr: &Tr<'_>, change: &Change, actor: &str, directory: &Directory) ->
             "event-subject",
             &[a, ("subject", to.as_deref().unwrap_or("-"))],
         ),
+        Change::OrderLinked { number, .. } => {
+            tr.t_args("event-order-linked", &[a, ("number", number)])
+        }
+        Change::OrderRequestRecorded { kind, .. } => tr.t_args(
+            "event-request",
+            &[a, ("kind", &tr.t(&format!("request-kind-{kind}")))],
+        ),
+        Change::OrderRequestChanged { to, .. } => tr.t_args(
+            "event-request-status",
+            &[a, ("status", &tr.t(&format!("request-status-{to}")))],
+        ),
         Change::MessageAdded { .. }
         | Change::CustomerCreated { .. }
         | Change::CustomerUpdated { .. }
         | Change::IdentityAdded { .. }
-        | Change::OrderRecorded { .. } => return None,
+        | Change::OrderRecorded { .. }
+        | Change::CustomerTagsChanged { .. }
+        | Change::CustomerNoteAdded { .. }
+        | Change::CustomerMerged { .. }
+        | Change::CustomerExported
+        | Change::CustomerErased => return None,
     })
 }
 
