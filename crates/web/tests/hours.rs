@@ -276,11 +276,6 @@ async fn bad_schedules_are_refused_with_precise_codes(backend: Backend) {
     assert_eq!(by_agent.code(), "forbidden");
 }
 
-/// Text without Fluent's bidi isolation marks around placeables.
-fn plain(text: &str) -> String {
-    text.replace(['\u{2068}', '\u{2069}'], "")
-}
-
 async fn admins_keep_business_hours_on_the_settings_pages(backend: Backend) {
     let t = TestApp::new(backend).await;
     let mut conn = t.app.store.conn().await.unwrap();

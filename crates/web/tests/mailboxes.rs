@@ -420,11 +420,6 @@ fn location(reply: &Reply) -> String {
     reply.headers[header::LOCATION].to_str().unwrap().to_owned()
 }
 
-/// Text without Fluent's bidi isolation marks around placeables.
-fn plain(text: &str) -> String {
-    text.replace(['\u{2068}', '\u{2069}'], "")
-}
-
 fn form(fields: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(fields).unwrap()
 }

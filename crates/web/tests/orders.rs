@@ -242,11 +242,6 @@ async fn bad_orders_are_refused_and_write_nothing(backend: Backend) {
     assert_eq!(missing.code(), "order_not_found");
 }
 
-/// Text without Fluent's bidi isolation marks around placeables.
-fn plain(text: &str) -> String {
-    text.replace(['\u{2068}', '\u{2069}'], "")
-}
-
 async fn the_conversation_sidebar_shows_the_customers_orders(backend: Backend) {
     let t = TestApp::new(backend).await;
     let conversation = t

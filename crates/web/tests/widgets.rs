@@ -136,11 +136,6 @@ async fn bad_widget_settings_are_refused_with_precise_codes(backend: Backend) {
     t.finish().await;
 }
 
-/// Text without Fluent's bidi isolation marks around placeables.
-fn plain(text: &str) -> String {
-    text.replace(['\u{2068}', '\u{2069}'], "")
-}
-
 async fn admins_add_and_edit_widgets_on_the_settings_pages(backend: Backend) {
     let t = TestApp::new(backend).await;
     let admin = sign_in(&t, "admin@shop.example").await;

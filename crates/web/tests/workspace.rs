@@ -27,11 +27,6 @@ on_both_backends!(
     preferences_and_saved_views_through_the_api,
 );
 
-/// Text without Fluent's bidi isolation marks around placeables.
-fn plain(text: &str) -> String {
-    text.replace(['\u{2068}', '\u{2069}'], "")
-}
-
 fn rows(html: &str) -> usize {
     html.matches("data-row=").count()
 }

@@ -161,6 +161,11 @@ pub struct LivePart<'a> {
     pub other_conversations: Vec<Row>,
     /// The customer's most recent orders.
     pub orders: Vec<OrderRow>,
+    pub customer_href: String,
+    /// The orders this conversation is about, with their lines for a request.
+    pub linked: Vec<LinkedOrder>,
+    /// Returns, exchanges and refunds on the linked orders.
+    pub requests: Vec<super::customers::RequestRow>,
     pub presence: String,
     pub assigned_to_me: bool,
     /// What the last action did, when the part answers one.
@@ -169,6 +174,8 @@ pub struct LivePart<'a> {
 
 /// One of the customer's orders in the sidebar.
 pub struct OrderRow {
+    pub id: i64,
+    pub linked: bool,
     pub number: String,
     pub total: String,
     pub when: String,
@@ -177,6 +184,80 @@ pub struct OrderRow {
     pub fulfilment: String,
     pub cancelled: bool,
 }
+
+/// An order the conversation is about, and what a request on it may name.
+pub struct LinkedOrder {
+    pub id: i64,
+    pub number: String,
+    pub lines: Vec<Choice>,
+}
+
+/// The conversation's linked orders (with lines) and the requests on them.
+async fn linked_orders(
+    state: &AppState,
+    agent: &Agent,
+    tr: &Tr<'_>,
+    conversation: ConversationId,
+) -> Result<(Vec<LinkedOrder>, Vec<super::customers::RequestRow>), AppError> {
+    let mut linked = Vec::new();
+    for o in state.app.linked_orders(&agent.caller, conversation).await? {
+        let o = state.app.order(&agent.caller, o.id).await?;
+        linked.push(o);
+    }
+    let requests = state
+        .app
+        .conversation_requests(&agent.caller, conversation)
+        .await?
+        .iter()
+        .map(|r| {
+            let number = linked
+                .iter()
+                .find(|o| o.id == r.order_id)
+                .map_or_else(String::new, |o| o.number.clone());
+            super::customers::request_row(tr, agent, r, &number)
+        })
+        .collect();
+    let linked = linked
+        .into_iter()
+        .map(|o| LinkedOrder {
+            id: o.id.0,
+            lines: o
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Choice {
+                    value: i.to_string(),
+                    label: format!("{} × {}", agent.fmt.number(l.quantity), l.title),
+                    selected: i == 0,
+                })
+                .collect(),
+            number: o.number,
+        })
+        .collect();
+    Ok((linked, requests))
+}
+
+/// The sidebar's orders (marked when linked), the linked orders and their requests.
+async fn sidebar_commerce(
+    state: &AppState,
+    agent: &Agent,
+    tr: &Tr<'_>,
+    customer: seva_domain::CustomerId,
+    conversation: ConversationId,
+) -> Result<SidebarCommerce, AppError> {
+    let mut orders = sidebar_orders(state, agent, tr, customer).await?;
+    let (linked, requests) = linked_orders(state, agent, tr, conversation).await?;
+    for o in &mut orders {
+        o.linked = linked.iter().any(|l| l.id == o.id);
+    }
+    Ok((orders, linked, requests))
+}
+
+type SidebarCommerce = (
+    Vec<OrderRow>,
+    Vec<LinkedOrder>,
+    Vec<super::customers::RequestRow>,
+);
 
 /// Orders the sidebar shows.
 const SIDEBAR_ORDERS: i64 = 5;
@@ -194,6 +275,8 @@ async fn sidebar_orders(
     Ok(orders
         .into_iter()
         .map(|o| OrderRow {
+            id: o.id.0,
+            linked: false,
             total: agent.fmt.money(o.total, &o.currency),
             when: agent.fmt.date(o.placed_at),
             when_iso: o.placed_at.to_rfc3339(),
@@ -391,7 +474,7 @@ fn thread(
     items.into_iter().map(|(_, _, item)| item).collect()
 }
 
-fn customer_facts(tr: &Tr<'_>, agent: &Agent, customer: &Customer) -> Vec<Fact> {
+pub(crate) fn customer_facts(tr: &Tr<'_>, agent: &Agent, customer: &Customer) -> Vec<Fact> {
     let mut facts: Vec<Fact> = customer
         .identities
         .iter()
@@ -462,6 +545,30 @@ fn team_choices(tr: &Tr<'_>, directory: &Directory, current: Option<TeamId>) -> 
     teams
 }
 
+/// Who a conversation can be assigned to: active agents who can write, and the current
+/// assignee.
+fn assignee_choices(tr: &Tr<'_>, directory: &Directory, current: Option<UserId>) -> Vec<Choice> {
+    let mut assignees = vec![Choice {
+        value: String::new(),
+        label: tr.t("unassigned"),
+        selected: current.is_none(),
+    }];
+    assignees.extend(
+        directory
+            .users
+            .iter()
+            // The current assignee stays pickable even if they no longer could be chosen, so
+            // saving another field does not unassign the conversation.
+            .filter(|u| (u.active && u.role.can_write()) || current == Some(u.id))
+            .map(|u| Choice {
+                value: u.id.0.to_string(),
+                label: u.name.clone(),
+                selected: current == Some(u.id),
+            }),
+    );
+    assignees
+}
+
 async fn live_part<'a>(
     state: &'a AppState,
     agent: &Agent,
@@ -471,7 +578,8 @@ async fn live_part<'a>(
     let tr = agent.tr(state);
     let directory = state.app.directory().await?;
     let mail = state.app.mail_details(page.conversation.id).await?;
-    let orders = sidebar_orders(state, agent, &tr, page.customer.id).await?;
+    let (orders, linked, requests) =
+        sidebar_commerce(state, agent, &tr, page.customer.id, page.conversation.id).await?;
     let PageData {
         conversation: c,
         messages,
@@ -507,24 +615,7 @@ async fn live_part<'a>(
             })
             .collect::<Vec<_>>()
     };
-    let mut assignees = vec![Choice {
-        value: String::new(),
-        label: tr.t("unassigned"),
-        selected: c.assignee_id.is_none(),
-    }];
-    assignees.extend(
-        directory
-            .users
-            .iter()
-            // The current assignee stays pickable even if they no longer could be chosen, so
-            // saving another field does not unassign the conversation.
-            .filter(|u| (u.active && u.role.can_write()) || c.assignee_id == Some(u.id))
-            .map(|u| Choice {
-                value: u.id.0.to_string(),
-                label: u.name.clone(),
-                selected: c.assignee_id == Some(u.id),
-            }),
-    );
+    let assignees = assignee_choices(&tr, &directory, c.assignee_id);
     Ok(LivePart {
         csrf: agent.csrf.clone(),
         id: c.id.0,
@@ -557,6 +648,9 @@ async fn live_part<'a>(
         customer_facts: customer_facts(&tr, agent, &customer),
         other_conversations,
         orders,
+        customer_href: format!("/customers/{}", customer.id.0),
+        linked,
+        requests,
         presence: presence_text(
             &tr,
             &state.app.viewers(c.id, agent.caller.user.id),
@@ -636,6 +730,12 @@ fn notice_text(tr: &Tr<'_>, code: &str) -> String {
         "too-large" => "error-attachment-too-large",
         "too-many" => "error-too-many-attachments",
         "no-attachments" => "error-attachments-unavailable",
+        "order-linked" => "notice-order-linked",
+        "request-recorded" => "notice-request-recorded",
+        "request-moved" => "notice-request-moved",
+        "other-customer" => "error-order-of-another-customer",
+        "invalid" => "error-invalid-value",
+        "transition" => "error-request-transition",
         _ => "notice-error",
     })
 }
@@ -662,6 +762,9 @@ fn refusal(e: &AppError) -> &'static str {
         AppError::AttachmentTooLarge { .. } => "too-large",
         AppError::TooManyAttachments { .. } => "too-many",
         AppError::AttachmentsUnavailable | AppError::AttachmentStore(_) => "no-attachments",
+        AppError::OrderOfAnotherCustomer => "other-customer",
+        AppError::Invalid(_) => "invalid",
+        AppError::RequestTransition { .. } => "transition",
         _ => "error",
     }
 }
@@ -1041,4 +1144,144 @@ pub async fn typing(
         .app
         .heartbeat(&agent.caller, ConversationId(id), Some(form.typing == "1"));
     StatusCode::NO_CONTENT.into_response()
+}
+
+// ---- orders and requests from the sidebar ------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OrderForm {
+    csrf: String,
+    back: String,
+    order_id: String,
+    kind: String,
+    line: String,
+    quantity: String,
+    reason: String,
+    status: String,
+    next: String,
+}
+
+/// Links one of the customer's orders to the conversation.
+pub async fn link_order(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    form: Result<Form<OrderForm>, axum_extra::extract::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return back_to(id, "", "error");
+    };
+    if let Some(refused) = agent.refuse_bad_csrf(&headers, Some(&form.csrf)) {
+        return refused;
+    }
+    let Ok(order) = form.order_id.trim().parse::<i64>() else {
+        return back_to(id, &form.back, "error");
+    };
+    let done = state
+        .app
+        .link_order(
+            &agent.caller,
+            ConversationId(id),
+            seva_domain::commerce::OrderId(order),
+        )
+        .await;
+    match done {
+        Ok(_) => back_to(id, &form.back, "order-linked"),
+        Err(e) => back_to(id, &form.back, refusal(&e)),
+    }
+}
+
+/// Records a return, exchange or refund request for one line of a linked order.
+pub async fn add_request(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    form: Result<Form<OrderForm>, axum_extra::extract::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return back_to(id, "", "error");
+    };
+    if let Some(refused) = agent.refuse_bad_csrf(&headers, Some(&form.csrf)) {
+        return refused;
+    }
+    let digits = super::mailboxes::latin_digits(&form.quantity);
+    let (Ok(order), Ok(kind), Ok(line), Ok(quantity)) = (
+        form.order_id.trim().parse::<i64>(),
+        form.kind.parse::<seva_domain::commerce::RequestKind>(),
+        form.line.trim().parse::<usize>(),
+        digits.trim().parse::<i64>(),
+    ) else {
+        return back_to(id, &form.back, "invalid");
+    };
+    let order = match state
+        .app
+        .order(&agent.caller, seva_domain::commerce::OrderId(order))
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return back_to(id, &form.back, refusal(&e)),
+    };
+    let Some(l) = order.lines.get(line) else {
+        return back_to(id, &form.back, "invalid");
+    };
+    let input = seva_app::crm::RequestInput {
+        order_id: order.id,
+        conversation_id: Some(ConversationId(id)),
+        kind,
+        reason: form.reason,
+        items: vec![seva_domain::commerce::RequestItem {
+            sku: l.sku.clone(),
+            title: l.title.clone(),
+            quantity,
+        }],
+    };
+    match state.app.create_order_request(&agent.caller, &input).await {
+        Ok(_) => back_to(id, &form.back, "request-recorded"),
+        Err(e) => back_to(id, &form.back, refusal(&e)),
+    }
+}
+
+/// Moves a request along, then goes back to the page it was moved from (a conversation or a
+/// customer).
+pub async fn move_request(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    form: Result<Form<OrderForm>, axum_extra::extract::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return Redirect::to("/inbox").into_response();
+    };
+    if let Some(refused) = agent.refuse_bad_csrf(&headers, Some(&form.csrf)) {
+        return refused;
+    }
+    // Only a page of this site, named by kind and number.
+    let next = match form
+        .next
+        .split_once('/')
+        .map(|(_, rest)| rest.split_once('/'))
+    {
+        Some(Some((kind @ ("customers" | "conversations"), n)))
+            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("/{kind}/{n}")
+        }
+        _ => "/inbox".to_owned(),
+    };
+    let code = match form.status.parse::<seva_domain::commerce::RequestStatus>() {
+        Ok(to) => match state
+            .app
+            .set_order_request_status(&agent.caller, seva_domain::commerce::OrderRequestId(id), to)
+            .await
+        {
+            Ok(_) => "request-moved",
+            Err(e) => refusal(&e),
+        },
+        Err(_) => "invalid",
+    };
+    Redirect::to(&format!("{next}?notice={code}")).into_response()
 }

@@ -40,6 +40,9 @@ pub struct InboxQuery {
     pub priority: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// A segment's id: conversations of its customers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,6 +82,7 @@ impl InboxQuery {
             brand: keep(self.brand.as_ref()),
             priority: keep(self.priority.as_ref()),
             tag: keep(self.tag.as_ref()),
+            segment: keep(self.segment.as_ref()),
             ..Self::default()
         }
     }
@@ -113,6 +117,12 @@ impl InboxQuery {
             tag: given(self.tag.as_ref()).and_then(|t| parse_tag(t).ok()),
             ..ConversationFilter::default()
         };
+        // An unknown or deleted segment shows nobody rather than everybody.
+        if let Some(id) = given(self.segment.as_ref()) {
+            let id = id.parse().map(seva_domain::SegmentId).ok()?;
+            let segment = state.app.segment(&agent.caller, id).await.ok()?;
+            filter.segment = Some((segment.rules, state.app.now()));
+        }
         match self.view() {
             "mine" => filter.assignee = Some(Some(agent.caller.user.id)),
             "unassigned" => filter.assignee = Some(None),
@@ -232,6 +242,7 @@ pub struct InboxPage<'a> {
     pub brands: Vec<Choice>,
     pub view: String,
     pub tag: String,
+    pub segments: Vec<Choice>,
     pub searching: bool,
     pub rows: Vec<Row>,
     pub next_page: Option<String>,
@@ -337,6 +348,18 @@ pub async fn show_inbox(
         brands,
         view,
         tag: given(q.tag.as_ref()).unwrap_or_default().to_owned(),
+        segments: state
+            .app
+            .segments(&agent.caller)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| Choice {
+                selected: given(q.segment.as_ref()) == Some(s.id.0.to_string().as_str()),
+                value: s.id.0.to_string(),
+                label: s.name,
+            })
+            .collect(),
         searching: search.is_some(),
         rows,
         next_page,

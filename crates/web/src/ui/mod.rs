@@ -3,6 +3,7 @@
 //! is no session yet); signed-in forms carry the session's own token.
 
 mod conversation;
+mod customers;
 
 pub(crate) use format::is_time_zone;
 
@@ -18,6 +19,7 @@ mod inbox;
 mod live;
 mod mailboxes;
 pub(crate) mod public;
+mod segments;
 mod session;
 mod settings;
 mod widgets;
@@ -60,7 +62,28 @@ pub fn router() -> Router<AppState> {
         .route("/attachments/{id}", get(conversation::download))
         .route("/messages/{id}/source", get(conversation::download_source))
         .route("/conversations/{id}/typing", post(conversation::typing))
+        .route("/conversations/{id}/orders", post(conversation::link_order))
+        .route(
+            "/conversations/{id}/requests",
+            post(conversation::add_request),
+        )
+        .route("/order-requests/{id}", post(conversation::move_request))
         .route("/live", get(live::events))
+        .route("/segments", get(segments::list).post(segments::create))
+        .route("/segments/{id}", get(segments::show))
+        .route("/segments/{id}/export.csv", get(segments::export))
+        .route("/segments/{id}/delete", post(segments::delete))
+        .route("/customers", get(customers::list))
+        .route("/customers/{id}", get(customers::show))
+        .route("/customers/{id}/tags", post(customers::save_tags))
+        .route("/customers/{id}/notes", post(customers::add_note))
+        .route(
+            "/customers/{id}/preferences",
+            post(customers::save_preferences),
+        )
+        .route("/customers/{id}/merge", post(customers::merge))
+        .route("/customers/{id}/erase", post(customers::erase))
+        .route("/customers/{id}/export.json", get(customers::export))
         .route("/settings", get(settings::show).post(settings::save))
         .route(
             "/settings/mailboxes",

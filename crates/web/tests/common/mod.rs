@@ -252,3 +252,8 @@ pub fn hidden_field(html: &str, name: &str) -> String {
         .expect("hidden field present");
     html[start..].split('"').next().unwrap().to_owned()
 }
+
+/// Page text without Fluent's bidi isolation marks around placeables.
+pub fn plain(text: &str) -> String {
+    text.replace(['\u{2068}', '\u{2069}'], "")
+}
