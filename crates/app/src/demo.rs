@@ -12,6 +12,9 @@ use seva_domain::{
 };
 use seva_store::staff;
 
+use seva_domain::commerce::{FulfilmentStatus, OrderLine, OrderSource, OrderStatus, PaymentStatus};
+
+use crate::commerce::OrderInput;
 use crate::conversations::{ConversationPatch, MessageInput, NewConversationInput};
 use crate::customers::CustomerInput;
 use crate::{App, AppError, Caller, Result};
@@ -36,7 +39,31 @@ pub struct DemoReport {
     pub customers: usize,
     pub conversations: usize,
     pub messages: usize,
+    pub orders: usize,
 }
+
+/// A product: sku, title, unit price in minor units.
+type DemoProduct = (&'static str, &'static str, i64);
+
+/// What each demo brand sells, and its currency.
+const PRODUCTS: [(&str, [DemoProduct; 3]); 2] = [
+    (
+        "IRR",
+        [
+            ("KH-RUG-01", "فرش دستباف ۱۲ متری", 4_800_000_000),
+            ("KH-LAMP-02", "چراغ رومیزی مسی", 185_000_000),
+            ("KH-TEA-03", "سرویس چای‌خوری", 92_000_000),
+        ],
+    ),
+    (
+        "INR",
+        [
+            ("SJ-SAREE-01", "Paithani saree", 1_249_900),
+            ("SJ-KURTA-02", "कॉटन कुर्ता", 189_900),
+            ("SJ-DUPATTA-03", "Silk dupatta", 74_900),
+        ],
+    ),
+];
 
 const BRANDS: [&str; 2] = ["Kahroba Home", "Saanjh Fashion"];
 const TEAMS: [&str; 3] = ["Customer care", "Returns & refunds", "Pre-sales"];
@@ -599,12 +626,66 @@ impl App {
                 .await?;
             }
         }
+        let orders = self.load_demo_orders(&mut rng, &customers).await?;
         self.directory_changed();
         Ok(DemoReport {
             customers: customers.len(),
             conversations: size.conversations,
             messages,
+            orders,
         })
+    }
+
+    /// Zero to four orders a customer over the last year, in their brand's currency; one in
+    /// fifteen cancelled, one in ten partly refunded.
+    async fn load_demo_orders(&self, rng: &mut Rng, customers: &[DemoCustomer]) -> Result<usize> {
+        let now = self.now();
+        let mut count = 0;
+        for (i, customer) in customers.iter().enumerate() {
+            let (currency, products) = PRODUCTS[customer.brand];
+            for n in 0..rng.usize(0..5) {
+                let (sku, title, price) = products[rng.usize(0..products.len())];
+                let quantity = rng.i64(1..3);
+                let total = price * quantity;
+                let fate = rng.u32(0..30);
+                let input = OrderInput {
+                    source: OrderSource::Api,
+                    external_id: format!("demo-{i}-{n}"),
+                    number: Some(format!("#{}", 1000 + count)),
+                    customer: CustomerInput {
+                        email: Some(customer.email.clone()),
+                        ..CustomerInput::default()
+                    },
+                    status: if fate < 2 {
+                        OrderStatus::Cancelled
+                    } else {
+                        OrderStatus::Completed
+                    },
+                    payment_status: if fate >= 27 {
+                        PaymentStatus::PartiallyRefunded
+                    } else {
+                        PaymentStatus::Paid
+                    },
+                    fulfilment_status: FulfilmentStatus::Fulfilled,
+                    currency: currency.to_owned(),
+                    total,
+                    refunded: if fate >= 27 { price / 2 } else { 0 },
+                    placed_at: now - Duration::hours(rng.i64(24..365 * 24)),
+                    shipping_address: None,
+                    lines: vec![OrderLine {
+                        sku: Some(sku.to_owned()),
+                        title: title.to_owned(),
+                        quantity,
+                        unit_price: price,
+                        total,
+                    }],
+                    source_updated_at: None,
+                };
+                self.import_order(&input).await?;
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     async fn patch(

@@ -47,6 +47,17 @@ async fn the_demo_shop_loads(backend: Backend) {
         report.messages
     );
     assert_eq!(db.count("brands").await, 2);
+    assert_eq!(db.count("orders").await, report.orders as i64);
+    assert!(
+        report.orders > 60,
+        "most customers ordered, some several times: {}",
+        report.orders
+    );
+    assert_eq!(
+        db.count("customers").await,
+        60,
+        "orders found their customers by email"
+    );
 
     let all = app
         .list_conversations(

@@ -251,10 +251,11 @@ async fn load_demo(app: &App, seed: u64, size: DemoSize) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let report = app.load_demo(seed, size).await?;
     println!(
-        "Loaded the demo shop: {} customers, {} conversations, {} messages in {:.1}s.",
+        "Loaded the demo shop: {} customers, {} conversations, {} messages, {} orders in {:.1}s.",
         report.customers,
         report.conversations,
         report.messages,
+        report.orders,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -29,6 +29,7 @@ on_both_backends!(
     two_agents_work_a_conversation_live_in_chromium_in_three_languages,
     a_visitor_chats_through_the_widget_on_a_shop_page_in_persian,
     a_customer_sends_the_contact_form_and_follows_it_in_the_portal,
+    an_agent_sees_orders_beside_the_conversation_and_on_the_customer_page,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -1086,5 +1087,129 @@ async fn a_customer_sends_the_contact_form_and_follows_it_in_the_portal(backend:
     assert_eq!(own, json!(200));
     shopper.close().await.unwrap();
     drop(driver);
+    db.finish().await;
+}
+
+async fn an_agent_sees_orders_beside_the_conversation_and_on_the_customer_page(backend: Backend) {
+    let (db, base, _blobs) = start_server(backend).await;
+    let label = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    // A demo customer of the Iranian brand who has ordered and written to the shop.
+    let mut conn = db.store.conn().await.unwrap();
+    let (conversation, customer, orders): (i64, i64, i64) = sqlx::query_as(
+        "SELECT c.id, c.customer_id,
+                (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.customer_id) AS n
+         FROM conversations c
+         WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id
+                                              AND o.currency = 'IRR')
+         ORDER BY c.id LIMIT 1",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    assert!(orders > 0);
+
+    let driver = start_driver().await;
+    let sara = browser(&driver, "fa").await;
+    sign_in(&sara, &base, "sara@kahroba.example").await;
+    sara.goto(&format!("{base}/conversations/{conversation}"))
+        .await
+        .unwrap();
+    wait_until(
+        &sara,
+        "the customer's orders in the sidebar",
+        "return document.querySelectorAll('.customer ul.orders > li').length > 0",
+    )
+    .await;
+    let sidebar = js(
+        &sara,
+        "return document.querySelector('.customer').innerText",
+    )
+    .await;
+    let sidebar = sidebar.as_str().unwrap();
+    assert!(
+        sidebar.contains("IRR"),
+        "amounts with their currency: {sidebar}"
+    );
+    assert!(
+        sidebar.chars().any(|c| ('۰'..='۹').contains(&c)),
+        "in Persian digits: {sidebar}"
+    );
+    assert_eq!(
+        js(
+            &sara,
+            "return document.querySelectorAll('.customer ul.orders > li').length"
+        )
+        .await,
+        json!(orders.min(5)),
+        "the five most recent"
+    );
+    // "This conversation is about it": the first order is linked, on the page and the thread.
+    sara.find(Locator::Css(".customer ul.orders form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &sara,
+        "the order marked as linked",
+        "return document.querySelector('.customer ul.orders .badge') !== null",
+    )
+    .await;
+    screenshot(&sara, &format!("{label}-sidebar-orders-fa")).await;
+
+    // The customer's page, from their name.
+    sara.find(Locator::Css(".customer h2 a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &sara,
+        "the customer page",
+        &format!(
+            "return location.pathname === '/customers/{customer}' && document.querySelector('table.spend') !== null"
+        ),
+    )
+    .await;
+    assert_eq!(
+        js(&sara, "return document.documentElement.dir").await,
+        "rtl"
+    );
+    assert_eq!(
+        js(
+            &sara,
+            "return document.querySelectorAll('.customer-main ul.orders > li').length"
+        )
+        .await,
+        json!(orders),
+        "every order, with its lines"
+    );
+    let spend = js(
+        &sara,
+        "return document.querySelector('table.spend').innerText",
+    )
+    .await;
+    assert!(spend.as_str().unwrap().contains("IRR"), "{spend}");
+    let timeline = js(
+        &sara,
+        "return [...document.querySelectorAll('ol.timeline li')].map(li => li.className)",
+    )
+    .await;
+    let kinds: Vec<&str> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(kinds.contains(&"tl-conversation"), "{kinds:?}");
+    assert!(kinds.contains(&"tl-order"), "{kinds:?}");
+    screenshot(&sara, &format!("{label}-customer-fa")).await;
+    sara.close().await.unwrap();
     db.finish().await;
 }
