@@ -222,8 +222,10 @@ impl Store {
     /// Applies the migrations of this backend that have not run yet. Forward only.
     pub async fn migrate(&self) -> Result<()> {
         migrator(self.backend).run(&self.pool).await?;
-        let mut conn = self.pool.acquire().await?;
-        crm::backfill_match_keys(&mut conn).await?;
+        // Keys for identities recorded before they were kept: once, in one transaction.
+        let mut tx = self.begin().await?;
+        crm::backfill_match_keys(&mut tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -42,6 +42,7 @@ pub struct Loaded {
     pub conversations: usize,
     pub messages: usize,
     pub events: usize,
+    pub orders: usize,
     pub seconds: f64,
 }
 
@@ -291,6 +292,16 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         "customer_identities",
         &["id", "customer_id", "kind", "value", "created_at"],
     );
+    let mut keys = Rows::new("customer_match_keys", &["kind", "value", "customer_id"]);
+    let key = |keys: &mut Rows, c: i64, kind: seva_domain::IdentityKind, value: &str| {
+        let identity = seva_domain::Identity {
+            kind,
+            value: value.to_owned(),
+        };
+        for k in seva_store::crm::identity_keys(&identity) {
+            keys.push([V::S(k.kind()), V::T(k.value().to_owned()), V::I(c)]);
+        }
+    };
     let mut identity_id = 0;
     for c in 1..=scale.customers as i64 {
         let lang = LANGS[c as usize % 4];
@@ -311,6 +322,12 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
             V::T(format!("c{c}@bench.example")),
             V::I(created),
         ]);
+        key(
+            &mut keys,
+            c,
+            seva_domain::IdentityKind::Email,
+            &format!("c{c}@bench.example"),
+        );
         if c % 2 == 0 {
             identity_id += 1;
             identities.push([
@@ -320,14 +337,22 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
                 V::T(format!("+98912{c:07}")),
                 V::I(created),
             ]);
+            key(
+                &mut keys,
+                c,
+                seva_domain::IdentityKind::Phone,
+                &format!("+98912{c:07}"),
+            );
         }
         if customers.len() >= 20_000 {
             customers.flush(&mut tx).await?;
             identities.flush(&mut tx).await?;
+            keys.flush(&mut tx).await?;
         }
     }
     customers.flush(&mut tx).await?;
     identities.flush(&mut tx).await?;
+    keys.flush(&mut tx).await?;
     tx.commit().await?;
     loaded.customers = scale.customers;
 
@@ -577,6 +602,7 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
     tx.commit().await?;
     loaded.conversations = scale.conversations;
     loaded.events = event_id as usize;
+    loaded.orders = generate_orders(store, scale, &mut rng, now).await?;
 
     if store.backend() == Backend::Postgres {
         // Ids were given explicitly; move each sequence past them.
@@ -590,6 +616,7 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
             "conversations",
             "messages",
             "events",
+            "orders",
         ] {
             let sql = format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))::BIGINT"
@@ -603,4 +630,119 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
     }
     loaded.seconds = started.elapsed().as_secs_f64();
     Ok(loaded)
+}
+
+/// What the two brands sell: sku, title, unit price in minor units (rials, paise).
+const PRODUCTS: [[(&str, &str, i64); 2]; 2] = [
+    [
+        ("KH-RUG-01", "فرش دستباف", 4_800_000_000),
+        ("KH-TEA-03", "سرویس چای‌خوری", 92_000_000),
+    ],
+    [
+        ("SJ-SAREE-01", "Paithani saree", 1_249_900),
+        ("SJ-KURTA-02", "कॉटन कुर्ता", 189_900),
+    ],
+];
+
+/// Half as many orders as conversations (PRODUCT.md's 500,000 at a million), over the past 400
+/// days: in rials for Persian-speaking customers and rupees for the others, one or two lines,
+/// a few cancelled or partly refunded.
+async fn generate_orders(
+    store: &Store,
+    scale: Scale,
+    rng: &mut Rng,
+    now: i64,
+) -> anyhow::Result<usize> {
+    let mut orders = Rows::new(
+        "orders",
+        &[
+            "id",
+            "source",
+            "external_id",
+            "number",
+            "customer_id",
+            "status",
+            "payment_status",
+            "fulfilment_status",
+            "currency",
+            "total",
+            "refunded",
+            "placed_at",
+            "fingerprint",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    let mut lines = Rows::new(
+        "order_lines",
+        &[
+            "order_id",
+            "position",
+            "sku",
+            "title",
+            "quantity",
+            "unit_price",
+            "total",
+        ],
+    );
+    let count = scale.conversations / 2;
+    let mut tx = store.begin().await?;
+    for id in 1..=count as i64 {
+        let customer = rng.i64(1..=scale.customers as i64);
+        let persian = customer as usize % 4 == 1;
+        let (currency, products) = if persian {
+            ("IRR", PRODUCTS[0])
+        } else {
+            ("INR", PRODUCTS[1])
+        };
+        let placed = now - rng.i64(HOUR..400 * DAY);
+        let mut total = 0;
+        for position in 0..rng.i64(1..3) {
+            let (sku, title, price) = products[rng.usize(0..2)];
+            let quantity = rng.i64(1..3);
+            total += price * quantity;
+            lines.push([
+                V::I(id),
+                V::I(position),
+                V::S(sku),
+                V::S(title),
+                V::I(quantity),
+                V::I(price),
+                V::I(price * quantity),
+            ]);
+        }
+        let fate = rng.u32(0..30);
+        let (status, payment, refunded) = match fate {
+            0 => ("cancelled", "refunded", total),
+            1..=2 => ("completed", "partially_refunded", total / 2),
+            _ => ("completed", "paid", 0),
+        };
+        orders.push([
+            V::I(id),
+            V::S("api"),
+            V::T(format!("bench-{id}")),
+            V::T(format!("#{}", 100_000 + id)),
+            V::I(customer),
+            V::S(status),
+            V::S(payment),
+            V::S("fulfilled"),
+            V::S(currency),
+            V::I(total),
+            V::I(refunded),
+            V::I(placed),
+            V::T(format!("{id:064x}")),
+            V::I(placed),
+            V::I(placed),
+        ]);
+        if orders.len() >= 10_000 {
+            orders.flush(&mut tx).await?;
+            lines.flush(&mut tx).await?;
+            tx.commit().await?;
+            tx = store.begin().await?;
+        }
+    }
+    orders.flush(&mut tx).await?;
+    lines.flush(&mut tx).await?;
+    tx.commit().await?;
+    Ok(count)
 }

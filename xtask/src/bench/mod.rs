@@ -209,18 +209,22 @@ async fn bench_backend(
         let loaded = generate::generate(&store, scale, 42).await?;
         store.close().await;
         println!(
-            "loaded {} customers, {} conversations, {} messages, {} events in {:.1}s ({:.0} rows/s)",
+            "loaded {} customers, {} conversations, {} messages, {} events, {} orders in {:.1}s ({:.0} rows/s)",
             loaded.customers,
             loaded.conversations,
             loaded.messages,
             loaded.events,
+            loaded.orders,
             loaded.seconds,
-            (loaded.customers * 2 + loaded.conversations * 2 + loaded.messages + loaded.events)
-                as f64
+            (loaded.customers * 2
+                + loaded.conversations * 2
+                + loaded.messages
+                + loaded.events
+                + loaded.orders * 2) as f64
                 / loaded.seconds
         );
         json!({"customers": loaded.customers, "conversations": loaded.conversations, "messages": loaded.messages,
-               "events": loaded.events, "seconds": round(loaded.seconds, 1)})
+               "events": loaded.events, "orders": loaded.orders, "seconds": round(loaded.seconds, 1)})
     };
 
     let seva = |args: &[&str]| {
@@ -386,7 +390,7 @@ async fn bench_backend(
     }
 
     let run_id = format!("{}{}", backend.name(), std::process::id());
-    let scenarios: [(&str, &str, u32, u32); 11] = [
+    let scenarios: [(&str, &str, u32, u32); 13] = [
         ("message intake, 1 client", "intake", 1, 1),
         ("message intake, 8 clients", "intake", 2, 8),
         ("inbox first page with filters, 8 clients", "inbox", 2, 8),
@@ -408,6 +412,8 @@ async fn bench_backend(
             2,
             8,
         ),
+        ("customer page (HTML), 8 clients", "page_customer", 2, 8),
+        ("segment count, live, 8 clients", "segment_count", 2, 8),
     ];
     let script = data_dir.join("scenarios.lua");
     std::fs::write(&script, SCRIPT)?;

@@ -85,6 +85,12 @@ function request()
     return wrk.format("GET", "/api/v1/customers/" .. math.random(1, customers), headers)
   elseif scenario == "page_inbox" then
     return wrk.format("GET", "/inbox?" .. page_filter(), page_headers)
+  elseif scenario == "page_customer" then
+    return wrk.format("GET", "/customers/" .. math.random(1, customers), page_headers)
+  elseif scenario == "segment_count" then
+    -- "Spent more than 5,000,000 rials in the last 90 days", counted live over every customer.
+    local body = '{"rules":{"all":[{"type":"spent_more_than","currency":"IRR","amount":500000000,"days":90}]}}'
+    return wrk.format("POST", "/api/v1/segments/count", headers, body)
   elseif scenario == "page_conversation" then
     return wrk.format("GET", "/conversations/" .. math.random(1, conversations) .. "?view=all", page_headers)
   elseif search_terms[scenario] then
