@@ -11,6 +11,7 @@ pub mod customer;
 pub mod event;
 pub mod hours;
 pub mod ids;
+pub mod kpi;
 mod macros;
 pub mod mail;
 pub mod search;
