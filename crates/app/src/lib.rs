@@ -14,6 +14,7 @@ pub mod hours;
 pub mod live;
 pub mod mail;
 pub mod public;
+pub mod reports;
 mod secrets;
 mod segments;
 pub mod workspace;

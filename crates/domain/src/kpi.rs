@@ -213,23 +213,39 @@ impl Facts {
     /// First contact resolution, given when the same customer next opened a conversation (on
     /// any channel) after this one's resolution.
     pub fn fcr(&self, next_contact: Option<Timestamp>, window: Duration, now: Timestamp) -> Fcr {
-        let Some(one_touch) = self.one_touch() else {
-            return Fcr::NotCounted;
-        };
-        let Some(resolved) = self.final_resolution else {
-            return Fcr::NotCounted;
-        };
-        let window_end = resolved + window;
-        // Counted only once the window has passed (PRODUCT.md): inside it, pending.
-        if now < window_end {
-            return Fcr::Pending;
-        }
-        let came_back = next_contact.is_some_and(|at| at >= resolved && at < window_end);
-        if one_touch && !came_back {
-            Fcr::Yes
-        } else {
-            Fcr::No
-        }
+        fcr(
+            self.one_touch(),
+            self.final_resolution,
+            next_contact,
+            window,
+            now,
+        )
+    }
+}
+
+/// First contact resolution of a conversation that is one-touch or not (`None`: does not
+/// count), resolved at `resolved`, whose customer next opened a conversation at
+/// `next_contact`: yes when one-touch and nothing came back within the repeat window after the
+/// resolution; counted only once the window has passed (until then, pending).
+pub fn fcr(
+    one_touch: Option<bool>,
+    resolved: Option<Timestamp>,
+    next_contact: Option<Timestamp>,
+    window: Duration,
+    now: Timestamp,
+) -> Fcr {
+    let (Some(one_touch), Some(resolved)) = (one_touch, resolved) else {
+        return Fcr::NotCounted;
+    };
+    let window_end = resolved + window;
+    if now < window_end {
+        return Fcr::Pending;
+    }
+    let came_back = next_contact.is_some_and(|at| at >= resolved && at < window_end);
+    if one_touch && !came_back {
+        Fcr::Yes
+    } else {
+        Fcr::No
     }
 }
 

@@ -273,6 +273,7 @@ pub async fn merge(
         "chat_visitors",
         "portal_links",
         "portal_sessions",
+        "conversation_facts",
     ] {
         let sql = format!("UPDATE {table} SET customer_id = $1 WHERE customer_id = $2");
         let done = sqlx::query(AssertSqlSafe(sql))

@@ -30,6 +30,11 @@ pub async fn record(
     .bind(to_micros(at))
     .fetch_one(&mut *conn)
     .await?;
+    // Every change to a conversation records an event in its transaction: the one place that
+    // keeps the KPI facts in step.
+    if let Some(conversation) = conversation {
+        crate::kpi::on_event(conn, conversation, change).await?;
+    }
     Ok(EventId(id))
 }
 

@@ -19,6 +19,7 @@ pub mod events;
 pub mod fanout;
 pub mod hours;
 pub mod idempotency;
+pub mod kpi;
 pub mod mail;
 pub mod privacy;
 pub mod public;
@@ -225,6 +226,7 @@ impl Store {
         // Keys for identities recorded before they were kept: once, in one transaction.
         let mut tx = self.begin().await?;
         crm::backfill_match_keys(&mut tx).await?;
+        kpi::backfill(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -291,6 +293,7 @@ fn migrator(backend: Backend) -> Migrator {
         (11, "business hours", "0011_hours.sql"),
         (12, "commerce", "0012_commerce.sql"),
         (13, "crm", "0013_crm.sql"),
+        (14, "kpi", "0014_kpi.sql"),
     );
     let migrations = files
         .iter()

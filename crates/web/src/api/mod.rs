@@ -8,6 +8,7 @@ pub mod hours;
 pub mod mailboxes;
 pub mod openapi;
 pub mod orders;
+pub mod reports;
 pub mod segments;
 pub mod widgets;
 
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(customers::router())
         .merge(crm::router())
         .merge(segments::router())
+        .merge(reports::router())
         .merge(directory::router())
         .merge(hours::router())
         .merge(mailboxes::router())

@@ -41,6 +41,7 @@ use crate::AppState;
         super::crm::update_request,
         super::crm::save_product,
         super::crm::list_products,
+        super::reports::show_kpis,
         super::segments::list_segments,
         super::segments::create_segment,
         super::segments::count_rules,

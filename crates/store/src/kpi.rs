@@ -1,0 +1,371 @@
+//! KPI facts: one row per conversation (and one per answered customer turn), recomputed from
+//! the conversation's messages and status changes whenever an event about it is recorded, in
+//! the same transaction. Reports read these rows by indexed time ranges; the arithmetic is
+//! `seva_domain::kpi`.
+
+use seva_domain::kpi::{Clock, Facts, Step, facts};
+use seva_domain::{Change, ConversationId, MessageKind, Status};
+use sqlx::AssertSqlSafe;
+
+use crate::rows::{col, opt_time, time};
+use crate::{Conn, Result, StoreError, from_micros, to_micros};
+
+/// Keeps the conversation's facts in step with a change just recorded: a full recompute when
+/// the change moves a KPI (a customer message or public reply, a resolution or reopening, a new
+/// team or brand and so a new schedule), a one-column update when it only moves a breakdown
+/// (status, assignee), nothing otherwise. Notes and other events cost nothing.
+pub async fn on_event(
+    conn: &mut Conn,
+    conversation: ConversationId,
+    change: &Change,
+) -> Result<()> {
+    match change {
+        Change::MessageAdded {
+            kind: MessageKind::Customer | MessageKind::Reply,
+            ..
+        }
+        | Change::TeamChanged { .. }
+        | Change::BrandChanged { .. } => refresh(conn, conversation).await,
+        Change::StatusChanged { from, to } if resolved(*from) != resolved(*to) => {
+            refresh(conn, conversation).await
+        }
+        Change::StatusChanged { to, .. } => {
+            sqlx::query("UPDATE conversation_facts SET status = $2 WHERE conversation_id = $1")
+                .bind(conversation.0)
+                .bind(to.as_str())
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+        Change::Assigned { to, .. } => {
+            sqlx::query(
+                "UPDATE conversation_facts SET assignee_id = $2 WHERE conversation_id = $1",
+            )
+            .bind(conversation.0)
+            .bind(to.map(|u| u.0))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn resolved(status: Status) -> bool {
+    matches!(status, Status::Resolved | Status::Closed)
+}
+
+/// The conversation's steps: its messages (customer messages and public agent replies) and its
+/// resolutions and reopenings, in time order.
+async fn steps(conn: &mut Conn, conversation: ConversationId) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let rows = sqlx::query(
+        "SELECT kind, author_kind, created_at FROM messages WHERE conversation_id = $1
+         ORDER BY created_at, id",
+    )
+    .bind(conversation.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let kind: String = col(&row, "kind")?;
+        let author: String = col(&row, "author_kind")?;
+        let at = time(&row, "created_at")?;
+        match (kind.as_str(), author.as_str()) {
+            ("customer", _) => steps.push(Step::CustomerMessage(at)),
+            ("reply", "agent") => steps.push(Step::AgentReply(at)),
+            _ => {}
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT data, at FROM events WHERE conversation_id = $1 AND kind = 'status_changed'
+         ORDER BY id",
+    )
+    .bind(conversation.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let data: String = col(&row, "data")?;
+        let at = time(&row, "at")?;
+        if let Ok(Change::StatusChanged { from, to }) = serde_json::from_str(&data) {
+            match (resolved(from), resolved(to)) {
+                (false, true) => steps.push(Step::Resolved(at)),
+                (true, false) => steps.push(Step::Reopened(at)),
+                _ => {}
+            }
+        }
+    }
+    // Stable: at one instant, messages come before the status change they caused.
+    steps.sort_by_key(|s| s.at());
+    Ok(steps)
+}
+
+/// Recomputes and stores the conversation's facts. Call inside the transaction that changed it.
+pub async fn refresh(conn: &mut Conn, conversation: ConversationId) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT customer_id, brand_id, team_id, assignee_id, channel, status, created_at
+         FROM conversations WHERE id = $1",
+    )
+    .bind(conversation.0)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let f = facts(&steps(conn, conversation).await?);
+    let hours = crate::hours::of_conversation(conn, conversation).await?;
+    let business = hours
+        .as_ref()
+        .map_or(Clock::Calendar, |h| Clock::Business(&h.schedule));
+    let both = |get: &dyn Fn(&Facts, Clock<'_>) -> Option<i64>| {
+        (get(&f, Clock::Calendar), get(&f, business))
+    };
+    let (first_cal, first_bus) = both(&|f, c| f.first_response(c));
+    let (res1_cal, res1_bus) = both(&|f, c| f.first_resolution_time(c));
+    let (full_cal, full_bus) = both(&|f, c| f.full_resolution_time(c));
+    let micros = |t: Option<seva_domain::Timestamp>| t.map(to_micros);
+    let customer_id: i64 = col(&row, "customer_id")?;
+    sqlx::query("DELETE FROM conversation_facts WHERE conversation_id = $1")
+        .bind(conversation.0)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO conversation_facts (conversation_id, customer_id, brand_id, team_id,
+             assignee_id, channel, status, created_at, customer_started, first_customer_at,
+             first_reply_at, first_response_cal, first_response_bus, first_resolved_at,
+             first_resolution_cal, first_resolution_bus, final_resolved_at, full_resolution_cal,
+             full_resolution_bus, reopened, public_replies, one_touch)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19, $20, $21, $22)",
+    )
+    .bind(conversation.0)
+    .bind(customer_id)
+    .bind(col::<Option<i64>>(&row, "brand_id")?)
+    .bind(col::<Option<i64>>(&row, "team_id")?)
+    .bind(col::<Option<i64>>(&row, "assignee_id")?)
+    .bind(col::<String>(&row, "channel")?)
+    .bind(col::<String>(&row, "status")?)
+    .bind(col::<i64>(&row, "created_at")?)
+    .bind(i64::from(f.customer_started))
+    .bind(micros(f.first_customer_message))
+    .bind(micros(f.first_reply))
+    .bind(first_cal)
+    .bind(first_bus)
+    .bind(micros(f.first_resolution))
+    .bind(res1_cal)
+    .bind(res1_bus)
+    .bind(micros(f.final_resolution))
+    .bind(full_cal)
+    .bind(full_bus)
+    .bind(i64::try_from(f.reopened_at.len()).unwrap_or(i64::MAX))
+    .bind(i64::from(f.public_replies))
+    .bind(f.one_touch().map(i64::from))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM turn_responses WHERE conversation_id = $1")
+        .bind(conversation.0)
+        .execute(&mut *conn)
+        .await?;
+    let calendar = f.turn_responses(Clock::Calendar);
+    let on_hours = f.turn_responses(business);
+    for ((at, cal), (_, bus)) in calendar.into_iter().zip(on_hours) {
+        sqlx::query(
+            "INSERT INTO turn_responses (conversation_id, answered_at, seconds_cal, seconds_bus)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(conversation.0)
+        .bind(to_micros(at))
+        .bind(cal)
+        .bind(bus)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Facts for conversations recorded before facts were kept (or loaded in bulk), at start. Every
+/// conversation created since gets its facts in its own transaction, so when the newest one has
+/// them there is nothing to do (two index lookups).
+pub(crate) async fn backfill(conn: &mut Conn) -> Result<()> {
+    let newest_lacks: Option<i64> = sqlx::query_scalar(
+        "SELECT c.id FROM conversations c
+         WHERE c.id = (SELECT MAX(id) FROM conversations)
+           AND NOT EXISTS (SELECT 1 FROM conversation_facts f WHERE f.conversation_id = c.id)",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if newest_lacks.is_none() {
+        return Ok(());
+    }
+    let missing: Vec<i64> = sqlx::query_scalar(
+        "SELECT c.id FROM conversations c
+         WHERE NOT EXISTS (SELECT 1 FROM conversation_facts f WHERE f.conversation_id = c.id)",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in missing {
+        refresh(conn, ConversationId(id)).await?;
+    }
+    Ok(())
+}
+
+/// A report's period, `[from, to)`, and which clock its durations use.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    pub from: seva_domain::Timestamp,
+    pub to: seva_domain::Timestamp,
+    pub business: bool,
+}
+
+impl Period {
+    fn suffix(self) -> &'static str {
+        if self.business { "bus" } else { "cal" }
+    }
+}
+
+async fn seconds(conn: &mut Conn, sql: String, period: Period) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(to_micros(period.from))
+        .bind(to_micros(period.to))
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// First response times of conversations first answered in the period.
+pub async fn first_responses(conn: &mut Conn, period: Period) -> Result<Vec<i64>> {
+    let c = period.suffix();
+    let sql = format!(
+        "SELECT first_response_{c} FROM conversation_facts
+         WHERE first_reply_at >= $1 AND first_reply_at < $2 AND first_response_{c} IS NOT NULL"
+    );
+    seconds(conn, sql, period).await
+}
+
+/// Every customer turn answered in the period: how long it waited.
+pub async fn turn_responses(conn: &mut Conn, period: Period) -> Result<Vec<i64>> {
+    let c = period.suffix();
+    let sql = format!(
+        "SELECT seconds_{c} FROM turn_responses WHERE answered_at >= $1 AND answered_at < $2"
+    );
+    seconds(conn, sql, period).await
+}
+
+/// First resolution times of conversations first resolved in the period.
+pub async fn first_resolutions(conn: &mut Conn, period: Period) -> Result<Vec<i64>> {
+    let c = period.suffix();
+    let sql = format!(
+        "SELECT first_resolution_{c} FROM conversation_facts
+         WHERE first_resolved_at >= $1 AND first_resolved_at < $2
+           AND first_resolution_{c} IS NOT NULL"
+    );
+    seconds(conn, sql, period).await
+}
+
+/// Full resolution times of conversations resolved (for good, so far) in the period.
+pub async fn full_resolutions(conn: &mut Conn, period: Period) -> Result<Vec<i64>> {
+    let c = period.suffix();
+    let sql = format!(
+        "SELECT full_resolution_{c} FROM conversation_facts
+         WHERE final_resolved_at >= $1 AND final_resolved_at < $2
+           AND full_resolution_{c} IS NOT NULL"
+    );
+    seconds(conn, sql, period).await
+}
+
+/// Conversations waiting for a first reply at `at` (the customer wrote before, no reply and no
+/// resolution came before it): how many, and since when the oldest.
+pub async fn unanswered(
+    conn: &mut Conn,
+    at: seva_domain::Timestamp,
+) -> Result<(i64, Option<seva_domain::Timestamp>)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(first_customer_at) AS oldest FROM conversation_facts
+         WHERE customer_started = 1 AND first_customer_at < $1
+           AND (first_reply_at IS NULL OR first_reply_at >= $1)
+           AND (first_resolved_at IS NULL OR first_resolved_at >= $1)",
+    )
+    .bind(to_micros(at))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((col(&row, "n")?, opt_time(&row, "oldest")?))
+}
+
+/// A conversation resolved in the period, with what FCR needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved {
+    pub one_touch: Option<bool>,
+    pub resolved_at: seva_domain::Timestamp,
+    /// When the same customer next opened another conversation, on any channel.
+    pub next_contact: Option<seva_domain::Timestamp>,
+}
+
+/// Conversations resolved (and still resolved) in the period, with the customer's next contact.
+pub async fn resolved_in(conn: &mut Conn, period: Period) -> Result<Vec<Resolved>> {
+    let rows = sqlx::query(
+        "SELECT f.one_touch, f.final_resolved_at,
+                (SELECT MIN(n.created_at) FROM conversation_facts n
+                 WHERE n.customer_id = f.customer_id AND n.created_at >= f.final_resolved_at
+                   AND n.conversation_id <> f.conversation_id) AS next_contact
+         FROM conversation_facts f
+         WHERE f.final_resolved_at >= $1 AND f.final_resolved_at < $2",
+    )
+    .bind(to_micros(period.from))
+    .bind(to_micros(period.to))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Resolved {
+                one_touch: col::<Option<i64>>(row, "one_touch")?.map(|v| v == 1),
+                resolved_at: time(row, "final_resolved_at")?,
+                next_contact: col::<Option<i64>>(row, "next_contact")?
+                    .map(from_micros)
+                    .transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// Conversations open at the end of the period (created before it ends, not resolved by
+/// then), by status now.
+pub async fn backlog(conn: &mut Conn, at: seva_domain::Timestamp) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM conversation_facts
+         WHERE created_at < $1 AND (final_resolved_at IS NULL OR final_resolved_at >= $1)
+         GROUP BY status ORDER BY status",
+    )
+    .bind(to_micros(at))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((col(row, "status")?, col(row, "n")?)))
+        .collect()
+}
+
+/// Orders per customer placed in `[from, to)` (cancelled ones left out).
+pub async fn orders_per_customer(
+    conn: &mut Conn,
+    from: seva_domain::Timestamp,
+    to: seva_domain::Timestamp,
+) -> Result<Vec<(i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT customer_id, COUNT(*) AS n FROM orders
+         WHERE placed_at >= $1 AND placed_at < $2 AND status <> 'cancelled'
+         GROUP BY customer_id",
+    )
+    .bind(to_micros(from))
+    .bind(to_micros(to))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((col(row, "customer_id")?, col(row, "n")?)))
+        .collect()
+}
+
+/// Customers whose last order (not cancelled) was placed before `before`.
+pub async fn churned(conn: &mut Conn, before: seva_domain::Timestamp) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT customer_id FROM orders WHERE status <> 'cancelled'
+                               GROUP BY customer_id HAVING MAX(placed_at) < $1) AS lapsed",
+    )
+    .bind(to_micros(before))
+    .fetch_one(&mut *conn)
+    .await?)
+}

@@ -1,0 +1,359 @@
+//! The KPI report against hand-computed values, on both backends: conversations built through
+//! the API with their original times (an admin's import), in Tehran (UTC+03:30) with a
+//! Friday weekend and a holiday, a reopened conversation, repeat contacts inside and outside the
+//! FCR window, one still inside it, one unanswered, one an agent started, and orders for the
+//! purchase figures.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use seva_store::Backend;
+
+use common::*;
+
+on_both_backends!(every_kpi_matches_its_hand_computed_value);
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+struct Shop<'a> {
+    t: &'a TestApp,
+    brand: i64,
+}
+
+impl Shop<'_> {
+    /// A conversation the customer starts at `first` (UTC).
+    async fn customer_writes(&self, email: &str, first: &str) -> i64 {
+        let reply = self
+            .t
+            .call(
+                Method::POST,
+                "/api/v1/conversations",
+                &self.t.admin,
+                Some(json!({"customer": {"email": email}, "brand_id": self.brand,
+                            "subject": "Where is my order?", "message": {"text": "Hello"},
+                            "created_at": first})),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply.body["id"].as_i64().unwrap()
+    }
+
+    async fn message(&self, id: i64, kind: &str, when: &str) {
+        let reply = self
+            .t
+            .call(
+                Method::POST,
+                &format!("/api/v1/conversations/{id}/messages"),
+                &self.t.admin,
+                Some(json!({"kind": kind, "text": "…", "created_at": when})),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    }
+
+    async fn resolve(&self, id: i64, when: &str) {
+        let reply = self
+            .t
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/conversations/{id}"),
+                &self.t.admin,
+                Some(json!({"status": "resolved", "at": when})),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+
+    /// Customer at `first`, one agent reply at `reply`, resolved at `resolved`.
+    async fn one_touch(&self, email: &str, first: &str, reply: &str, resolved: &str) -> i64 {
+        let id = self.customer_writes(email, first).await;
+        self.message(id, "reply", reply).await;
+        self.resolve(id, resolved).await;
+        id
+    }
+
+    async fn order(&self, email: &str, id: &str, placed_at: &str) {
+        let reply = self
+            .t
+            .call(
+                Method::POST,
+                "/api/v1/orders",
+                &self.t.admin,
+                Some(json!({"external_id": id, "customer": {"email": email},
+                            "currency": "IRR", "total": 1_000_000, "placed_at": placed_at})),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    }
+}
+
+fn close(actual: &Value, expected: f64) {
+    let actual = actual.as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (actual - expected).abs() < 0.01,
+        "{actual} is not {expected}"
+    );
+}
+
+async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    let mut conn = t.app.store.conn().await.unwrap();
+    let brand = seva_store::staff::insert_brand(&mut conn, "Kahroba", t0())
+        .await
+        .unwrap();
+    drop(conn);
+    // Tehran, UTC+03:30: Saturday to Wednesday 09:00–17:00, Thursday 09:00–13:00, Friday off;
+    // Wednesday 2026-11-04 is a holiday. (2026-11-02 is a Monday.)
+    let hours = t
+        .call(
+            Method::POST,
+            "/api/v1/business-hours",
+            &t.admin,
+            Some(json!({"name": "Tehran", "time_zone": "Asia/Tehran",
+                "week": {"sat": "09:00-17:00", "sun": "09:00-17:00", "mon": "09:00-17:00",
+                         "tue": "09:00-17:00", "wed": "09:00-17:00", "thu": "09:00-13:00"},
+                "holidays": ["2026-11-04"]})),
+            None,
+        )
+        .await;
+    assert_eq!(hours.status, StatusCode::CREATED, "{}", hours.text);
+    let assigned = t
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/brands/{}", brand.0),
+            &t.admin,
+            Some(json!({"business_hours_id": hours.body["id"]})),
+            None,
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.text);
+    let shop = Shop {
+        t: &t,
+        brand: brand.0,
+    };
+
+    // A: Monday 16:00 local → Tuesday 10:00: 18 h on the calendar, 2 open hours.
+    shop.one_touch(
+        "a@example.com",
+        "2026-11-02T12:30:00Z",
+        "2026-11-03T06:30:00Z",
+        "2026-11-03T06:30:00Z",
+    )
+    .await;
+    // B: Tuesday 16:30 → Thursday 09:30 over the Wednesday holiday: 41 h, 1 open hour. Then
+    // the customer writes again on Saturday 10:00 (reopening it), is answered at 10:20 and it
+    // is resolved at 10:30.
+    let b = shop
+        .one_touch(
+            "b@example.com",
+            "2026-11-03T13:00:00Z",
+            "2026-11-05T06:00:00Z",
+            "2026-11-05T06:00:00Z",
+        )
+        .await;
+    shop.message(b, "customer", "2026-11-07T06:30:00Z").await;
+    shop.message(b, "reply", "2026-11-07T06:50:00Z").await;
+    shop.resolve(b, "2026-11-07T07:00:00Z").await;
+    // C1 is one-touch, but C comes back two days later on the chat: not FCR. C2 is.
+    shop.one_touch(
+        "c@example.com",
+        "2026-11-08T06:30:00Z",
+        "2026-11-08T06:40:00Z",
+        "2026-11-08T06:45:00Z",
+    )
+    .await;
+    shop.one_touch(
+        "c@example.com",
+        "2026-11-10T06:30:00Z",
+        "2026-11-10T06:35:00Z",
+        "2026-11-10T06:40:00Z",
+    )
+    .await;
+    // D comes back ten days later, outside the seven-day window: both count as FCR.
+    shop.one_touch(
+        "d@example.com",
+        "2026-11-09T05:30:00Z",
+        "2026-11-09T06:00:00Z",
+        "2026-11-09T06:05:00Z",
+    )
+    .await;
+    shop.one_touch(
+        "d@example.com",
+        "2026-11-19T05:30:00Z",
+        "2026-11-19T05:40:00Z",
+        "2026-11-19T05:45:00Z",
+    )
+    .await;
+    // E is resolved on the period's last day: its window has not passed by "now".
+    shop.one_touch(
+        "e@example.com",
+        "2026-11-21T05:30:00Z",
+        "2026-11-21T05:50:00Z",
+        "2026-11-21T06:30:00Z",
+    )
+    .await;
+    // F waits for a first reply: 12 h by the period's end (2026-11-21 24:00 local).
+    shop.customer_writes("f@example.com", "2026-11-21T08:30:00Z")
+        .await;
+    // G was started by an agent: no first response time, but its customer turn counts.
+    let g = t
+        .call(
+            Method::POST,
+            "/api/v1/conversations",
+            &t.admin,
+            Some(
+                json!({"customer": {"email": "g@example.com"}, "brand_id": brand.0,
+                        "message": {"text": "Your order shipped", "kind": "reply"},
+                        "created_at": "2026-11-12T06:30:00Z"}),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.text);
+    let g = g.body["id"].as_i64().unwrap();
+    shop.message(g, "customer", "2026-11-12T07:00:00Z").await;
+    shop.message(g, "reply", "2026-11-12T07:30:00Z").await;
+    // H is before the period.
+    shop.one_touch(
+        "h@example.com",
+        "2026-10-20T06:00:00Z",
+        "2026-10-20T07:00:00Z",
+        "2026-10-20T07:00:00Z",
+    )
+    .await;
+    // Orders: in the period (from 2026-11-01 local) and in the 21 days before it.
+    shop.order("a@example.com", "o1", "2026-11-02T10:00:00Z")
+        .await;
+    shop.order("a@example.com", "o2", "2026-11-15T10:00:00Z")
+        .await;
+    shop.order("b@example.com", "o3", "2026-10-20T10:00:00Z")
+        .await;
+    shop.order("b@example.com", "o4", "2026-11-10T10:00:00Z")
+        .await;
+    shop.order("c@example.com", "o5", "2026-10-25T10:00:00Z")
+        .await;
+    shop.order("z@example.com", "o6", "2026-11-05T10:00:00Z")
+        .await;
+    shop.order("y@example.com", "o7", "2026-03-01T10:00:00Z")
+        .await;
+
+    t.clock.set(at("2026-11-27T12:00:00Z"));
+    let report = |clock: &str| {
+        let path = format!(
+            "/api/v1/reports/kpis?from=2026-11-01&to=2026-11-21&tz=Asia/Tehran&clock={clock}"
+        );
+        let t = &t;
+        async move { t.call(Method::GET, &path, &t.admin, None, None).await }
+    };
+    let cal = report("calendar").await;
+    assert_eq!(cal.status, StatusCode::OK, "{}", cal.text);
+    let k = &cal.body;
+    assert_eq!(k["from"], "2026-10-31T20:30:00Z", "midnight in Tehran");
+    assert_eq!(k["to"], "2026-11-21T20:30:00Z");
+    // First response: 300, 600, 600, 1200, 1800, 64800, 147600.
+    let fr = &k["first_response"];
+    assert_eq!(fr["count"], 7, "{fr}");
+    close(&fr["median_seconds"], 1200.0);
+    assert_eq!(fr["p90_seconds"], 147_600, "⌈6.3⌉ = 7th");
+    close(&fr["mean_seconds"], 216_900.0 / 7.0);
+    assert_eq!(fr["unanswered"]["count"], 1);
+    assert_eq!(fr["unanswered"]["oldest_wait_seconds"], 12 * 3600);
+    // Every answered customer turn: the seven first ones, B's second (1200) and G's (1800).
+    let ar = &k["average_response"];
+    assert_eq!(ar["count"], 9, "{ar}");
+    close(&ar["median_seconds"], 1200.0);
+    close(&ar["mean_seconds"], 219_900.0 / 9.0);
+    // Resolution: B's first resolution is 41 h; its full one 90 h.
+    let first = &k["first_resolution"];
+    assert_eq!(first["count"], 7);
+    assert_eq!(first["p90_seconds"], 147_600);
+    close(&first["median_seconds"], 2100.0);
+    let full = &k["full_resolution"];
+    assert_eq!(full["count"], 7);
+    assert_eq!(full["p90_seconds"], 324_000);
+    // One-touch: all but B, of the seven resolved with a reply.
+    assert_eq!(
+        k["one_touch_resolution"],
+        json!({"numerator": 6, "denominator": 7, "percent": 600.0 / 7.0})
+    );
+    // FCR: A, C2, D, D2 yes; B and C1 no; E pending.
+    let fcr = &k["first_contact_resolution"];
+    assert_eq!(
+        (fcr["numerator"].as_i64(), fcr["denominator"].as_i64()),
+        (Some(4), Some(6)),
+        "{fcr}"
+    );
+    assert_eq!(fcr["pending"], 1);
+    // Backlog at the period's end: F and G, neither resolved.
+    assert_eq!(k["backlog"]["total"], 2, "{}", k["backlog"]);
+    // Purchases: a ordered twice, b and z once: 1 of 3; of b and c (the 21 days before),
+    // b ordered again: 1 of 2; y's last order is older than 180 days.
+    assert_eq!(
+        k["repeat_purchase_rate"],
+        json!({"numerator": 1, "denominator": 3, "percent": 100.0 / 3.0})
+    );
+    assert_eq!(
+        k["retention_rate"],
+        json!({"numerator": 1, "denominator": 2, "percent": 50.0})
+    );
+    assert_eq!(k["churned_customers"]["count"], 1);
+
+    // The business clock: A 2 h, B 1 h (the holiday and the night skipped), the rest inside
+    // opening hours: 300, 600, 600, 1200, 1800, 3600, 7200.
+    let bus = report("business").await;
+    let fr = &bus.body["first_response"];
+    assert_eq!(fr["count"], 7);
+    assert_eq!(fr["p90_seconds"], 7200, "{fr}");
+    close(&fr["mean_seconds"], 15_300.0 / 7.0);
+    close(&fr["median_seconds"], 1200.0);
+    // B's full resolution on the business clock: Tue 30 min + Thu 4 h + Sat 1.5 h = 6 h.
+    assert_eq!(bus.body["full_resolution"]["p90_seconds"], 21_600);
+
+    // Only supervisors and admins read reports; bad queries get precise codes.
+    let agent = t
+        .call(
+            Method::GET,
+            "/api/v1/reports/kpis?from=2026-11-01&to=2026-11-21",
+            &t.agent,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(agent.status, StatusCode::FORBIDDEN);
+    for bad in [
+        "from=2026-11-31&to=2026-12-01",
+        "from=2026-11-01&to=2026-11-21&tz=Mars/Olympus",
+        "from=2026-11-01&to=2026-11-21&clock=lunar",
+    ] {
+        let reply = t
+            .call(
+                Method::GET,
+                &format!("/api/v1/reports/kpis?{bad}"),
+                &t.admin,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(reply.code(), "invalid_query", "{bad}: {}", reply.text);
+    }
+    let backwards = t
+        .call(
+            Method::GET,
+            "/api/v1/reports/kpis?from=2026-11-21&to=2026-11-01",
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(backwards.code(), "invalid_value");
+    t.finish().await;
+}
