@@ -398,7 +398,7 @@ async fn bench_backend(
     }
 
     let run_id = format!("{}{}", backend.name(), std::process::id());
-    let scenarios: [(&str, &str, u32, u32); 13] = [
+    let scenarios: [(&str, &str, u32, u32); 14] = [
         ("message intake, 1 client", "intake", 1, 1),
         ("message intake, 8 clients", "intake", 2, 8),
         ("inbox first page with filters, 8 clients", "inbox", 2, 8),
@@ -422,6 +422,7 @@ async fn bench_backend(
         ),
         ("customer page (HTML), 8 clients", "page_customer", 2, 8),
         ("segment count, live, 8 clients", "segment_count", 2, 8),
+        ("KPI report, 30 days, 8 clients", "kpi_report", 2, 8),
     ];
     let script = data_dir.join("scenarios.lua");
     std::fs::write(&script, SCRIPT)?;

@@ -85,6 +85,12 @@ function request()
     return wrk.format("GET", "/api/v1/customers/" .. math.random(1, customers), headers)
   elseif scenario == "page_inbox" then
     return wrk.format("GET", "/inbox?" .. page_filter(), page_headers)
+  elseif scenario == "kpi_report" then
+    -- The last 30 days in Tehran, on the business-hours clock: every KPI with its counts.
+    local to = os.date("!%Y-%m-%d", os.time())
+    local from = os.date("!%Y-%m-%d", os.time() - 29 * 86400)
+    return wrk.format("GET", "/api/v1/reports/kpis?from=" .. from .. "&to=" .. to ..
+      "&tz=Asia/Tehran&clock=business", headers)
   elseif scenario == "page_customer" then
     return wrk.format("GET", "/customers/" .. math.random(1, customers), page_headers)
   elseif scenario == "segment_count" then
