@@ -73,8 +73,18 @@ impl App {
                 value: format!("{}..{}", q.from, q.to),
             }));
         }
+        let out_of_range = || {
+            AppError::Invalid(ValueError::UnknownValue {
+                field: "from/to (years 1900 to 9999)",
+                value: format!("{}..{}", q.from, q.to),
+            })
+        };
+        let sane = |d: NaiveDate| (1900..=9999).contains(&chrono::Datelike::year(&d));
+        if !sane(q.from) || !sane(q.to) {
+            return Err(out_of_range());
+        }
         let from = day_start(q.tz, q.from)?;
-        let to = day_start(q.tz, q.to + Duration::days(1))?;
+        let to = day_start(q.tz, q.to.succ_opt().ok_or_else(out_of_range)?)?;
         let period = Period {
             from,
             to,
@@ -132,7 +142,8 @@ impl App {
                 this.iter().map(|(_, n)| u64::try_from(*n).unwrap_or(0)),
             ),
             retention: retention(&previous_ids, &this_ids),
-            churned: store::churned(&mut conn, end - Duration::days(CHURN_HORIZON_DAYS)).await?,
+            churned: store::churned(&mut conn, end - Duration::days(CHURN_HORIZON_DAYS), end)
+                .await?,
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use seva_domain::segment::{Rules, Segment};
 use seva_domain::values::{bounded_text, limits};
-use seva_domain::{Customer, CustomerId, SegmentId};
+use seva_domain::{Customer, CustomerId, Role, SegmentId};
 use seva_store::{StoreError, customers, segments as store};
 
 use crate::{App, AppError, Caller, Result, not_found};
@@ -94,8 +94,20 @@ impl App {
 impl App {
     /// The segment's members as CSV (id, name, emails, phones, language, created_at), read a
     /// page at a time.
+    /// Supervisors and admins only: a file of many customers' contacts leaves Seva with it. A
+    /// cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`) is prefixed with `'`.
     pub async fn segment_csv(&self, caller: &Caller, id: SegmentId) -> Result<Vec<u8>> {
+        if !matches!(caller.user.role, Role::Admin | Role::Supervisor) {
+            return Err(AppError::Forbidden);
+        }
         let segment = self.segment(caller, id).await?;
+        let cell = |text: String| {
+            if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{text}")
+            } else {
+                text
+            }
+        };
         let mut out = csv::Writer::from_writer(Vec::new());
         // Writing to memory cannot fail; should it, it is a server error.
         let io = |e: csv::Error| AppError::Store(StoreError::Corrupt(format!("csv: {e}")));
@@ -111,8 +123,8 @@ impl App {
             for c in &page {
                 out.write_record([
                     c.id.0.to_string(),
-                    c.name.clone().unwrap_or_default(),
-                    c.emails().collect::<Vec<_>>().join(" "),
+                    cell(c.name.clone().unwrap_or_default()),
+                    cell(c.emails().collect::<Vec<_>>().join(" ")),
                     c.phones().collect::<Vec<_>>().join(" "),
                     c.language.clone().unwrap_or_default(),
                     c.created_at.to_rfc3339(),

@@ -131,7 +131,7 @@ pub async fn update(conn: &mut Conn, c: &Conversation) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    Ok(())
+    crate::kpi::sync_columns(conn, c).await
 }
 
 /// Replaces a conversation's tags.

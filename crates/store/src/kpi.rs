@@ -11,9 +11,10 @@ use crate::rows::{col, opt_time, time};
 use crate::{Conn, Result, StoreError, from_micros, to_micros};
 
 /// Keeps the conversation's facts in step with a change just recorded: a full recompute when
-/// the change moves a KPI (a customer message or public reply, a resolution or reopening, a new
-/// team or brand and so a new schedule), a one-column update when it only moves a breakdown
-/// (status, assignee), nothing otherwise. Notes and other events cost nothing.
+/// the change moves a KPI (a customer message or public reply, a resolution or reopening).
+/// Changes to the conversation's own columns (status, team, brand, assignee) are followed by
+/// [`sync_columns`], called when the conversation row is saved. Notes and other events cost
+/// nothing.
 pub async fn on_event(
     conn: &mut Conn,
     conversation: ConversationId,
@@ -23,32 +24,41 @@ pub async fn on_event(
         Change::MessageAdded {
             kind: MessageKind::Customer | MessageKind::Reply,
             ..
-        }
-        | Change::TeamChanged { .. }
-        | Change::BrandChanged { .. } => refresh(conn, conversation).await,
+        } => refresh(conn, conversation).await,
         Change::StatusChanged { from, to } if resolved(*from) != resolved(*to) => {
             refresh(conn, conversation).await
         }
-        Change::StatusChanged { to, .. } => {
-            sqlx::query("UPDATE conversation_facts SET status = $2 WHERE conversation_id = $1")
-                .bind(conversation.0)
-                .bind(to.as_str())
-                .execute(&mut *conn)
-                .await?;
-            Ok(())
-        }
-        Change::Assigned { to, .. } => {
-            sqlx::query(
-                "UPDATE conversation_facts SET assignee_id = $2 WHERE conversation_id = $1",
-            )
-            .bind(conversation.0)
-            .bind(to.map(|u| u.0))
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
-        }
         _ => Ok(()),
     }
+}
+
+/// After the conversation row is saved: its status, team, brand and assignee into its facts;
+/// a new team or brand may mean a new schedule, so the business-hours durations are
+/// recomputed then.
+pub async fn sync_columns(conn: &mut Conn, c: &seva_domain::Conversation) -> Result<()> {
+    let row =
+        sqlx::query("SELECT team_id, brand_id FROM conversation_facts WHERE conversation_id = $1")
+            .bind(c.id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(row) = row else {
+        // Not yet computed: the first message's event will.
+        return Ok(());
+    };
+    let team: Option<i64> = col(&row, "team_id")?;
+    let brand: Option<i64> = col(&row, "brand_id")?;
+    if team != c.team_id.map(|t| t.0) || brand != c.brand_id.map(|b| b.0) {
+        return refresh(conn, c.id).await;
+    }
+    sqlx::query(
+        "UPDATE conversation_facts SET status = $2, assignee_id = $3 WHERE conversation_id = $1",
+    )
+    .bind(c.id.0)
+    .bind(c.status.as_str())
+    .bind(c.assignee_id.map(|u| u.0))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 fn resolved(status: Status) -> bool {
@@ -60,8 +70,11 @@ fn resolved(status: Status) -> bool {
 async fn steps(conn: &mut Conn, conversation: ConversationId) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     let rows = sqlx::query(
-        "SELECT kind, author_kind, created_at FROM messages WHERE conversation_id = $1
-         ORDER BY created_at, id",
+        // Automatic mail (bounces, auto-replies, lists) is not the customer writing.
+        "SELECT m.kind, m.author_kind, m.created_at FROM messages m
+         LEFT JOIN mail_sources s ON s.message_id = m.id
+         WHERE m.conversation_id = $1 AND s.automatic IS NULL
+         ORDER BY m.created_at, m.id",
     )
     .bind(conversation.0)
     .fetch_all(&mut *conn)
@@ -122,10 +135,8 @@ pub async fn refresh(conn: &mut Conn, conversation: ConversationId) -> Result<()
     let (full_cal, full_bus) = both(&|f, c| f.full_resolution_time(c));
     let micros = |t: Option<seva_domain::Timestamp>| t.map(to_micros);
     let customer_id: i64 = col(&row, "customer_id")?;
-    sqlx::query("DELETE FROM conversation_facts WHERE conversation_id = $1")
-        .bind(conversation.0)
-        .execute(&mut *conn)
-        .await?;
+    // An upsert: two transactions refreshing one conversation (or a start-up backfill meeting
+    // live traffic) must not collide on the key.
     sqlx::query(
         "INSERT INTO conversation_facts (conversation_id, customer_id, brand_id, team_id,
              assignee_id, channel, status, created_at, customer_started, first_customer_at,
@@ -133,7 +144,24 @@ pub async fn refresh(conn: &mut Conn, conversation: ConversationId) -> Result<()
              first_resolution_cal, first_resolution_bus, final_resolved_at, full_resolution_cal,
              full_resolution_bus, reopened, public_replies, one_touch)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22)",
+                 $18, $19, $20, $21, $22)
+         ON CONFLICT (conversation_id) DO UPDATE SET customer_id = EXCLUDED.customer_id,
+             brand_id = EXCLUDED.brand_id, team_id = EXCLUDED.team_id,
+             assignee_id = EXCLUDED.assignee_id, channel = EXCLUDED.channel,
+             status = EXCLUDED.status, created_at = EXCLUDED.created_at,
+             customer_started = EXCLUDED.customer_started,
+             first_customer_at = EXCLUDED.first_customer_at,
+             first_reply_at = EXCLUDED.first_reply_at,
+             first_response_cal = EXCLUDED.first_response_cal,
+             first_response_bus = EXCLUDED.first_response_bus,
+             first_resolved_at = EXCLUDED.first_resolved_at,
+             first_resolution_cal = EXCLUDED.first_resolution_cal,
+             first_resolution_bus = EXCLUDED.first_resolution_bus,
+             final_resolved_at = EXCLUDED.final_resolved_at,
+             full_resolution_cal = EXCLUDED.full_resolution_cal,
+             full_resolution_bus = EXCLUDED.full_resolution_bus,
+             reopened = EXCLUDED.reopened, public_replies = EXCLUDED.public_replies,
+             one_touch = EXCLUDED.one_touch",
     )
     .bind(conversation.0)
     .bind(customer_id)
@@ -302,7 +330,8 @@ pub async fn resolved_in(conn: &mut Conn, period: Period) -> Result<Vec<Resolved
         "SELECT f.one_touch, f.final_resolved_at,
                 (SELECT MIN(n.created_at) FROM conversation_facts n
                  WHERE n.customer_id = f.customer_id AND n.created_at >= f.final_resolved_at
-                   AND n.conversation_id <> f.conversation_id) AS next_contact
+                   AND n.conversation_id <> f.conversation_id
+                   AND n.customer_started = 1) AS next_contact
          FROM conversation_facts f
          WHERE f.final_resolved_at >= $1 AND f.final_resolved_at < $2",
     )
@@ -359,13 +388,19 @@ pub async fn orders_per_customer(
         .collect()
 }
 
-/// Customers whose last order (not cancelled) was placed before `before`.
-pub async fn churned(conn: &mut Conn, before: seva_domain::Timestamp) -> Result<i64> {
+/// Customers whose last order (not cancelled) as of `at` was placed before `before`.
+pub async fn churned(
+    conn: &mut Conn,
+    before: seva_domain::Timestamp,
+    at: seva_domain::Timestamp,
+) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT customer_id FROM orders WHERE status <> 'cancelled'
+        "SELECT COUNT(*) FROM (SELECT customer_id FROM orders
+                               WHERE status <> 'cancelled' AND placed_at < $2
                                GROUP BY customer_id HAVING MAX(placed_at) < $1) AS lapsed",
     )
     .bind(to_micros(before))
+    .bind(to_micros(at))
     .fetch_one(&mut *conn)
     .await?)
 }

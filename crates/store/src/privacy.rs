@@ -50,16 +50,33 @@ async fn erase_rows(
     for &conversation in &conversations {
         blobs.extend(erase_conversation(conn, conversation, delete_doc).await?);
     }
-    // Mail that was refused but came from the customer's addresses.
+    // Mail that was refused but came from the customer's addresses (the address alone, or in
+    // angle brackets after a name), and notices to them (portal sign-in links belong to no
+    // conversation).
     for email in &emails {
-        let found: Vec<Option<String>> =
-            sqlx::query_scalar("SELECT sha256 FROM mail_rejects WHERE lower(sender) LIKE $1")
-                .bind(format!("%{email}%"))
-                .fetch_all(&mut *conn)
-                .await?;
+        let escaped = email
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let bracketed = format!("%<{escaped}>%");
+        let found: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT sha256 FROM mail_rejects
+             WHERE lower(sender) = $1 OR lower(sender) LIKE $2 ESCAPE '\\'",
+        )
+        .bind(email)
+        .bind(&bracketed)
+        .fetch_all(&mut *conn)
+        .await?;
         blobs.extend(found.into_iter().flatten());
-        sqlx::query("DELETE FROM mail_rejects WHERE lower(sender) LIKE $1")
-            .bind(format!("%{email}%"))
+        sqlx::query(
+            "DELETE FROM mail_rejects WHERE lower(sender) = $1 OR lower(sender) LIKE $2 ESCAPE '\\'",
+        )
+        .bind(email)
+        .bind(&bracketed)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM mail_notices WHERE lower(recipient) = $1")
+            .bind(email)
             .execute(&mut *conn)
             .await?;
     }

@@ -491,3 +491,4 @@ rule-language = language is { $language }
 rule-tag = tagged { $tag }
 rule-contacted = contacted us by { $channel }
 rule-contacted-days = contacted us by { $channel } in the last { $days } days
+error-supervisors-only = Only supervisors and administrators can do this.

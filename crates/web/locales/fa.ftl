@@ -485,3 +485,4 @@ rule-language = زبان { $language }
 rule-tag = با برچسب { $tag }
 rule-contacted = تماس از راه { $channel }
 rule-contacted-days = تماس از راه { $channel } در { $days } روز گذشته
+error-supervisors-only = فقط سرپرستان و مدیران می‌توانند این کار را بکنند.

@@ -485,3 +485,4 @@ rule-language = भाषा { $language }
 rule-tag = टैग { $tag }
 rule-contacted = { $channel } से संपर्क
 rule-contacted-days = पिछले { $days } दिनों में { $channel } से संपर्क
+error-supervisors-only = यह केवल पर्यवेक्षक और प्रशासक कर सकते हैं।

@@ -485,3 +485,4 @@ rule-language = भाषा { $language }
 rule-tag = टॅग { $tag }
 rule-contacted = { $channel } द्वारे संपर्क
 rule-contacted-days = गेल्या { $days } दिवसांत { $channel } द्वारे संपर्क
+error-supervisors-only = हे फक्त पर्यवेक्षक आणि प्रशासक करू शकतात.

@@ -724,9 +724,14 @@ async fn segments_count_list_export_and_filter_the_inbox(backend: Backend) {
     assert_eq!(taken.code(), "already_exists");
 
     // The CSV export and the inbox filter read the same live members.
-    let csv = t
-        .get(&format!("/api/v1/segments/{big_spenders}/export.csv"))
-        .await;
+    let path = format!("/api/v1/segments/{big_spenders}/export.csv");
+    let refused = t.call(Method::GET, &path, &t.agent, None, None).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::FORBIDDEN,
+        "contacts in bulk: supervisors and admins"
+    );
+    let csv = t.call(Method::GET, &path, &t.admin, None, None).await;
     assert_eq!(csv.status, StatusCode::OK);
     assert!(
         csv.text

@@ -201,6 +201,17 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
         "2026-11-21T06:30:00Z",
     )
     .await;
+    // I is answered and resolved on the last morning, then the customer writes again: reopened,
+    // unresolved at the period's end.
+    let i = shop
+        .one_touch(
+            "i@example.com",
+            "2026-11-21T06:00:00Z",
+            "2026-11-21T06:10:00Z",
+            "2026-11-21T06:20:00Z",
+        )
+        .await;
+    shop.message(i, "customer", "2026-11-21T09:00:00Z").await;
     // F waits for a first reply: 12 h by the period's end (2026-11-21 24:00 local).
     shop.customer_writes("f@example.com", "2026-11-21T08:30:00Z")
         .await;
@@ -259,24 +270,26 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     let k = &cal.body;
     assert_eq!(k["from"], "2026-10-31T20:30:00Z", "midnight in Tehran");
     assert_eq!(k["to"], "2026-11-21T20:30:00Z");
-    // First response: 300, 600, 600, 1200, 1800, 64800, 147600.
+    // First response: 300, 600, 600, 600, 1200, 1800, 64800, 147600.
     let fr = &k["first_response"];
-    assert_eq!(fr["count"], 7, "{fr}");
-    close(&fr["median_seconds"], 1200.0);
-    assert_eq!(fr["p90_seconds"], 147_600, "⌈6.3⌉ = 7th");
-    close(&fr["mean_seconds"], 216_900.0 / 7.0);
+    assert_eq!(fr["count"], 8, "{fr}");
+    close(&fr["median_seconds"], 900.0);
+    assert_eq!(fr["p90_seconds"], 147_600, "⌈7.2⌉ = 8th");
+    close(&fr["mean_seconds"], 217_500.0 / 8.0);
     assert_eq!(fr["unanswered"]["count"], 1);
     assert_eq!(fr["unanswered"]["oldest_wait_seconds"], 12 * 3600);
-    // Every answered customer turn: the seven first ones, B's second (1200) and G's (1800).
+    // Every answered customer turn: the eight first ones, B's second (1200) and G's (1800);
+    // I's second turn is not answered.
     let ar = &k["average_response"];
-    assert_eq!(ar["count"], 9, "{ar}");
+    assert_eq!(ar["count"], 10, "{ar}");
     close(&ar["median_seconds"], 1200.0);
-    close(&ar["mean_seconds"], 219_900.0 / 9.0);
-    // Resolution: B's first resolution is 41 h; its full one 90 h.
+    close(&ar["mean_seconds"], 220_500.0 / 10.0);
+    // Resolution: B's first resolution is 41 h; its full one 90 h. I counts for its first
+    // resolution (1200) but has no full one: it is open again.
     let first = &k["first_resolution"];
-    assert_eq!(first["count"], 7);
+    assert_eq!(first["count"], 8);
     assert_eq!(first["p90_seconds"], 147_600);
-    close(&first["median_seconds"], 2100.0);
+    close(&first["median_seconds"], 1650.0);
     let full = &k["full_resolution"];
     assert_eq!(full["count"], 7);
     assert_eq!(full["p90_seconds"], 324_000);
@@ -293,8 +306,9 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
         "{fcr}"
     );
     assert_eq!(fcr["pending"], 1);
-    // Backlog at the period's end: F and G, neither resolved.
-    assert_eq!(k["backlog"]["total"], 2, "{}", k["backlog"]);
+    // Backlog at the period's end: F, G and I, none resolved; I's facts follow its reopening.
+    assert_eq!(k["backlog"]["total"], 3, "{}", k["backlog"]);
+    assert_eq!(k["backlog"]["by_status"]["open"], 3, "{}", k["backlog"]);
     // Purchases: a ordered twice, b and z once: 1 of 3; of b and c (the 21 days before),
     // b ordered again: 1 of 2; y's last order is older than 180 days.
     assert_eq!(
@@ -308,13 +322,13 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     assert_eq!(k["churned_customers"]["count"], 1);
 
     // The business clock: A 2 h, B 1 h (the holiday and the night skipped), the rest inside
-    // opening hours: 300, 600, 600, 1200, 1800, 3600, 7200.
+    // opening hours: 300, 600, 600, 600, 1200, 1800, 3600, 7200.
     let bus = report("business").await;
     let fr = &bus.body["first_response"];
-    assert_eq!(fr["count"], 7);
+    assert_eq!(fr["count"], 8);
     assert_eq!(fr["p90_seconds"], 7200, "{fr}");
-    close(&fr["mean_seconds"], 15_300.0 / 7.0);
-    close(&fr["median_seconds"], 1200.0);
+    close(&fr["mean_seconds"], 15_900.0 / 8.0);
+    close(&fr["median_seconds"], 900.0);
     // B's full resolution on the business clock: Tue 30 min + Thu 4 h + Sat 1.5 h = 6 h.
     assert_eq!(bus.body["full_resolution"]["p90_seconds"], 21_600);
 

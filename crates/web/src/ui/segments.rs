@@ -50,6 +50,8 @@ pub struct SegmentPage<'a> {
     pub count: String,
     pub members: Vec<CustomerRow>,
     pub can_write: bool,
+    /// Supervisors and admins may take the members away as a file.
+    pub can_export: bool,
 }
 
 /// The form's fields; each filled one becomes a condition.
@@ -335,6 +337,10 @@ pub async fn show(State(state): State<AppState>, agent: Agent, Path(id): Path<i6
             .map(|c| super::customers::row_of(&tr, &agent, c))
             .collect(),
         can_write: agent.can_write(),
+        can_export: matches!(
+            agent.caller.user.role,
+            seva_domain::Role::Admin | seva_domain::Role::Supervisor
+        ),
         tr,
     };
     render(&page, StatusCode::OK)
@@ -354,6 +360,11 @@ pub async fn export(State(state): State<AppState>, agent: Agent, Path(id): Path<
         )
             .into_response(),
         Err(AppError::NotFound(_)) => StatusCode::NOT_FOUND.into_response(),
+        Err(AppError::Forbidden) => (
+            StatusCode::FORBIDDEN,
+            agent.tr(&state).t("error-supervisors-only"),
+        )
+            .into_response(),
         Err(e) => unavailable(&e),
     }
 }
