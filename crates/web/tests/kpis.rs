@@ -152,7 +152,7 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     // B: Tuesday 16:30 → Thursday 09:30 over the Wednesday holiday: 41 h, 1 open hour. Then
     // the customer writes again on Saturday 10:00 (reopening it), is answered at 10:20 and it
     // is resolved at 10:30.
-    let b = shop
+    let twice = shop
         .one_touch(
             "b@example.com",
             "2026-11-03T13:00:00Z",
@@ -160,9 +160,10 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
             "2026-11-05T06:00:00Z",
         )
         .await;
-    shop.message(b, "customer", "2026-11-07T06:30:00Z").await;
-    shop.message(b, "reply", "2026-11-07T06:50:00Z").await;
-    shop.resolve(b, "2026-11-07T07:00:00Z").await;
+    shop.message(twice, "customer", "2026-11-07T06:30:00Z")
+        .await;
+    shop.message(twice, "reply", "2026-11-07T06:50:00Z").await;
+    shop.resolve(twice, "2026-11-07T07:00:00Z").await;
     // C1 is one-touch, but C comes back two days later on the chat: not FCR. C2 is.
     shop.one_touch(
         "c@example.com",
@@ -203,7 +204,7 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     .await;
     // I is answered and resolved on the last morning, then the customer writes again: reopened,
     // unresolved at the period's end.
-    let i = shop
+    let again = shop
         .one_touch(
             "i@example.com",
             "2026-11-21T06:00:00Z",
@@ -211,12 +212,13 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
             "2026-11-21T06:20:00Z",
         )
         .await;
-    shop.message(i, "customer", "2026-11-21T09:00:00Z").await;
+    shop.message(again, "customer", "2026-11-21T09:00:00Z")
+        .await;
     // F waits for a first reply: 12 h by the period's end (2026-11-21 24:00 local).
     shop.customer_writes("f@example.com", "2026-11-21T08:30:00Z")
         .await;
     // G was started by an agent: no first response time, but its customer turn counts.
-    let g = t
+    let outbound = t
         .call(
             Method::POST,
             "/api/v1/conversations",
@@ -229,10 +231,12 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(g.status, StatusCode::CREATED, "{}", g.text);
-    let g = g.body["id"].as_i64().unwrap();
-    shop.message(g, "customer", "2026-11-12T07:00:00Z").await;
-    shop.message(g, "reply", "2026-11-12T07:30:00Z").await;
+    assert_eq!(outbound.status, StatusCode::CREATED, "{}", outbound.text);
+    let outbound = outbound.body["id"].as_i64().unwrap();
+    shop.message(outbound, "customer", "2026-11-12T07:00:00Z")
+        .await;
+    shop.message(outbound, "reply", "2026-11-12T07:30:00Z")
+        .await;
     // H is before the period.
     shop.one_touch(
         "h@example.com",
