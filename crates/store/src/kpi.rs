@@ -114,6 +114,13 @@ async fn steps(conn: &mut Conn, conversation: ConversationId) -> Result<Vec<Step
 
 /// Recomputes and stores the conversation's facts. Call inside the transaction that changed it.
 pub async fn refresh(conn: &mut Conn, conversation: ConversationId) -> Result<()> {
+    recompute(conn, conversation, false).await
+}
+
+/// `first`: the conversation has no facts yet (the start-up backfill), so there are no old
+/// turns to delete. That matters: on a freshly migrated PostgreSQL the planner sees an empty
+/// `turn_responses` and scans it for each delete, quadratic over a million conversations.
+async fn recompute(conn: &mut Conn, conversation: ConversationId, first: bool) -> Result<()> {
     let row = sqlx::query(
         "SELECT customer_id, brand_id, team_id, assignee_id, channel, status, created_at
          FROM conversations WHERE id = $1",
@@ -187,10 +194,12 @@ pub async fn refresh(conn: &mut Conn, conversation: ConversationId) -> Result<()
     .bind(f.one_touch().map(i64::from))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM turn_responses WHERE conversation_id = $1")
-        .bind(conversation.0)
-        .execute(&mut *conn)
-        .await?;
+    if !first {
+        sqlx::query("DELETE FROM turn_responses WHERE conversation_id = $1")
+            .bind(conversation.0)
+            .execute(&mut *conn)
+            .await?;
+    }
     let calendar = f.turn_responses(Clock::Calendar);
     let on_hours = f.turn_responses(business);
     for ((at, cal), (_, bus)) in calendar.into_iter().zip(on_hours) {
@@ -229,7 +238,7 @@ pub(crate) async fn backfill(conn: &mut Conn) -> Result<()> {
     .fetch_all(&mut *conn)
     .await?;
     for id in missing {
-        refresh(conn, ConversationId(id)).await?;
+        recompute(conn, ConversationId(id), true).await?;
     }
     Ok(())
 }
