@@ -44,14 +44,7 @@ impl App {
             .map_err(not_found("customer"))?;
         let mut events = events::for_customer(&mut conn, id).await?;
         events.reverse();
-        let mut duplicates = Vec::new();
-        for Suggestion {
-            customer_id,
-            reasons,
-        } in crm::duplicates_of(&mut conn, id).await?
-        {
-            duplicates.push((customers::get(&mut conn, customer_id).await?, reasons));
-        }
+        let duplicates = duplicates_with_customers(&mut conn, id).await?;
         let filter = ConversationFilter {
             customer: Some(id),
             ..ConversationFilter::default()
@@ -160,11 +153,7 @@ impl App {
     ) -> Result<Vec<(Customer, Vec<String>)>> {
         let mut conn = self.store.conn().await?;
         live_customer(&mut conn, id).await?;
-        let mut out = Vec::new();
-        for s in crm::duplicates_of(&mut conn, id).await? {
-            out.push((customers::get(&mut conn, s.customer_id).await?, s.reasons));
-        }
-        Ok(out)
+        duplicates_with_customers(&mut conn, id).await
     }
 
     /// Groups of likely duplicates across all customers (the duplicates list), each with the
@@ -491,16 +480,39 @@ impl App {
             .map_err(not_found("order request"))
     }
 
-    /// The requests on a conversation's linked orders.
-    pub async fn conversation_requests(
+    /// The requests on these orders (a conversation's linked ones), newest first.
+    pub async fn requests_of_orders(
         &self,
         _caller: &Caller,
-        conversation: ConversationId,
+        orders: &[OrderId],
     ) -> Result<Vec<OrderRequest>> {
         let mut conn = self.store.conn().await?;
-        let linked = orders::linked_to(&mut conn, conversation).await?;
-        let ids: Vec<OrderId> = linked.iter().map(|o| o.id).collect();
-        Ok(orders::requests_of_orders(&mut conn, &ids).await?)
+        Ok(orders::requests_of_orders(&mut conn, orders).await?)
+    }
+
+    pub async fn customer_notes(&self, _caller: &Caller, id: CustomerId) -> Result<Vec<Note>> {
+        let mut conn = self.store.conn().await?;
+        customers::get(&mut conn, id)
+            .await
+            .map_err(not_found("customer"))?;
+        Ok(crm::notes_of(&mut conn, id).await?)
+    }
+
+    pub async fn customer_tags(&self, _caller: &Caller, id: CustomerId) -> Result<Vec<String>> {
+        let mut conn = self.store.conn().await?;
+        Ok(crm::tags_of(&mut conn, id).await?)
+    }
+
+    pub async fn customer_requests(
+        &self,
+        _caller: &Caller,
+        id: CustomerId,
+    ) -> Result<Vec<OrderRequest>> {
+        let mut conn = self.store.conn().await?;
+        customers::get(&mut conn, id)
+            .await
+            .map_err(not_found("customer"))?;
+        Ok(orders::requests_of_customer(&mut conn, id).await?)
     }
 
     /// Creates or updates a catalogue product by SKU.
@@ -547,6 +559,22 @@ impl App {
         let mut conn = self.store.conn().await?;
         Ok(orders::products(&mut conn, 1_000).await?)
     }
+}
+
+/// The likely duplicates of `id`, each with the keys it shares.
+async fn duplicates_with_customers(
+    conn: &mut seva_store::Conn,
+    id: CustomerId,
+) -> Result<Vec<(Customer, Vec<String>)>> {
+    let mut out = Vec::new();
+    for Suggestion {
+        customer_id,
+        reasons,
+    } in crm::duplicates_of(conn, id).await?
+    {
+        out.push((customers::get(conn, customer_id).await?, reasons));
+    }
+    Ok(out)
 }
 
 /// A customer that was neither merged away nor erased.

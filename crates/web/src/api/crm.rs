@@ -129,9 +129,9 @@ pub async fn list_notes(
     ApiCaller(caller): ApiCaller,
     ApiId(id): ApiId,
 ) -> ApiResult<Json<Page<NoteJson>>> {
-    let profile = state.app.customer_profile(&caller, CustomerId(id)).await?;
+    let notes = state.app.customer_notes(&caller, CustomerId(id)).await?;
     Ok(Json(Page {
-        items: profile.notes.into_iter().map(Into::into).collect(),
+        items: notes.into_iter().map(Into::into).collect(),
         next_cursor: None,
     }))
 }
@@ -310,9 +310,9 @@ pub async fn list_customer_requests(
     ApiCaller(caller): ApiCaller,
     ApiId(id): ApiId,
 ) -> ApiResult<Json<Page<OrderRequestJson>>> {
-    let profile = state.app.customer_profile(&caller, CustomerId(id)).await?;
+    let requests = state.app.customer_requests(&caller, CustomerId(id)).await?;
     Ok(Json(Page {
-        items: profile.requests.into_iter().map(Into::into).collect(),
+        items: requests.into_iter().map(Into::into).collect(),
         next_cursor: None,
     }))
 }

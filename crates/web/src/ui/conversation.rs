@@ -204,9 +204,10 @@ async fn linked_orders(
         let o = state.app.order(&agent.caller, o.id).await?;
         linked.push(o);
     }
+    let ids: Vec<_> = linked.iter().map(|o| o.id).collect();
     let requests = state
         .app
-        .conversation_requests(&agent.caller, conversation)
+        .requests_of_orders(&agent.caller, &ids)
         .await?
         .iter()
         .map(|r| {

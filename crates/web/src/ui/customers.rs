@@ -638,12 +638,8 @@ pub async fn save_tags(
         .filter(|t| !t.is_empty())
         .map(str::to_lowercase)
         .collect();
-    let current = match state
-        .app
-        .customer_profile(&agent.caller, CustomerId(id))
-        .await
-    {
-        Ok(p) => p.tags,
+    let current = match state.app.customer_tags(&agent.caller, CustomerId(id)).await {
+        Ok(tags) => tags,
         Err(e) => return back(id, Err(refusal(&e))),
     };
     let add: Vec<String> = wanted
