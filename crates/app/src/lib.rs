@@ -17,6 +17,7 @@ pub mod public;
 pub mod reports;
 mod secrets;
 mod segments;
+pub mod surveys;
 pub mod workspace;
 
 use std::sync::{Arc, Mutex};
@@ -87,6 +88,8 @@ pub struct App {
     blobs: Option<Arc<dyn attachments::BlobStore>>,
     /// Extra certificate authorities mail servers may use; see `App::with_mail_ca`.
     mail_ca: Option<Arc<[u8]>>,
+    /// Who writes survey emails; see `App::with_survey_mail`.
+    survey_mail: Option<Arc<dyn surveys::SurveyMail>>,
 }
 
 impl App {
@@ -99,6 +102,7 @@ impl App {
             directory: workspace::DirectoryCache::default(),
             blobs: None,
             mail_ca: None,
+            survey_mail: None,
         }
     }
 
@@ -197,6 +201,8 @@ pub enum AppError {
     PortalLinkInvalid,
     #[error("{0}")]
     MergeRefused(&'static str),
+    #[error("the survey link is not one Seva sent; use the link from the email")]
+    SurveyLinkInvalid,
     #[error(
         "the order belongs to another customer than the conversation's; merge the customers first if they are the same person"
     )]

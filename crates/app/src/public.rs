@@ -412,7 +412,7 @@ async fn own_conversation(
 
 /// Queues a notice from the brand's mailbox (else any active one). Returns false when there is
 /// no mailbox to send from.
-async fn queue_notice(
+pub(crate) async fn queue_notice(
     tx: &mut Tx,
     kind: &str,
     brand: Option<BrandId>,

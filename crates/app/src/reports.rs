@@ -1,36 +1,77 @@
-//! The KPI report: every figure of PRODUCT.md's table that Seva has the data for, over a period
-//! of whole days in a time zone, on the calendar or the business-hours clock, with the counts
-//! behind each figure.
+//! The KPI report: every figure of PRODUCT.md's table that Seva measures, over a period of
+//! whole days in a time zone, on the calendar or the business-hours clock, with the counts
+//! behind each figure; optionally narrowed to a channel, team, agent, brand, tag or segment,
+//! split per day or week, broken down by one of those dimensions, and compared with the
+//! previous period of the same length.
 
 use chrono::{Duration, NaiveDate, TimeZone as _};
 use chrono_tz::Tz;
-use seva_domain::kpi::{
-    CHURN_HORIZON_DAYS, Fcr, REPEAT_WINDOW_DAYS, Ratio, Stats, fcr as fcr_of, repeat_purchase,
-    retention, stats,
+use seva_domain::kpi::{Answers, CHURN_HORIZON_DAYS, REPEAT_WINDOW_DAYS, Ratio, Stats, stats};
+use seva_domain::{
+    BrandId, Channel, Role, SegmentId, TeamId, Timestamp, UserId, ValueError,
 };
-use seva_domain::{Role, Timestamp, ValueError};
-use seva_store::kpi::{self as store, Period};
+use seva_store::reports::{
+    self as store, Cell, Dimension, Drill, DrillRow, Durations, Grouping, Period, Resolutions,
+    Scope,
+};
 
 use crate::{App, AppError, Caller, Result};
 
+/// Which conversations a report covers (all when empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportScope {
+    pub channel: Option<Channel>,
+    pub team: Option<TeamId>,
+    pub agent: Option<UserId>,
+    pub brand: Option<BrandId>,
+    pub tag: Option<String>,
+    pub segment: Option<SegmentId>,
+}
+
+/// How a chart splits the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Day,
+    Week,
+}
+
 /// What to report on: whole days `from..=to` in `tz`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ReportQuery {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub tz: Tz,
     pub business_clock: bool,
+    pub scope: ReportScope,
+    /// A breakdown by this dimension.
+    pub by: Option<Dimension>,
+    /// A series per day or week.
+    pub step: Option<Step>,
+    /// Also the same figures for the previous period of the same length.
+    pub compare: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct KpiReport {
-    pub from: Timestamp,
-    pub to: Timestamp,
+impl ReportQuery {
+    /// The whole days `from..=to` in `tz` on the calendar clock, nothing else.
+    pub fn days(from: NaiveDate, to: NaiveDate, tz: Tz) -> Self {
+        ReportQuery {
+            from,
+            to,
+            tz,
+            business_clock: false,
+            scope: ReportScope::default(),
+            by: None,
+            step: None,
+            compare: false,
+        }
+    }
+}
+
+/// The figures that add up per conversation: what a period, a day of a chart or a row of a
+/// breakdown shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Figures {
     pub first_response: Stats,
-    /// Conversations still waiting for a first reply at the end of the period.
-    pub unanswered: i64,
-    /// How long the oldest of them has waited by then, in calendar seconds.
-    pub unanswered_oldest_seconds: Option<i64>,
     pub average_response: Stats,
     pub first_resolution: Stats,
     pub full_resolution: Stats,
@@ -38,10 +79,30 @@ pub struct KpiReport {
     pub fcr: Ratio,
     /// Resolved in the period, but the repeat window has not passed yet.
     pub fcr_pending: u64,
+    pub csat: Answers,
+    pub ces: Answers,
+    pub nps: Answers,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KpiReport {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub figures: Figures,
+    /// Conversations still waiting for a first reply at the end of the period.
+    pub unanswered: i64,
+    /// How long the oldest of them has waited by then, in calendar seconds.
+    pub unanswered_oldest_seconds: Option<i64>,
     pub backlog: Vec<(String, i64)>,
     pub repeat_purchase: Ratio,
     pub retention: Ratio,
     pub churned: i64,
+    /// Per day or week (each bucket's start), when asked for.
+    pub series: Vec<(Timestamp, Figures)>,
+    /// Per channel, team, agent, brand or tag (the key as stored; `None`: none), when asked.
+    pub breakdown: Vec<(Option<String>, Figures)>,
+    /// The previous period of the same length, when asked for.
+    pub previous: Option<Box<KpiReport>>,
 }
 
 /// The instant a local day starts in `tz` (the first instant, should midnight repeat; the end
@@ -61,89 +122,347 @@ fn day_start(tz: Tz, day: NaiveDate) -> Result<Timestamp> {
         }))
 }
 
+/// Durations per cell, turned into statistics per wanted group.
+fn merge_durations<K: PartialEq + Clone>(
+    cells: &[Cell<Vec<i64>>],
+    key_of: impl Fn(&Cell<Vec<i64>>) -> K,
+    keys: &[K],
+) -> Vec<Stats> {
+    let mut lists: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
+    for cell in cells {
+        if let Some(i) = keys.iter().position(|k| *k == key_of(&cell)) {
+            lists[i].extend_from_slice(&cell.value);
+        }
+    }
+    lists.iter_mut().map(|l| stats(l)).collect()
+}
+
+/// The groups present in any of the cells, in a stable order (no key first).
+fn keys_of(cells: &[&[Option<String>]]) -> Vec<Option<String>> {
+    let mut keys: Vec<Option<String>> = cells.iter().flat_map(|c| c.iter().cloned()).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Everything measured per conversation, grouped by `key` (a bucket index or a breakdown key).
+#[derive(Debug, Default)]
+struct Measured {
+    durations: [Vec<Cell<Vec<i64>>>; 4],
+    resolutions: Vec<Cell<Resolutions>>,
+    answers: Vec<Cell<[Answers; 3]>>,
+}
+
+impl Measured {
+    fn figures<K: PartialEq + Clone>(
+        &self,
+        keys: &[K],
+        key_of: impl Fn(Option<&String>, usize) -> K + Copy,
+    ) -> Vec<Figures> {
+        let mut out = vec![Figures::default(); keys.len()];
+        for (i, list) in self.durations.iter().enumerate() {
+            let merged = merge_durations(list, |c| key_of(c.key.as_ref(), c.bucket), keys);
+            for (figures, s) in out.iter_mut().zip(merged) {
+                match i {
+                    0 => figures.first_response = s,
+                    1 => figures.average_response = s,
+                    2 => figures.first_resolution = s,
+                    _ => figures.full_resolution = s,
+                }
+            }
+        }
+        for cell in &self.resolutions {
+            if let Some(i) = keys.iter().position(|k| *k == key_of(cell.key.as_ref(), cell.bucket))
+            {
+                let f = &mut out[i];
+                let sum = Resolutions {
+                    one_touch: f.one_touch,
+                    fcr: f.fcr,
+                    fcr_pending: f.fcr_pending,
+                }
+                .plus(cell.value);
+                f.one_touch = sum.one_touch;
+                f.fcr = sum.fcr;
+                f.fcr_pending = sum.fcr_pending;
+            }
+        }
+        for cell in &self.answers {
+            if let Some(i) = keys.iter().position(|k| *k == key_of(cell.key.as_ref(), cell.bucket))
+            {
+                let f = &mut out[i];
+                let [csat, ces, nps] = cell.value;
+                f.csat = f.csat.plus(csat);
+                f.ces = f.ces.plus(ces);
+                f.nps = f.nps.plus(nps);
+            }
+        }
+        out
+    }
+}
+
 impl App {
     /// The KPI report (supervisors and admins).
     pub async fn kpi_report(&self, caller: &Caller, q: &ReportQuery) -> Result<KpiReport> {
         if !matches!(caller.user.role, Role::Admin | Role::Supervisor) {
             return Err(AppError::Forbidden);
         }
-        if q.to < q.from || (q.to - q.from).num_days() > 366 {
-            return Err(AppError::Invalid(ValueError::UnknownValue {
-                field: "period (from..to, at most 366 days)",
-                value: format!("{}..{}", q.from, q.to),
-            }));
-        }
-        let out_of_range = || {
-            AppError::Invalid(ValueError::UnknownValue {
-                field: "from/to (years 1900 to 9999)",
-                value: format!("{}..{}", q.from, q.to),
-            })
-        };
-        let sane = |d: NaiveDate| (1900..=9999).contains(&chrono::Datelike::year(&d));
-        if !sane(q.from) || !sane(q.to) {
-            return Err(out_of_range());
-        }
-        let from = day_start(q.tz, q.from)?;
-        let to = day_start(q.tz, q.to.succ_opt().ok_or_else(out_of_range)?)?;
+        let (from, to) = period_of(q)?;
+        let scope = self.scope_of(&q.scope).await?;
         let period = Period {
             from,
             to,
             business: q.business_clock,
         };
-        let now = self.now();
-        let end = to.min(now);
-        let mut conn = self.store.conn().await?;
-        let first_response = stats(&mut store::first_responses(&mut conn, period).await?);
-        let average_response = stats(&mut store::turn_responses(&mut conn, period).await?);
-        let first_resolution = stats(&mut store::first_resolutions(&mut conn, period).await?);
-        let full_resolution = stats(&mut store::full_resolutions(&mut conn, period).await?);
-        let (unanswered, oldest) = store::unanswered(&mut conn, end).await?;
-        let (mut one_touch, mut fcr, mut fcr_pending) = (Ratio::default(), Ratio::default(), 0);
-        let window = Duration::days(REPEAT_WINDOW_DAYS);
-        for r in store::resolved_in(&mut conn, period).await? {
-            let Some(touch) = r.one_touch else { continue };
-            one_touch.denominator += 1;
-            one_touch.numerator += u64::from(touch);
-            match fcr_of(
-                Some(touch),
-                Some(r.resolved_at),
-                r.next_contact,
-                window,
-                now,
-            ) {
-                Fcr::Yes => {
-                    fcr.numerator += 1;
-                    fcr.denominator += 1;
-                }
-                Fcr::No => fcr.denominator += 1,
-                Fcr::Pending => fcr_pending += 1,
-                Fcr::NotCounted => {}
-            }
+        let starts = match q.step {
+            None => Vec::new(),
+            Some(step) => bucket_starts(q, step)?,
+        };
+        if !q.compare {
+            return self.measure(period, &scope, q.by, &starts).await;
         }
         let length = to - from;
-        let this = store::orders_per_customer(&mut conn, from, to).await?;
-        let previous = store::orders_per_customer(&mut conn, from - length, from).await?;
-        let previous_ids: Vec<i64> = previous.iter().map(|(c, _)| *c).collect();
-        let this_ids: Vec<i64> = this.iter().map(|(c, _)| *c).collect();
-        Ok(KpiReport {
+        let before = Period {
+            from: from - length,
+            to: from,
+            ..period
+        };
+        let (mut report, previous) = tokio::try_join!(
+            self.measure(period, &scope, q.by, &starts),
+            self.measure(before, &scope, None, &[]),
+        )?;
+        report.previous = Some(Box::new(previous));
+        Ok(report)
+    }
+
+    /// The conversations behind one figure of a report, newest first (at most 500).
+    pub async fn kpi_drill(
+        &self,
+        caller: &Caller,
+        q: &ReportQuery,
+        which: Drill,
+    ) -> Result<Vec<DrillRow>> {
+        if !matches!(caller.user.role, Role::Admin | Role::Supervisor) {
+            return Err(AppError::Forbidden);
+        }
+        let (from, to) = period_of(q)?;
+        let scope = self.scope_of(&q.scope).await?;
+        let period = Period {
             from,
-            to,
-            first_response,
-            unanswered,
-            unanswered_oldest_seconds: oldest.map(|at| (end - at).num_seconds()),
-            average_response,
-            first_resolution,
-            full_resolution,
-            one_touch,
-            fcr,
-            fcr_pending,
-            backlog: store::backlog(&mut conn, end).await?,
-            repeat_purchase: repeat_purchase(
-                this.iter().map(|(_, n)| u64::try_from(*n).unwrap_or(0)),
-            ),
-            retention: retention(&previous_ids, &this_ids),
-            churned: store::churned(&mut conn, end - Duration::days(CHURN_HORIZON_DAYS), end)
-                .await?,
+            to: to.min(if matches!(which, Drill::Unanswered | Drill::Backlog) {
+                self.now()
+            } else {
+                to
+            }),
+            business: q.business_clock,
+        };
+        let mut conn = self.store.conn().await?;
+        Ok(store::drill(&mut conn, which, period, &scope, 500).await?)
+    }
+
+    async fn scope_of(&self, s: &ReportScope) -> Result<Scope> {
+        let segment = match s.segment {
+            None => None,
+            Some(id) => {
+                let mut conn = self.store.conn().await?;
+                let segment = seva_store::segments::get(&mut conn, id)
+                    .await
+                    .map_err(crate::not_found("segment"))?;
+                Some((segment.rules, self.now()))
+            }
+        };
+        Ok(Scope {
+            channel: s.channel.map(|c| c.as_str().to_owned()),
+            team: s.team.map(|t| t.0),
+            agent: s.agent.map(|u| u.0),
+            brand: s.brand.map(|b| b.0),
+            tag: s.tag.clone(),
+            segment,
         })
     }
+
+    /// Every figure of one period: the per-conversation figures in one pass per KPI (grouped
+    /// per bucket, and again per breakdown key when asked), and the period-end and order
+    /// figures, each query on its own pooled connection so they run side by side.
+    async fn measure(
+        &self,
+        period: Period,
+        scope: &Scope,
+        by: Option<Dimension>,
+        starts: &[Timestamp],
+    ) -> Result<KpiReport> {
+        let now = self.now();
+        let end = period.to.min(now);
+        let length = period.to - period.from;
+        let buckets = Grouping { by: None, starts };
+        let (measured, breakdown, (unanswered, oldest), backlog, orders) = tokio::try_join!(
+            self.measured(period, scope, buckets),
+            async {
+                match by {
+                    None => Ok(None),
+                    Some(by) => self
+                        .measured(period, scope, Grouping { by: Some(by), starts: &[] })
+                        .await
+                        .map(Some),
+                }
+            },
+            async {
+                let mut conn = self.store.conn().await?;
+                Ok::<_, AppError>(store::unanswered(&mut conn, end, scope).await?)
+            },
+            async {
+                let mut conn = self.store.conn().await?;
+                Ok::<_, AppError>(store::backlog(&mut conn, end, scope).await?)
+            },
+            async {
+                let mut conn = self.store.conn().await?;
+                let repeat = store::repeat_purchase(&mut conn, period.from, period.to, scope)
+                    .await?;
+                let retention = store::retention(
+                    &mut conn,
+                    period.from - length,
+                    period.from,
+                    period.to,
+                    scope,
+                )
+                .await?;
+                let churned = store::churned(
+                    &mut conn,
+                    end - Duration::days(CHURN_HORIZON_DAYS),
+                    end,
+                    scope,
+                )
+                .await?;
+                Ok::<_, AppError>((repeat, retention, churned))
+            },
+        )?;
+        let bucket_count = starts.len().max(1);
+        let indexes: Vec<usize> = (0..bucket_count).collect();
+        let figures = measured.figures(&[()], |_, _| ()).remove(0);
+        let per_bucket = if starts.is_empty() {
+            Vec::new()
+        } else {
+            measured.figures(&indexes, |_, b| b)
+        };
+        let series = if starts.is_empty() {
+            Vec::new()
+        } else {
+            starts.iter().copied().zip(per_bucket).collect()
+        };
+        let breakdown = match breakdown {
+            None => Vec::new(),
+            Some(m) => {
+                let keys = keys_of(&[
+                    &m.durations
+                        .iter()
+                        .flatten()
+                        .map(|c| c.key.clone())
+                        .collect::<Vec<_>>(),
+                    &m.resolutions
+                        .iter()
+                        .map(|c| c.key.clone())
+                        .collect::<Vec<_>>(),
+                    &m.answers.iter().map(|c| c.key.clone()).collect::<Vec<_>>(),
+                ]);
+                let rows = m.figures(&keys, |k, _| k.cloned());
+                keys.into_iter().zip(rows).collect()
+            }
+        };
+        let (repeat_purchase, retention, churned) = orders;
+        Ok(KpiReport {
+            from: period.from,
+            to: period.to,
+            figures,
+            unanswered,
+            unanswered_oldest_seconds: oldest.map(|at| (end - at).num_seconds()),
+            backlog,
+            repeat_purchase,
+            retention,
+            churned,
+            series,
+            breakdown,
+            previous: None,
+        })
+    }
+
+    /// The per-conversation figures of a period, grouped.
+    async fn measured(
+        &self,
+        period: Period,
+        scope: &Scope,
+        grouping: Grouping<'_>,
+    ) -> Result<Measured> {
+        let durations = |which| async move {
+            let mut conn = self.store.conn().await?;
+            Ok::<_, AppError>(store::durations(&mut conn, which, period, scope, grouping).await?)
+        };
+        let (fr, ar, first, full, resolutions, answers) = tokio::try_join!(
+            durations(Durations::FirstResponse),
+            durations(Durations::Turn),
+            durations(Durations::FirstResolution),
+            durations(Durations::FullResolution),
+            async {
+                let mut conn = self.store.conn().await?;
+                Ok::<_, AppError>(
+                    store::resolutions(
+                        &mut conn,
+                        period,
+                        Duration::days(REPEAT_WINDOW_DAYS),
+                        self.now(),
+                        scope,
+                        grouping,
+                    )
+                    .await?,
+                )
+            },
+            async {
+                let mut conn = self.store.conn().await?;
+                Ok::<_, AppError>(
+                    store::answers(&mut conn, period.from, period.to, scope, grouping).await?,
+                )
+            },
+        )?;
+        Ok(Measured {
+            durations: [fr, ar, first, full],
+            resolutions,
+            answers,
+        })
+    }
+}
+
+/// The period's first instant and the instant after it, checked.
+fn period_of(q: &ReportQuery) -> Result<(Timestamp, Timestamp)> {
+    if q.to < q.from || (q.to - q.from).num_days() > 366 {
+        return Err(AppError::Invalid(ValueError::UnknownValue {
+            field: "period (from..to, at most 366 days)",
+            value: format!("{}..{}", q.from, q.to),
+        }));
+    }
+    let out_of_range = || {
+        AppError::Invalid(ValueError::UnknownValue {
+            field: "from/to (years 1900 to 9999)",
+            value: format!("{}..{}", q.from, q.to),
+        })
+    };
+    let sane = |d: NaiveDate| (1900..=9999).contains(&chrono::Datelike::year(&d));
+    if !sane(q.from) || !sane(q.to) {
+        return Err(out_of_range());
+    }
+    let from = day_start(q.tz, q.from)?;
+    let to = day_start(q.tz, q.to.succ_opt().ok_or_else(out_of_range)?)?;
+    Ok((from, to))
+}
+
+/// Where each day (or each 7 days from `from`) of the period starts, in `tz`.
+fn bucket_starts(q: &ReportQuery, step: Step) -> Result<Vec<Timestamp>> {
+    let days = match step {
+        Step::Day => 1,
+        Step::Week => 7,
+    };
+    let mut starts = Vec::new();
+    let mut day = q.from;
+    while day <= q.to {
+        starts.push(day_start(q.tz, day)?);
+        day += Duration::days(days);
+    }
+    Ok(starts)
 }

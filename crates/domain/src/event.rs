@@ -136,6 +136,23 @@ pub enum Change {
         from: crate::commerce::RequestStatus,
         to: crate::commerce::RequestStatus,
     },
+    /// The customer was asked these questions (on the conversation just resolved, or, for
+    /// relationship NPS, on the customer alone).
+    SurveySent {
+        survey_id: crate::ids::SurveyId,
+        asks: Vec<crate::survey::SurveyKind>,
+        channel: crate::survey::SurveyChannel,
+    },
+    /// The customer answered (or changed an answer). A comment stays with the survey, so
+    /// erasure has one place to clear.
+    SurveyAnswered {
+        survey_id: crate::ids::SurveyId,
+        kind: crate::survey::SurveyKind,
+        score: u8,
+    },
+    SurveyCommented {
+        survey_id: crate::ids::SurveyId,
+    },
 }
 
 impl Change {
@@ -163,6 +180,9 @@ impl Change {
             Change::OrderLinked { .. } => "order_linked",
             Change::OrderRequestRecorded { .. } => "order_request_recorded",
             Change::OrderRequestChanged { .. } => "order_request_changed",
+            Change::SurveySent { .. } => "survey_sent",
+            Change::SurveyAnswered { .. } => "survey_answered",
+            Change::SurveyCommented { .. } => "survey_commented",
         }
     }
 

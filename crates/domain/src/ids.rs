@@ -12,5 +12,6 @@ id_type!(
     BrandId,
     AttachmentId,
     SegmentId,
-    CustomerNoteId
+    CustomerNoteId,
+    SurveyId
 );

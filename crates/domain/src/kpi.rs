@@ -29,7 +29,7 @@ impl Clock<'_> {
 }
 
 /// Median, p90 and mean of durations, with how many there were.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Stats {
     pub count: u64,
     pub mean: Option<f64>,

@@ -16,6 +16,7 @@ mod macros;
 pub mod mail;
 pub mod search;
 pub mod segment;
+pub mod survey;
 pub mod user;
 pub mod values;
 
@@ -27,7 +28,7 @@ pub use customer::{AttributeValue, Customer, Identity, IdentityKind};
 pub use event::{Actor, Change, Event};
 pub use ids::{
     AttachmentId, BrandId, ConversationId, CustomerId, CustomerNoteId, EventId, MessageId,
-    SegmentId, TeamId, UserId,
+    SegmentId, SurveyId, TeamId, UserId,
 };
 pub use user::{Brand, Digits, Role, Team, User};
 pub use values::{Email, Phone, ValueError};

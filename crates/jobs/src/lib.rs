@@ -24,6 +24,18 @@ pub mod sessions {
     }
 }
 
+pub mod surveys {
+    //! Relationship NPS: customers who ordered are asked on the default settings' interval.
+
+    use super::Outcome;
+
+    pub async fn run_once(app: &seva_app::App) -> Result<Outcome, seva_app::AppError> {
+        Ok(Outcome {
+            done: app.send_relationship_nps(200).await?,
+        })
+    }
+}
+
 pub mod fanout {
     //! Live updates from the other instances on the same PostgreSQL database (LISTEN/NOTIFY),
     //! applied to this one's watchers. Nothing to do on SQLite.
@@ -210,5 +222,21 @@ pub fn spawn_all(app: &App, shutdown: &watch::Receiver<bool>) -> Vec<tokio::task
         Duration::from_secs(10),
         shutdown.clone(),
     ));
-    vec![fanout, sessions, outbox, mailboxes]
+    let surveys_app = app.clone();
+    let mut stop = shutdown.clone();
+    let surveys = tokio::spawn(async move {
+        let app = surveys_app;
+        let mut tick = tokio::time::interval(Duration::from_mins(10));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match surveys::run_once(&app).await {
+                    Ok(outcome) if outcome.done > 0 => tracing::info!(asked = outcome.done, "relationship NPS sent"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "relationship NPS failed; retrying later"),
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    });
+    vec![fanout, sessions, outbox, mailboxes, surveys]
 }

@@ -295,6 +295,8 @@ async fn serve(config: Config, app: App, demo: bool) -> anyhow::Result<()> {
             public_url: public_url.clone(),
         },
     );
+    // The web state gives the app its survey writer: jobs use that app too.
+    let app = state.app.clone();
     let router = seva_web::router(state);
     tracing::info!(url = %public_url, listen = %local, "Seva is serving");
     println!("Seva is serving at {public_url}");

@@ -274,6 +274,7 @@ pub async fn merge(
         "portal_links",
         "portal_sessions",
         "conversation_facts",
+        "surveys",
     ] {
         let sql = format!("UPDATE {table} SET customer_id = $1 WHERE customer_id = $2");
         let done = sqlx::query(AssertSqlSafe(sql))

@@ -47,10 +47,15 @@ pub async fn for_conversation(conn: &mut Conn, id: ConversationId) -> Result<Vec
     rows.iter().map(from_row).collect()
 }
 
-/// A customer's events (not those of their conversations), oldest first.
+/// A customer's events, oldest first: those about the customer, and survey answers (asked on
+/// a conversation, they are feedback about the customer's whole experience). The rest of
+/// their conversations' events stay on the conversations.
 pub async fn for_customer(conn: &mut Conn, id: CustomerId) -> Result<Vec<Event>> {
     let rows = sqlx::query(
-        "SELECT * FROM events WHERE customer_id = $1 AND conversation_id IS NULL ORDER BY id",
+        "SELECT * FROM events WHERE customer_id = $1
+           AND (conversation_id IS NULL
+                OR kind IN ('survey_sent', 'survey_answered', 'survey_commented'))
+         ORDER BY id",
     )
     .bind(id.0)
     .fetch_all(&mut *conn)

@@ -24,9 +24,11 @@ pub mod mail;
 pub mod privacy;
 pub mod public;
 mod rows;
+pub mod reports;
 pub mod search;
 pub mod segments;
 pub mod staff;
+pub mod surveys;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -294,6 +296,7 @@ fn migrator(backend: Backend) -> Migrator {
         (12, "commerce", "0012_commerce.sql"),
         (13, "crm", "0013_crm.sql"),
         (14, "kpi", "0014_kpi.sql"),
+        (15, "surveys", "0015_surveys.sql"),
     );
     let migrations = files
         .iter()

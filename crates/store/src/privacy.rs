@@ -91,6 +91,7 @@ async fn erase_rows(
         "DELETE FROM portal_links WHERE customer_id = $1",
         "UPDATE orders SET shipping_address = NULL WHERE customer_id = $1",
         "UPDATE order_requests SET reason = '' WHERE customer_id = $1",
+        "UPDATE surveys SET comment = NULL WHERE customer_id = $1",
     ] {
         sqlx::query(sql).bind(c).execute(&mut *conn).await?;
     }

@@ -37,6 +37,7 @@ pub enum ErrorCode {
     UserNotFound,
     SetupLinkInvalid,
     PortalLinkInvalid,
+    SurveyLinkInvalid,
     MailboxNotFound,
     WidgetNotFound,
     BusinessHoursNotFound,
@@ -103,6 +104,7 @@ impl ErrorCode {
             | C::UserNotFound
             | C::SetupLinkInvalid
             | C::PortalLinkInvalid
+            | C::SurveyLinkInvalid
             | C::MailboxNotFound
             | C::WidgetNotFound
             | C::BusinessHoursNotFound
@@ -273,6 +275,7 @@ impl From<AppError> for ApiError {
             }
             AppError::SetupLinkInvalid => C::SetupLinkInvalid,
             AppError::PortalLinkInvalid => C::PortalLinkInvalid,
+            AppError::SurveyLinkInvalid => C::SurveyLinkInvalid,
             AppError::WeakPassword { .. } => C::WeakPassword,
             AppError::AttachmentTooLarge { .. } => C::AttachmentTooLarge,
             AppError::TooManyAttachments { .. } => C::TooManyAttachments,

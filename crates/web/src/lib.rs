@@ -55,10 +55,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state the pages and API share. Survey emails are written here (the web crate
+    /// knows the words and the public address), so the app is given the writer.
     pub fn new(app: App, config: WebConfig) -> Self {
+        let i18n = Arc::new(i18n::Catalogues::load());
+        let app = app.with_survey_mail(Arc::new(ui::surveys::SurveyWriter {
+            i18n: i18n.clone(),
+            public_url: config.public_url.clone(),
+        }));
         Self {
             app,
-            i18n: Arc::new(i18n::Catalogues::load()),
+            i18n,
             config: Arc::new(config),
             limiter: Arc::new(ui::public::Limiter::default()),
         }

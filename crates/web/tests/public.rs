@@ -8,7 +8,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Duration;
-use common::{Reply, TestApp, cookies_of, hidden_field};
+use common::{Reply, TestApp, add_mailbox, cookies_of, hidden_field};
 use serde_json::json;
 use seva_store::Backend;
 
@@ -50,25 +50,6 @@ async fn post_form(t: &TestApp, path: &str, body: Vec<u8>) -> Reply {
         .body(Body::from(body))
         .unwrap();
     t.send(request).await
-}
-
-async fn add_mailbox(t: &TestApp) {
-    let body = json!({
-        "name": "Kahroba Support",
-        "address": "support@kahroba.example",
-        "imap": {"host": "127.0.0.1", "port": 1, "security": "none", "user": "s", "password": "p"},
-        "smtp": {"host": "127.0.0.1", "port": 1, "security": "none"},
-    });
-    let created = t
-        .call(
-            Method::POST,
-            "/api/v1/mailboxes",
-            &t.admin,
-            Some(body),
-            None,
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
 }
 
 async fn notices(t: &TestApp) -> Vec<seva_store::public::Notice> {

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod orders;
 pub mod reports;
 pub mod segments;
+pub mod surveys;
 pub mod widgets;
 
 use axum::Router;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(crm::router())
         .merge(segments::router())
         .merge(reports::router())
+        .merge(surveys::router())
         .merge(directory::router())
         .merge(hours::router())
         .merge(mailboxes::router())

@@ -9,18 +9,23 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use seva_app::reports::{KpiReport, ReportQuery};
-use seva_domain::kpi::{CHURN_HORIZON_DAYS, Ratio, Stats};
+use seva_app::reports::{Figures, KpiReport, ReportQuery, ReportScope, Step};
+use seva_domain::kpi::{Answers, CHURN_HORIZON_DAYS, Ratio, Stats};
+use seva_domain::survey::SurveyKind;
+use seva_domain::{BrandId, Channel, SegmentId, TeamId, UserId};
+use seva_store::reports::{Dimension, Drill};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiCaller, ApiQuery};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/reports/kpis", get(show_kpis))
+    Router::new()
+        .route("/reports/kpis", get(show_kpis))
+        .route("/reports/kpis/conversations", get(list_kpi_conversations))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct KpiQuery {
     /// First day, in `tz` (2026-11-01).
@@ -31,6 +36,92 @@ pub struct KpiQuery {
     pub tz: Option<String>,
     /// `calendar` (default) or `business`.
     pub clock: Option<String>,
+    /// Only conversations on this channel (`email`, `chat`, ...).
+    pub channel: Option<String>,
+    /// Only conversations of this team, agent (assignee), brand, tag or customer segment.
+    pub team: Option<i64>,
+    pub agent: Option<i64>,
+    pub brand: Option<i64>,
+    pub tag: Option<String>,
+    pub segment: Option<i64>,
+    /// A breakdown: `channel`, `team`, `agent`, `brand` or `tag`.
+    pub by: Option<String>,
+    /// A series: `day` or `week`.
+    pub step: Option<String>,
+    /// `previous`: the same figures for the previous period of the same length.
+    pub compare: Option<String>,
+    /// Drill-down only: which figure's conversations (see `/reports/kpis/conversations`).
+    pub figure: Option<String>,
+}
+
+/// The report's question, read from the query string, with precise errors.
+pub(crate) fn report_query(q: &KpiQuery) -> Result<(ReportQuery, String), ApiError> {
+    let invalid = |message: &str| ApiError::new(ErrorCode::InvalidQuery, message.to_owned());
+    let day = |raw: &str, name: &str| {
+        NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+            .map_err(|_| invalid(&format!("{name} must be a date such as 2026-11-01")))
+    };
+    let tz_name = q
+        .tz
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "UTC".to_owned());
+    let tz: chrono_tz::Tz = tz_name
+        .parse()
+        .map_err(|_| invalid("tz must be an IANA time zone such as Asia/Tehran"))?;
+    let business_clock = match q.clock.as_deref().unwrap_or("calendar") {
+        "calendar" | "" => false,
+        "business" => true,
+        _ => return Err(invalid("clock must be calendar or business")),
+    };
+    let by = match q.by.as_deref().unwrap_or("") {
+        "" => None,
+        "channel" => Some(Dimension::Channel),
+        "team" => Some(Dimension::Team),
+        "agent" => Some(Dimension::Agent),
+        "brand" => Some(Dimension::Brand),
+        "tag" => Some(Dimension::Tag),
+        _ => return Err(invalid("by must be channel, team, agent, brand or tag")),
+    };
+    let step = match q.step.as_deref().unwrap_or("") {
+        "" => None,
+        "day" => Some(Step::Day),
+        "week" => Some(Step::Week),
+        _ => return Err(invalid("step must be day or week")),
+    };
+    let compare = match q.compare.as_deref().unwrap_or("") {
+        "" => false,
+        "previous" => true,
+        _ => return Err(invalid("compare must be previous")),
+    };
+    let channel = q
+        .channel
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<Channel>()
+                .map_err(|_| invalid("channel must be one of Seva's channels, e.g. email"))
+        })
+        .transpose()?;
+    let tag = q.tag.clone().filter(|t| !t.is_empty());
+    let query = ReportQuery {
+        from: day(&q.from, "from")?,
+        to: day(&q.to, "to")?,
+        tz,
+        business_clock,
+        scope: ReportScope {
+            channel,
+            team: q.team.map(TeamId),
+            agent: q.agent.map(UserId),
+            brand: q.brand.map(BrandId),
+            tag,
+            segment: q.segment.map(SegmentId),
+        },
+        by,
+        step,
+        compare,
+    };
+    Ok((query, tz_name))
 }
 
 /// Durations in seconds: how many, and their median (of an even count, the mean of the middle
@@ -80,19 +171,92 @@ pub struct UnansweredJson {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FirstResponseJson {
-    #[serde(flatten)]
-    pub durations: DurationJson,
-    pub unanswered: UnansweredJson,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FcrJson {
     #[serde(flatten)]
     pub ratio: RatioJson,
     /// Resolved in the period, still inside the repeat window: in neither count.
     pub pending: u64,
     pub repeat_window_days: i64,
+}
+
+/// Answers to one survey question: how many gave each score, and the question's figures.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SurveyJson {
+    pub answers: u64,
+    /// Score → how many answers gave it.
+    pub by_score: BTreeMap<u8, u64>,
+    pub mean: Option<f64>,
+    /// CSAT: answers of 4–5 ÷ all; CES: answers of 5–7 ÷ all. Absent for NPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub satisfied: Option<RatioJson>,
+    /// NPS only: % of 9–10 − % of 0–6.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nps: Option<NpsJson>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NpsJson {
+    pub promoters: u64,
+    pub detractors: u64,
+    pub score: Option<f64>,
+}
+
+fn survey_json(a: Answers, kind: SurveyKind) -> SurveyJson {
+    let by_score = kind
+        .scale()
+        .map(|s| (s, a.by_score[usize::from(s)]))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    SurveyJson {
+        answers: a.count(),
+        by_score,
+        mean: a.mean(),
+        satisfied: match kind {
+            SurveyKind::Csat => Some(a.csat().into()),
+            SurveyKind::Ces => Some(a.ces_agree().into()),
+            SurveyKind::Nps => None,
+        },
+        nps: (kind == SurveyKind::Nps).then(|| {
+            let n = a.nps();
+            NpsJson {
+                promoters: n.promoters,
+                detractors: n.detractors,
+                score: n.score(),
+            }
+        }),
+    }
+}
+
+/// The figures that add up per conversation (for the period, a day or week, a breakdown row).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FiguresJson {
+    pub first_response: DurationJson,
+    pub average_response: DurationJson,
+    pub first_resolution: DurationJson,
+    pub full_resolution: DurationJson,
+    pub one_touch_resolution: RatioJson,
+    pub first_contact_resolution: FcrJson,
+    pub csat: SurveyJson,
+    pub ces: SurveyJson,
+    pub nps: SurveyJson,
+}
+
+fn figures_json(f: &Figures) -> FiguresJson {
+    FiguresJson {
+        first_response: f.first_response.into(),
+        average_response: f.average_response.into(),
+        first_resolution: f.first_resolution.into(),
+        full_resolution: f.full_resolution.into(),
+        one_touch_resolution: f.one_touch.into(),
+        first_contact_resolution: FcrJson {
+            ratio: f.fcr.into(),
+            pending: f.fcr_pending,
+            repeat_window_days: seva_domain::kpi::REPEAT_WINDOW_DAYS,
+        },
+        csat: survey_json(f.csat, SurveyKind::Csat),
+        ces: survey_json(f.ces, SurveyKind::Ces),
+        nps: survey_json(f.nps, SurveyKind::Nps),
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -108,51 +272,61 @@ pub struct ChurnJson {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeriesJson {
+    /// Where the day (or week) starts.
+    pub start: DateTime<Utc>,
+    #[serde(flatten)]
+    pub figures: FiguresJson,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BreakdownJson {
+    /// The channel, or the team's, agent's or brand's id, or the tag; null: none.
+    pub key: Option<String>,
+    #[serde(flatten)]
+    pub figures: FiguresJson,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KpiJson {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub time_zone: String,
     /// `calendar` or `business`.
     pub clock: String,
-    pub first_response: FirstResponseJson,
-    pub average_response: DurationJson,
-    pub first_resolution: DurationJson,
-    pub full_resolution: DurationJson,
-    pub one_touch_resolution: RatioJson,
-    pub first_contact_resolution: FcrJson,
+    #[serde(flatten)]
+    pub figures: FiguresJson,
+    pub unanswered: UnansweredJson,
     pub backlog: BacklogJson,
     pub repeat_purchase_rate: RatioJson,
     pub retention_rate: RatioJson,
     pub churned_customers: ChurnJson,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SeriesJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<BreakdownJson>,
+    /// The previous period of the same length (with `compare=previous`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub previous: Option<Box<KpiJson>>,
     /// KPIs of the table Seva does not measure yet.
     pub not_yet_measured: Vec<&'static str>,
 }
 
-fn to_json(r: KpiReport, time_zone: String, clock: &str) -> KpiJson {
+pub(crate) fn to_json(r: &KpiReport, time_zone: &str, clock: &str) -> KpiJson {
     KpiJson {
         from: r.from,
         to: r.to,
-        time_zone,
+        time_zone: time_zone.to_owned(),
         clock: clock.to_owned(),
-        first_response: FirstResponseJson {
-            durations: r.first_response.into(),
-            unanswered: UnansweredJson {
-                count: r.unanswered,
-                oldest_wait_seconds: r.unanswered_oldest_seconds,
-            },
-        },
-        average_response: r.average_response.into(),
-        first_resolution: r.first_resolution.into(),
-        full_resolution: r.full_resolution.into(),
-        one_touch_resolution: r.one_touch.into(),
-        first_contact_resolution: FcrJson {
-            ratio: r.fcr.into(),
-            pending: r.fcr_pending,
-            repeat_window_days: seva_domain::kpi::REPEAT_WINDOW_DAYS,
+        figures: figures_json(&r.figures),
+        unanswered: UnansweredJson {
+            count: r.unanswered,
+            oldest_wait_seconds: r.unanswered_oldest_seconds,
         },
         backlog: BacklogJson {
             total: r.backlog.iter().map(|(_, n)| n).sum(),
-            by_status: r.backlog.into_iter().collect(),
+            by_status: r.backlog.iter().cloned().collect(),
         },
         repeat_purchase_rate: r.repeat_purchase.into(),
         retention_rate: r.retention.into(),
@@ -160,8 +334,84 @@ fn to_json(r: KpiReport, time_zone: String, clock: &str) -> KpiJson {
             count: r.churned,
             horizon_days: CHURN_HORIZON_DAYS,
         },
-        not_yet_measured: vec!["csat", "nps", "ces", "sla_attainment", "service_impact"],
+        series: r
+            .series
+            .iter()
+            .map(|(start, f)| SeriesJson {
+                start: *start,
+                figures: figures_json(f),
+            })
+            .collect(),
+        breakdown: r
+            .breakdown
+            .iter()
+            .map(|(key, f)| BreakdownJson {
+                key: key.clone(),
+                figures: figures_json(f),
+            })
+            .collect(),
+        previous: r
+            .previous
+            .as_ref()
+            .map(|p| Box::new(to_json(p, time_zone, clock))),
+        not_yet_measured: vec!["sla_attainment", "service_impact"],
     }
+}
+
+/// A conversation behind a figure.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DrillJson {
+    pub conversation_id: i64,
+    /// When it counted (the reply, the resolution, the answer), or since when it waits.
+    pub at: DateTime<Utc>,
+    pub seconds: Option<i64>,
+    /// `1`/`0` one-touch for resolved conversations, the status for the backlog, the scores
+    /// for survey answers.
+    pub detail: Option<String>,
+}
+
+/// What `figure=` names for a drill-down.
+pub(crate) fn drill_of(name: &str) -> Option<Drill> {
+    Some(match name {
+        "first_response" => Drill::FirstResponse,
+        "first_resolution" => Drill::FirstResolution,
+        "full_resolution" => Drill::FullResolution,
+        "resolved" => Drill::Resolved,
+        "unanswered" => Drill::Unanswered,
+        "backlog" => Drill::Backlog,
+        "answers" => Drill::Answers,
+        _ => return None,
+    })
+}
+
+/// The conversations behind one figure (newest first, at most 500), for the same period and
+/// filters as the report.
+#[utoipa::path(get, path = "/api/v1/reports/kpis/conversations", tag = "reports",
+    params(KpiQuery),
+    responses((status = 200, body = [DrillJson]), (status = "4XX", body = ErrorBody)))]
+pub async fn list_kpi_conversations(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<KpiQuery>,
+) -> ApiResult<Json<Vec<DrillJson>>> {
+    let (query, _) = report_query(&q)?;
+    let which = q.figure.as_deref().and_then(drill_of).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidQuery,
+            "figure must be first_response, first_resolution, full_resolution, resolved, unanswered, backlog or answers",
+        )
+    })?;
+    let rows = state.app.kpi_drill(&caller, &query, which).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| DrillJson {
+                conversation_id: r.conversation_id.0,
+                at: r.at,
+                seconds: r.seconds,
+                detail: r.detail,
+            })
+            .collect(),
+    ))
 }
 
 /// Every KPI measured so far, for the days `from` to `to` (included) in `tz`.
@@ -172,38 +422,12 @@ pub async fn show_kpis(
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<KpiQuery>,
 ) -> ApiResult<Json<KpiJson>> {
-    let day = |raw: &str, name: &str| {
-        NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidQuery,
-                format!("{name} must be a date such as 2026-11-01"),
-            )
-        })
-    };
-    let tz_name = q.tz.clone().unwrap_or_else(|| "UTC".to_owned());
-    let tz: chrono_tz::Tz = tz_name.parse().map_err(|_| {
-        ApiError::new(
-            ErrorCode::InvalidQuery,
-            "tz must be an IANA time zone such as Asia/Tehran",
-        )
-    })?;
-    let clock = q.clock.as_deref().unwrap_or("calendar");
-    let business_clock = match clock {
-        "calendar" => false,
-        "business" => true,
-        _ => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQuery,
-                "clock must be calendar or business",
-            ));
-        }
-    };
-    let query = ReportQuery {
-        from: day(&q.from, "from")?,
-        to: day(&q.to, "to")?,
-        tz,
-        business_clock,
-    };
+    let (query, tz_name) = report_query(&q)?;
     let report = state.app.kpi_report(&caller, &query).await?;
-    Ok(Json(to_json(report, tz_name, clock)))
+    let clock = if query.business_clock {
+        "business"
+    } else {
+        "calendar"
+    };
+    Ok(Json(to_json(&report, &tz_name, clock)))
 }

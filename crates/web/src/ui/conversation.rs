@@ -300,7 +300,13 @@ fn actor_name(tr: &Tr<'_>, event: &Event, directory: &Directory, customer: &str)
 }
 
 /// What an event says in the thread, or `None` for events the thread already shows otherwise.
-fn describe(tr: &Tr<'_>, change: &Change, actor: &str, directory: &Directory) -> Option<String> {
+fn describe(
+    tr: &Tr<'_>,
+    fmt: super::format::Format,
+    change: &Change,
+    actor: &str,
+    directory: &Directory,
+) -> Option<String> {
     let user = |id: Option<UserId>| id.and_then(|id| directory.user_name(id).map(str::to_owned));
     let team = |id: Option<TeamId>| id.and_then(|id| directory.team_name(id).map(str::to_owned));
     let a = ("actor", actor);
@@ -356,6 +362,9 @@ fn describe(tr: &Tr<'_>, change: &Change, actor: &str, directory: &Directory) ->
             "event-request-status",
             &[a, ("status", &tr.t(&format!("request-status-{to}")))],
         ),
+        Change::SurveySent { .. }
+        | Change::SurveyAnswered { .. }
+        | Change::SurveyCommented { .. } => return survey_event(tr, fmt, change, actor),
         Change::MessageAdded { .. }
         | Change::CustomerCreated { .. }
         | Change::CustomerUpdated { .. }
@@ -366,6 +375,44 @@ fn describe(tr: &Tr<'_>, change: &Change, actor: &str, directory: &Directory) ->
         | Change::CustomerMerged { .. }
         | Change::CustomerExported
         | Change::CustomerErased => return None,
+    })
+}
+
+/// What a survey event says, on the thread and on the customer's timeline.
+pub(crate) fn survey_event(
+    tr: &Tr<'_>,
+    fmt: super::format::Format,
+    change: &Change,
+    actor: &str,
+) -> Option<String> {
+    let a = ("actor", actor);
+    Some(match change {
+        Change::SurveySent { asks, channel, .. } => {
+            let asks: Vec<String> = asks
+                .iter()
+                .map(|k| tr.t(&format!("survey-kind-{k}")))
+                .collect();
+            tr.t_args(
+                "event-survey-sent",
+                &[
+                    ("questions", &asks.join(", ")),
+                    ("channel", &tr.t(&format!("survey-channel-{channel}"))),
+                ],
+            )
+        }
+        Change::SurveyAnswered { kind, score, .. } => {
+            tr.t_args(
+                "event-survey-answered",
+                &[
+                    a,
+                    ("question", &tr.t(&format!("survey-kind-{kind}"))),
+                    ("score", &fmt.number(score)),
+                    ("top", &fmt.number(kind.scale().end())),
+                ],
+            )
+        }
+        Change::SurveyCommented { .. } => tr.t_args("event-survey-commented", &[a]),
+        _ => return None,
     })
 }
 
@@ -450,7 +497,7 @@ fn thread(
         .collect();
     for event in events {
         let actor = actor_name(tr, event, directory, customer);
-        if let Some(text) = describe(tr, &event.change, &actor, directory) {
+        if let Some(text) = describe(tr, agent.fmt, &event.change, &actor, directory) {
             items.push((
                 event.at,
                 1,

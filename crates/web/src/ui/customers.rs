@@ -553,6 +553,11 @@ fn describe(tr: &Tr<'_>, agent: &Agent, directory: &Directory, e: &Event) -> Opt
             "event-request-status",
             &[a, ("status", &tr.t(&format!("request-status-{to}")))],
         ),
+        Change::SurveySent { .. }
+        | Change::SurveyAnswered { .. }
+        | Change::SurveyCommented { .. } => {
+            return super::conversation::survey_event(tr, agent.fmt, &e.change, a.1);
+        }
         _ => return None,
     })
 }

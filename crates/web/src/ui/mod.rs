@@ -22,6 +22,7 @@ pub(crate) mod public;
 mod segments;
 mod session;
 mod settings;
+pub(crate) mod surveys;
 mod widgets;
 
 use askama::Template;
@@ -85,6 +86,13 @@ pub fn router() -> Router<AppState> {
         .route("/customers/{id}/erase", post(customers::erase))
         .route("/customers/{id}/export.json", get(customers::export))
         .route("/settings", get(settings::show).post(settings::save))
+        .route(
+            "/settings/surveys",
+            get(surveys::settings).post(surveys::save_settings),
+        )
+        .route("/survey/{id}", get(surveys::show).post(surveys::answer))
+        .route("/survey/{id}/{kind}/{score}", get(surveys::click))
+        .route("/portal/surveys/{id}", post(surveys::portal_answer))
         .route(
             "/settings/mailboxes",
             get(mailboxes::list).post(mailboxes::create),

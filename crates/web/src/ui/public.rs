@@ -133,7 +133,7 @@ fn too_many(tr: &Tr<'_>) -> Response {
         .into_response()
 }
 
-fn language<'a>(state: &'a AppState, headers: &HeaderMap, lang: Option<&str>) -> Tr<'a> {
+pub(crate) fn language<'a>(state: &'a AppState, headers: &HeaderMap, lang: Option<&str>) -> Tr<'a> {
     super::tr(state, headers, lang)
 }
 
@@ -423,6 +423,8 @@ struct ThreadView {
     can_reply: bool,
     notice: Option<String>,
     messages: Vec<PortalMessage>,
+    /// Questions of this conversation's surveys still unanswered.
+    surveys: Vec<super::surveys::PortalPrompt>,
 }
 
 struct PortalMessage {
@@ -436,7 +438,7 @@ fn portal_page(tr: Tr<'_>, view: PortalView, status: StatusCode) -> Response {
     render(&PortalPage { tr, view }, status)
 }
 
-async fn portal_customer(state: &AppState, jar: &CookieJar) -> Option<CustomerId> {
+pub(crate) async fn portal_customer(state: &AppState, jar: &CookieJar) -> Option<CustomerId> {
     let token = jar.get(PORTAL_COOKIE)?.value().to_owned();
     state.app.portal_customer(&token).await.ok().flatten()
 }
@@ -637,7 +639,18 @@ async fn portal_thread(
     };
     let fmt = Format::new(tr.lang, None, None);
     let c = &thread.conversation;
+    let surveys = match state.app.conversation_surveys(c.id).await {
+        Ok(list) => {
+            let brand = super::surveys::brand_name(&state, c.brand_id).await;
+            super::surveys::portal_prompts(&tr, &list, &brand)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "portal surveys failed");
+            Vec::new()
+        }
+    };
     let view = ThreadView {
+        surveys,
         id: c.id.0,
         subject: c
             .subject
@@ -647,7 +660,9 @@ async fn portal_thread(
         can_reply: c.status != seva_domain::Status::Closed,
         notice: q
             .notice
-            .filter(|n| ["sent", "empty", "closed"].contains(&n.as_str()))
+            .filter(|n| {
+                ["sent", "empty", "closed", "rated", "rating-refused"].contains(&n.as_str())
+            })
             .map(|n| tr.t(&format!("portal-notice-{n}"))),
         messages: thread
             .messages

@@ -72,6 +72,8 @@ impl TestApp {
                 public_url: "http://seva.test".into(),
             },
         );
+        // The state's app: it writes survey emails.
+        let app = state.app.clone();
         let router = seva_web::router(state);
         let mut tokens = Vec::new();
         for (email, role) in [
@@ -210,6 +212,20 @@ impl TestApp {
         };
         self.send(request.unwrap()).await
     }
+}
+
+/// An active mailbox (its servers are never reached): notices can be queued.
+pub async fn add_mailbox(t: &TestApp) {
+    let body = serde_json::json!({
+        "name": "Kahroba Support",
+        "address": "support@kahroba.example",
+        "imap": {"host": "127.0.0.1", "port": 1, "security": "none", "user": "s", "password": "p"},
+        "smtp": {"host": "127.0.0.1", "port": 1, "security": "none"},
+    });
+    let created = t
+        .call(Method::POST, "/api/v1/mailboxes", &t.admin, Some(body), None)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
 }
 
 /// Signs a user in through the sign-in form; returns the session cookie.

@@ -1,0 +1,672 @@
+//! Reading the KPI facts for reports. Everything is aggregated in the database: counts and
+//! sums as numbers, and each group's durations as one comma-separated value (`group_concat` /
+//! `string_agg`), so a report moves a handful of rows however many conversations it covers.
+//! The medians and p90s are computed from those lists by `seva_domain::kpi::stats`.
+//!
+//! A report reads a [`Scope`] (which conversations: channel, team, agent, brand, tag, segment)
+//! grouped by a [`Grouping`] (a breakdown dimension and/or time buckets).
+
+use std::fmt::Write as _;
+
+use seva_domain::kpi::{Answers, Ratio};
+use seva_domain::segment::Rules;
+use seva_domain::survey::SurveyKind;
+use seva_domain::{ConversationId, Timestamp};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+
+use crate::rows::{Arg, bind_all, col};
+use crate::{Conn, Result, dialect, to_micros};
+
+/// Which conversations a report covers (all when empty).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub channel: Option<String>,
+    pub team: Option<i64>,
+    pub agent: Option<i64>,
+    pub brand: Option<i64>,
+    pub tag: Option<String>,
+    /// A segment's rules, evaluated at the given time, over the conversation's customer.
+    pub segment: Option<(Rules, Timestamp)>,
+}
+
+impl Scope {
+    /// The SQL condition on facts row `f` (starting with ` AND`), its values pushed to `args`.
+    fn condition(&self, args: &mut Vec<Arg>) -> String {
+        let mut sql = String::new();
+        let arg = |args: &mut Vec<Arg>, value: Arg| {
+            args.push(value);
+            format!("${}", args.len())
+        };
+        if let Some(c) = &self.channel {
+            let p = arg(args, Arg::Text(c.clone()));
+            let _ = write!(sql, " AND f.channel = {p}");
+        }
+        for (column, value) in [
+            ("team_id", self.team),
+            ("assignee_id", self.agent),
+            ("brand_id", self.brand),
+        ] {
+            if let Some(v) = value {
+                let p = arg(args, Arg::Int(v));
+                let _ = write!(sql, " AND f.{column} = {p}");
+            }
+        }
+        if let Some(tag) = &self.tag {
+            let p = arg(args, Arg::Text(tag.clone()));
+            let _ = write!(
+                sql,
+                " AND EXISTS (SELECT 1 FROM conversation_tags st \
+                 WHERE st.conversation_id = f.conversation_id AND st.tag = {p})"
+            );
+        }
+        if let Some((rules, now)) = &self.segment {
+            let inner = crate::segments::condition(rules, *now, "sc", args);
+            let _ = write!(
+                sql,
+                " AND f.customer_id IN (SELECT sc.id FROM customers sc WHERE {inner})"
+            );
+        }
+        sql
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.channel.is_none()
+            && self.team.is_none()
+            && self.agent.is_none()
+            && self.brand.is_none()
+            && self.tag.is_none()
+            && self.segment.is_none()
+    }
+}
+
+/// What a breakdown groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Channel,
+    Team,
+    Agent,
+    Brand,
+    Tag,
+}
+
+impl Dimension {
+    /// The group key's SQL (text; NULL for "none"), and the join it needs.
+    fn key(self) -> (&'static str, &'static str) {
+        match self {
+            Dimension::Channel => ("f.channel", ""),
+            Dimension::Team => ("CAST(f.team_id AS TEXT)", ""),
+            Dimension::Agent => ("CAST(f.assignee_id AS TEXT)", ""),
+            Dimension::Brand => ("CAST(f.brand_id AS TEXT)", ""),
+            Dimension::Tag => (
+                "gt.tag",
+                " JOIN conversation_tags gt ON gt.conversation_id = f.conversation_id",
+            ),
+        }
+    }
+}
+
+/// How a report's rows are grouped: by a dimension, and by time buckets (bucket `i` starts at
+/// `starts[i]`; a time before `starts[1]` is bucket 0). No buckets: one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Grouping<'a> {
+    pub by: Option<Dimension>,
+    pub starts: &'a [Timestamp],
+}
+
+impl Grouping<'_> {
+    /// `key, bucket` select expressions over time column `at`, and the join the key needs.
+    fn select(&self, at: &str) -> (String, &'static str) {
+        let (key, join) = self.by.map_or(("NULL", ""), Dimension::key);
+        let mut bucket = String::from("CAST(0 AS BIGINT)");
+        if self.starts.len() > 1 {
+            // Microsecond numbers computed here, never input: written into the SQL.
+            bucket = String::from("CAST(CASE");
+            for (i, start) in self.starts.iter().enumerate().skip(1) {
+                let _ = write!(bucket, " WHEN {at} < {} THEN {}", to_micros(*start), i - 1);
+            }
+            let _ = write!(bucket, " ELSE {} END AS BIGINT)", self.starts.len() - 1);
+        }
+        (format!("{key} AS k, {bucket} AS b"), join)
+    }
+}
+
+/// One group of a report: its key (`None`: no team, no agent, ... or no breakdown), its time
+/// bucket, and what was measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell<T> {
+    pub key: Option<String>,
+    pub bucket: usize,
+    pub value: T,
+}
+
+fn cell_head(row: &AnyRow) -> Result<(Option<String>, usize)> {
+    let bucket: i64 = col(row, "b")?;
+    Ok((col(row, "k")?, usize::try_from(bucket).unwrap_or(0)))
+}
+
+/// A report's period, `[from, to)`, and which clock its durations use.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub business: bool,
+}
+
+impl Period {
+    fn suffix(self) -> &'static str {
+        if self.business { "bus" } else { "cal" }
+    }
+}
+
+/// A duration KPI: which rows, by which closing time, which value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durations {
+    /// First response times, by the first reply's time.
+    FirstResponse,
+    /// Every customer turn's wait, by the reply's time.
+    Turn,
+    /// First resolution times, by the first resolution.
+    FirstResolution,
+    /// Full resolution times of conversations resolved now, by the last resolution.
+    FullResolution,
+}
+
+impl Durations {
+    /// (FROM clause, time column, value column) for clock suffix `c`.
+    fn parts(self, c: &str) -> (&'static str, &'static str, String) {
+        match self {
+            Durations::FirstResponse => (
+                "conversation_facts f",
+                "f.first_reply_at",
+                format!("f.first_response_{c}"),
+            ),
+            Durations::Turn => (
+                "turn_responses r JOIN conversation_facts f ON f.conversation_id = r.conversation_id",
+                "r.answered_at",
+                format!("r.seconds_{c}"),
+            ),
+            Durations::FirstResolution => (
+                "conversation_facts f",
+                "f.first_resolved_at",
+                format!("f.first_resolution_{c}"),
+            ),
+            Durations::FullResolution => (
+                "conversation_facts f",
+                "f.final_resolved_at",
+                format!("f.full_resolution_{c}"),
+            ),
+        }
+    }
+}
+
+fn concat(conn: &Conn, value: &str) -> String {
+    if dialect::is_postgres(conn) {
+        format!("string_agg(CAST({value} AS TEXT), ',')")
+    } else {
+        format!("group_concat({value})")
+    }
+}
+
+/// The durations (seconds) closed in the period, per group.
+pub async fn durations(
+    conn: &mut Conn,
+    which: Durations,
+    period: Period,
+    scope: &Scope,
+    grouping: Grouping<'_>,
+) -> Result<Vec<Cell<Vec<i64>>>> {
+    let (mut from, at, value) = which.parts(period.suffix());
+    if which == Durations::Turn && grouping.by.is_none() && scope.is_empty() {
+        from = "turn_responses r";
+    }
+    let (select, join) = grouping.select(at);
+    let list = concat(conn, &value);
+    let mut args = vec![
+        Arg::Int(to_micros(period.from)),
+        Arg::Int(to_micros(period.to)),
+    ];
+    let scope = scope.condition(&mut args);
+    let sql = format!(
+        "SELECT {select}, {list} AS v FROM {from}{join}
+         WHERE {at} >= $1 AND {at} < $2 AND {value} IS NOT NULL{scope}
+         GROUP BY k, b"
+    );
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let (key, bucket) = cell_head(row)?;
+            let text: Option<String> = col(row, "v")?;
+            let value = text
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            Ok(Cell { key, bucket, value })
+        })
+        .collect()
+}
+
+/// One-touch and FCR counts of conversations resolved (and still resolved) in the period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resolutions {
+    pub one_touch: Ratio,
+    pub fcr: Ratio,
+    /// Resolved, but the repeat window has not passed yet.
+    pub fcr_pending: u64,
+}
+
+impl Resolutions {
+    #[must_use]
+    pub fn plus(self, o: Resolutions) -> Resolutions {
+        Resolutions {
+            one_touch: Ratio {
+                numerator: self.one_touch.numerator + o.one_touch.numerator,
+                denominator: self.one_touch.denominator + o.one_touch.denominator,
+            },
+            fcr: Ratio {
+                numerator: self.fcr.numerator + o.fcr.numerator,
+                denominator: self.fcr.denominator + o.fcr.denominator,
+            },
+            fcr_pending: self.fcr_pending + o.fcr_pending,
+        }
+    }
+}
+
+/// One-touch and FCR as PRODUCT.md defines them (`seva_domain::kpi::fcr`, in SQL): a
+/// conversation counts when it has a public reply; FCR is decided once the repeat window after
+/// its resolution has passed at `now` (pending until then), and is yes when one-touch and the
+/// customer started no other conversation within the window.
+pub async fn resolutions(
+    conn: &mut Conn,
+    period: Period,
+    window: chrono::Duration,
+    now: Timestamp,
+    scope: &Scope,
+    grouping: Grouping<'_>,
+) -> Result<Vec<Cell<Resolutions>>> {
+    let (select, join) = grouping.select("f.final_resolved_at");
+    let mut args = vec![
+        Arg::Int(to_micros(period.from)),
+        Arg::Int(to_micros(period.to)),
+        Arg::Int(to_micros(now - window)),
+        Arg::Int(window.num_microseconds().unwrap_or(i64::MAX)),
+    ];
+    let scope = scope.condition(&mut args);
+    let sql = format!(
+        "SELECT {select},
+                COUNT(f.one_touch) AS touched,
+                COALESCE(SUM(CASE WHEN f.one_touch = 1 THEN 1 ELSE 0 END), 0) AS one_touch,
+                COALESCE(SUM(CASE WHEN f.one_touch IS NOT NULL AND f.final_resolved_at > $3
+                                  THEN 1 ELSE 0 END), 0) AS pending,
+                COALESCE(SUM(CASE WHEN f.one_touch IS NOT NULL AND f.final_resolved_at <= $3
+                                  THEN 1 ELSE 0 END), 0) AS due,
+                COALESCE(SUM(CASE WHEN f.one_touch = 1 AND f.final_resolved_at <= $3
+                   AND NOT EXISTS (SELECT 1 FROM conversation_facts n
+                       WHERE n.customer_id = f.customer_id
+                         AND n.created_at >= f.final_resolved_at
+                         AND n.created_at < f.final_resolved_at + $4
+                         AND n.conversation_id <> f.conversation_id
+                         AND n.customer_started = 1)
+                   THEN 1 ELSE 0 END), 0) AS fcr
+         FROM conversation_facts f{join}
+         WHERE f.final_resolved_at >= $1 AND f.final_resolved_at < $2{scope}
+         GROUP BY k, b"
+    );
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    let n = |row: &AnyRow, c: &str| -> Result<u64> {
+        Ok(u64::try_from(col::<i64>(row, c)?).unwrap_or(0))
+    };
+    rows.iter()
+        .map(|row| {
+            let (key, bucket) = cell_head(row)?;
+            Ok(Cell {
+                key,
+                bucket,
+                value: Resolutions {
+                    one_touch: Ratio {
+                        numerator: n(row, "one_touch")?,
+                        denominator: n(row, "touched")?,
+                    },
+                    fcr: Ratio {
+                        numerator: n(row, "fcr")?,
+                        denominator: n(row, "due")?,
+                    },
+                    fcr_pending: n(row, "pending")?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Survey answers first given in the period: CSAT, CES and NPS counts by score. Relationship
+/// NPS (no conversation) counts when the scope is empty, under no key.
+pub async fn answers(
+    conn: &mut Conn,
+    from: Timestamp,
+    to: Timestamp,
+    scope: &Scope,
+    grouping: Grouping<'_>,
+) -> Result<Vec<Cell<[Answers; 3]>>> {
+    let (select, join) = grouping.select("s.answered_at");
+    let mut args = vec![Arg::Int(to_micros(from)), Arg::Int(to_micros(to))];
+    let scope = scope.condition(&mut args);
+    let mut parts = Vec::new();
+    for kind in SurveyKind::ALL {
+        let k = kind.as_str();
+        parts.push(format!(
+            "SELECT {select}, '{k}' AS kind, s.{k} AS score, COUNT(*) AS n
+             FROM surveys s LEFT JOIN conversation_facts f
+                  ON f.conversation_id = s.conversation_id{join}
+             WHERE s.answered_at >= $1 AND s.answered_at < $2 AND s.{k} IS NOT NULL{scope}
+             GROUP BY k, b, s.{k}"
+        ));
+    }
+    let sql = parts.join(" UNION ALL ");
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut cells: Vec<Cell<[Answers; 3]>> = Vec::new();
+    for row in &rows {
+        let (key, bucket) = cell_head(row)?;
+        let kind: String = col(row, "kind")?;
+        let score: i64 = col(row, "score")?;
+        let n: i64 = col(row, "n")?;
+        let index = SurveyKind::ALL
+            .iter()
+            .position(|k| k.as_str() == kind)
+            .unwrap_or(0);
+        let position = cells
+            .iter()
+            .position(|c| c.key == key && c.bucket == bucket)
+            .unwrap_or_else(|| {
+                cells.push(Cell {
+                    key,
+                    bucket,
+                    value: [Answers::default(); 3],
+                });
+                cells.len() - 1
+            });
+        if let Ok(score) = usize::try_from(score)
+            && let Some(slot) = cells[position].value[index].by_score.get_mut(score)
+        {
+            *slot += u64::try_from(n).unwrap_or(0);
+        }
+    }
+    Ok(cells)
+}
+
+/// Conversations waiting for a first reply at `at` (the customer wrote before, no reply and no
+/// resolution came before it): how many, and since when the oldest.
+pub async fn unanswered(
+    conn: &mut Conn,
+    at: Timestamp,
+    scope: &Scope,
+) -> Result<(i64, Option<Timestamp>)> {
+    let mut args = vec![Arg::Int(to_micros(at))];
+    let scope = scope.condition(&mut args);
+    let sql = format!(
+        "SELECT COUNT(*) AS n, MIN(f.first_customer_at) AS oldest FROM conversation_facts f
+         WHERE f.customer_started = 1 AND f.first_customer_at < $1
+           AND (f.first_reply_at IS NULL OR f.first_reply_at >= $1)
+           AND (f.first_resolved_at IS NULL OR f.first_resolved_at >= $1){scope}"
+    );
+    let row = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((col(&row, "n")?, crate::rows::opt_time(&row, "oldest")?))
+}
+
+/// Conversations open at `at` (created before, not resolved by then), by status now. Two
+/// indexed ranges (unresolved now; resolved after `at`), never a scan of the whole table.
+pub async fn backlog(conn: &mut Conn, at: Timestamp, scope: &Scope) -> Result<Vec<(String, i64)>> {
+    let mut args = vec![Arg::Int(to_micros(at))];
+    let scope = scope.condition(&mut args);
+    let sql = format!(
+        "SELECT status, CAST(SUM(n) AS BIGINT) AS n FROM (
+             SELECT f.status, COUNT(*) AS n FROM conversation_facts f
+             WHERE f.final_resolved_at IS NULL AND f.created_at < $1{scope} GROUP BY f.status
+             UNION ALL
+             SELECT f.status, COUNT(*) AS n FROM conversation_facts f
+             WHERE f.final_resolved_at >= $1 AND f.created_at < $1{scope} GROUP BY f.status
+         ) AS open_then GROUP BY status ORDER BY status"
+    );
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((col(row, "status")?, col(row, "n")?)))
+        .collect()
+}
+
+/// The condition "order `o` belongs to a customer in the segment" (` AND ...`), if any.
+fn order_scope(scope: &Scope, args: &mut Vec<Arg>) -> String {
+    scope.segment.as_ref().map_or_else(String::new, |(rules, now)| {
+        let inner = crate::segments::condition(rules, *now, "sc", args);
+        format!(" AND o.customer_id IN (SELECT sc.id FROM customers sc WHERE {inner})")
+    })
+}
+
+/// Repeat purchase: customers with at least two orders in `[from, to)` ÷ customers with one.
+pub async fn repeat_purchase(
+    conn: &mut Conn,
+    from: Timestamp,
+    to: Timestamp,
+    scope: &Scope,
+) -> Result<Ratio> {
+    let mut args = vec![Arg::Int(to_micros(from)), Arg::Int(to_micros(to))];
+    let segment = order_scope(scope, &mut args);
+    let sql = format!(
+        "SELECT COUNT(*) AS buyers,
+                COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS repeaters
+         FROM (SELECT o.customer_id, COUNT(*) AS n FROM orders o
+               WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'{segment}
+               GROUP BY o.customer_id) AS buyers"
+    );
+    let row = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Ratio {
+        numerator: u64::try_from(col::<i64>(&row, "repeaters")?).unwrap_or(0),
+        denominator: u64::try_from(col::<i64>(&row, "buyers")?).unwrap_or(0),
+    })
+}
+
+/// Retention: customers who ordered in `[before, from)` and again in `[from, to)` ÷ customers
+/// who ordered in `[before, from)`.
+pub async fn retention(
+    conn: &mut Conn,
+    before: Timestamp,
+    from: Timestamp,
+    to: Timestamp,
+    scope: &Scope,
+) -> Result<Ratio> {
+    let mut args = vec![
+        Arg::Int(to_micros(before)),
+        Arg::Int(to_micros(from)),
+        Arg::Int(to_micros(to)),
+    ];
+    let segment = order_scope(scope, &mut args);
+    let sql = format!(
+        "SELECT COUNT(*) AS earlier,
+                COALESCE(SUM(CASE WHEN EXISTS (
+                    SELECT 1 FROM orders a WHERE a.customer_id = p.customer_id
+                      AND a.placed_at >= $2 AND a.placed_at < $3 AND a.status <> 'cancelled')
+                  THEN 1 ELSE 0 END), 0) AS again
+         FROM (SELECT DISTINCT o.customer_id FROM orders o
+               WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'{segment}
+              ) AS p"
+    );
+    let row = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Ratio {
+        numerator: u64::try_from(col::<i64>(&row, "again")?).unwrap_or(0),
+        denominator: u64::try_from(col::<i64>(&row, "earlier")?).unwrap_or(0),
+    })
+}
+
+/// Customers whose last order (not cancelled) as of `at` was placed before `before`.
+pub async fn churned(
+    conn: &mut Conn,
+    before: Timestamp,
+    at: Timestamp,
+    scope: &Scope,
+) -> Result<i64> {
+    let mut args = vec![Arg::Int(to_micros(before)), Arg::Int(to_micros(at))];
+    let segment = order_scope(scope, &mut args);
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM (SELECT o.customer_id FROM orders o
+                               WHERE o.status <> 'cancelled' AND o.placed_at < $2{segment}
+                               GROUP BY o.customer_id HAVING MAX(o.placed_at) < $1) AS lapsed"
+    );
+    let row = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_one(&mut *conn)
+        .await?;
+    col(&row, "n")
+}
+
+/// What a drill-down lists: the conversations behind one figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drill {
+    FirstResponse,
+    FirstResolution,
+    FullResolution,
+    /// Resolved in the period with a public reply: one-touch or not, FCR yes/no/pending.
+    Resolved,
+    /// Waiting for a first reply at the period's end.
+    Unanswered,
+    /// Open at the period's end.
+    Backlog,
+    /// Survey answers given in the period.
+    Answers,
+}
+
+/// A conversation behind a figure, with what it contributed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillRow {
+    pub conversation_id: ConversationId,
+    /// When it counted (reply, resolution, answer), or since when it waits.
+    pub at: Timestamp,
+    /// Its duration in seconds, for duration figures.
+    pub seconds: Option<i64>,
+    /// One-touch (resolved), or the survey's scores as `csat=4 nps=9`.
+    pub detail: Option<String>,
+}
+
+/// The conversations behind a figure, newest first, at most `limit`.
+pub async fn drill(
+    conn: &mut Conn,
+    which: Drill,
+    period: Period,
+    scope: &Scope,
+    limit: i64,
+) -> Result<Vec<DrillRow>> {
+    let c = period.suffix();
+    let end = to_micros(period.to);
+    let mut args = vec![
+        Arg::Int(to_micros(period.from)),
+        Arg::Int(to_micros(period.to)),
+        Arg::Int(limit),
+    ];
+    let scope_sql = scope.condition(&mut args);
+    let (at, seconds, detail, from, filter) = match which {
+        Drill::FirstResponse => (
+            "f.first_reply_at",
+            format!("f.first_response_{c}"),
+            "NULL",
+            "conversation_facts f",
+            format!("f.first_reply_at >= $1 AND f.first_reply_at < $2 AND f.first_response_{c} IS NOT NULL"),
+        ),
+        Drill::FirstResolution => (
+            "f.first_resolved_at",
+            format!("f.first_resolution_{c}"),
+            "NULL",
+            "conversation_facts f",
+            format!("f.first_resolved_at >= $1 AND f.first_resolved_at < $2 AND f.first_resolution_{c} IS NOT NULL"),
+        ),
+        Drill::FullResolution => (
+            "f.final_resolved_at",
+            format!("f.full_resolution_{c}"),
+            "NULL",
+            "conversation_facts f",
+            format!("f.final_resolved_at >= $1 AND f.final_resolved_at < $2 AND f.full_resolution_{c} IS NOT NULL"),
+        ),
+        Drill::Resolved => (
+            "f.final_resolved_at",
+            "CAST(NULL AS BIGINT)".to_owned(),
+            "CAST(f.one_touch AS TEXT)",
+            "conversation_facts f",
+            "f.final_resolved_at >= $1 AND f.final_resolved_at < $2 AND f.one_touch IS NOT NULL"
+                .to_owned(),
+        ),
+        Drill::Unanswered => (
+            "f.first_customer_at",
+            "CAST(NULL AS BIGINT)".to_owned(),
+            "NULL",
+            "conversation_facts f",
+            format!(
+                "f.customer_started = 1 AND f.first_customer_at < {end}
+                 AND (f.first_reply_at IS NULL OR f.first_reply_at >= {end})
+                 AND (f.first_resolved_at IS NULL OR f.first_resolved_at >= {end})
+                 AND $1 <= $2"
+            ),
+        ),
+        Drill::Backlog => (
+            "f.created_at",
+            "CAST(NULL AS BIGINT)".to_owned(),
+            "f.status",
+            "conversation_facts f",
+            format!(
+                "f.created_at < {end} AND (f.final_resolved_at IS NULL OR f.final_resolved_at >= {end})
+                 AND $1 <= $2"
+            ),
+        ),
+        Drill::Answers => (
+            "s.answered_at",
+            "CAST(NULL AS BIGINT)".to_owned(),
+            "s.asks",
+            "surveys s JOIN conversation_facts f ON f.conversation_id = s.conversation_id",
+            "s.answered_at >= $1 AND s.answered_at < $2".to_owned(),
+        ),
+    };
+    let extra = if which == Drill::Answers {
+        ", s.csat, s.ces, s.nps"
+    } else {
+        ", CAST(NULL AS BIGINT) AS csat, CAST(NULL AS BIGINT) AS ces, CAST(NULL AS BIGINT) AS nps"
+    };
+    let sql = format!(
+        "SELECT f.conversation_id, {at} AS at, {seconds} AS seconds, {detail} AS detail{extra}
+         FROM {from} WHERE {filter}{scope_sql} ORDER BY {at} DESC LIMIT $3"
+    );
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let mut detail: Option<String> = col(row, "detail")?;
+            if which == Drill::Answers {
+                let scores: Vec<String> = SurveyKind::ALL
+                    .iter()
+                    .filter_map(|k| {
+                        col::<Option<i64>>(row, k.as_str())
+                            .ok()
+                            .flatten()
+                            .map(|s| format!("{k}={s}"))
+                    })
+                    .collect();
+                detail = Some(scores.join(" "));
+            }
+            Ok(DrillRow {
+                conversation_id: ConversationId(col(row, "conversation_id")?),
+                at: crate::rows::time(row, "at")?,
+                seconds: col(row, "seconds")?,
+                detail,
+            })
+        })
+        .collect()
+}

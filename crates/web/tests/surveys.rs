@@ -1,0 +1,276 @@
+//! Surveys over real HTTP, on both backends: a resolution asks the customer by email in their
+//! language; the one-click link records the rating; links cannot be forged or moved to another
+//! survey; the quiet period holds; answers reach the conversation, the customer's timeline and
+//! the KPI report; relationship NPS goes to customers who ordered.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use chrono::Duration;
+use common::*;
+use serde_json::json;
+use seva_app::Clock as _;
+use seva_domain::survey::SurveyKind;
+use seva_store::Backend;
+
+on_both_backends!(
+    a_resolution_asks_by_email_and_the_click_records_the_rating,
+    relationship_nps_asks_customers_who_ordered,
+);
+
+async fn survey_notices(t: &TestApp) -> Vec<seva_store::public::Notice> {
+    let mut conn = t.app.store.conn().await.unwrap();
+    let mut all = Vec::new();
+    for id in 1..=t.count("mail_notices").await {
+        let n = seva_store::public::notice(&mut conn, id).await.unwrap();
+        if n.kind == "survey" {
+            all.push(n);
+        }
+    }
+    all
+}
+
+/// The path of the link for `score` in a survey email (without the host).
+fn link(body: &str, kind: &str, score: u8) -> String {
+    let marker = format!("/{kind}/{score}?s=");
+    let line = body
+        .lines()
+        .find(|l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no {kind} {score} link in {body}"));
+    let url = line.split_whitespace().last().unwrap();
+    url.strip_prefix("http://seva.test").unwrap().to_owned()
+}
+
+async fn settings(t: &TestApp, token: &str, body: serde_json::Value) -> Reply {
+    t.call(
+        Method::PUT,
+        "/api/v1/survey-settings",
+        token,
+        Some(body),
+        None,
+    )
+    .await
+}
+
+async fn resolve(t: &TestApp, id: i64) {
+    let done = t.patch(id, json!({"status": "resolved"})).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+}
+
+async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    add_mailbox(&t).await;
+    let csat_and_nps = json!({"brand_id": null, "on_resolution": ["nps", "csat"], "quiet_days": 7});
+    let refused = settings(&t, &t.agent, csat_and_nps.clone()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "only admins");
+    let bad = settings(
+        &t,
+        &t.admin,
+        json!({"brand_id": null, "on_resolution": ["csat"], "quiet_days": 400}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    let saved = settings(&t, &t.admin, csat_and_nps).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    assert_eq!(saved.body["on_resolution"], json!(["csat", "nps"]));
+
+    // A Persian-speaking customer writes; an agent answers and resolves.
+    let created = t
+        .post_conversation(json!({
+            "customer": {"email": "maryam@example.ir", "language": "fa"},
+            "subject": "کفش", "message": {"text": "سلام، سفارشم کجاست؟"}}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["id"].as_i64().unwrap();
+    let customer = created.body["customer_id"].as_i64().unwrap();
+    assert!(t.message(id, "reply", "فردا می‌رسد.").await.status.is_success());
+    assert!(survey_notices(&t).await.is_empty(), "nothing before the resolution");
+    resolve(&t, id).await;
+
+    let mails = survey_notices(&t).await;
+    assert_eq!(mails.len(), 1, "one survey per resolution");
+    let mail = &mails[0];
+    assert_eq!(mail.recipient, "maryam@example.ir");
+    assert!(mail.body.contains("چقدر از کمکی که دریافت کردید راضی هستید؟"), "{}", mail.body);
+    assert!(mail.subject.contains("کفش"), "{}", mail.subject);
+    let four = link(&mail.body, "csat", 4);
+    assert!(four.starts_with("/survey/1/csat/4?s="), "{four}");
+    assert_eq!(
+        mail.body.matches("/survey/1/csat/").count(),
+        5,
+        "one link per score"
+    );
+
+    // The click records the rating and offers the rest.
+    let clicked = t.page(Method::GET, &four, None, "", None).await;
+    assert_eq!(clicked.status, StatusCode::OK, "{}", clicked.text);
+    assert!(clicked.text.contains("survey-thanks"));
+    assert!(clicked.text.contains("question-nps"), "the other question");
+    let listed = t
+        .call(Method::GET, &format!("/api/v1/conversations/{id}/surveys"), &t.agent, None, None)
+        .await;
+    assert_eq!(listed.body[0]["csat"], 4, "{}", listed.text);
+    assert_eq!(listed.body[0]["channel"], "email");
+    assert!(listed.body[0]["answered_at"].is_string());
+
+    // The same click again (a mail scanner, then the customer) is one answer.
+    t.page(Method::GET, &four, None, "", None).await;
+    // Forged: a changed signature, or this survey's signature on another id.
+    let signature = four.split("?s=").nth(1).unwrap().to_owned();
+    let mut forged = signature.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    for path in [
+        format!("/survey/1/csat/1?s={forged}"),
+        format!("/survey/2/csat/1?s={signature}"),
+        "/survey/1/csat/1?s=".to_owned(),
+        format!("/survey/1/csat/1?s={}", "ab".repeat(40)),
+    ] {
+        let refused = t.page(Method::GET, &path, None, "", None).await;
+        assert_eq!(refused.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(refused.text.contains("survey-invalid"));
+    }
+    // Off the scale: refused, the earlier answer stays.
+    let off = t
+        .page(Method::GET, &format!("/survey/1/csat/9?s={signature}"), None, "", None)
+        .await;
+    assert_eq!(off.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The page's form: NPS and a comment.
+    let sent = t
+        .page(
+            Method::POST,
+            &format!("/survey/1?s={signature}"),
+            Some("nps=%DB%B9&comment=%D8%B9%D8%A7%D9%84%DB%8C+%D8%A8%D9%88%D8%AF"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    let listed = t
+        .call(Method::GET, &format!("/api/v1/customers/{customer}/surveys"), &t.agent, None, None)
+        .await;
+    let s = &listed.body[0];
+    assert_eq!((s["csat"].as_i64(), s["nps"].as_i64()), (Some(4), Some(9)), "Persian ۹ read as 9");
+    assert_eq!(s["comment"], "عالی بود");
+    let events = t
+        .call(Method::GET, &format!("/api/v1/conversations/{id}/events"), &t.agent, None, None)
+        .await;
+    let kinds: Vec<&str> = events.body["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["change"]["type"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        kinds.iter().filter(|k| k.starts_with("survey_")).count(),
+        4,
+        "sent, two answers, the comment: {kinds:?}"
+    );
+
+    // The agent's page shows the answer on the thread; the customer's timeline too.
+    let cookie = sign_in(&t, "sara@shop.example").await;
+    let thread = t
+        .page(Method::GET, &format!("/conversations/{id}"), None, &cookie, None)
+        .await;
+    assert!(plain(&thread.text).contains("answered CSAT: 4 of 5"), "{}", thread.text);
+    let timeline = t
+        .page(Method::GET, &format!("/customers/{customer}"), None, &cookie, None)
+        .await;
+    assert!(plain(&timeline.text).contains("answered NPS: 9 of 10"));
+
+    // Reopened and resolved again inside the quiet period: not asked again.
+    let reply = t.message(id, "customer", "یک سوال دیگر").await;
+    assert!(reply.status.is_success());
+    resolve(&t, id).await;
+    assert_eq!(t.count("surveys").await, 1, "quiet period");
+    // After it: asked again.
+    t.clock.advance(Duration::days(8));
+    assert!(t.message(id, "customer", "باز هم").await.status.is_success());
+    resolve(&t, id).await;
+    assert_eq!(t.count("surveys").await, 2);
+    assert_eq!(survey_notices(&t).await.len(), 2);
+
+    // A customer without an email is asked in the portal, not by mail.
+    let phone_only = t
+        .post_conversation(json!({"customer": {"phone": "+989123456789"},
+                                  "message": {"text": "Hi"}}))
+        .await;
+    let other = phone_only.body["id"].as_i64().unwrap();
+    t.message(other, "reply", "Hello").await;
+    resolve(&t, other).await;
+    let listed = t
+        .call(Method::GET, &format!("/api/v1/conversations/{other}/surveys"), &t.agent, None, None)
+        .await;
+    assert_eq!(listed.body[0]["channel"], "portal", "{}", listed.text);
+    assert_eq!(survey_notices(&t).await.len(), 2, "no mail without an address");
+    // Only the survey's own customer answers it in the portal.
+    let portal_survey = listed.body[0]["id"].as_i64().unwrap();
+    let wrong = t
+        .app
+        .answer_survey_in_portal(
+            seva_domain::CustomerId(customer),
+            portal_survey,
+            SurveyKind::Csat,
+            5,
+        )
+        .await;
+    assert!(matches!(wrong, Err(seva_app::AppError::NotFound(_))), "{wrong:?}");
+
+    // The KPI report counts the answers.
+    let today = (t.clock.now() - Duration::days(8)).date_naive();
+    let from = today - Duration::days(1);
+    let report = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/reports/kpis?from={from}&to={today}"),
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.text);
+    assert_eq!(report.body["csat"]["answers"], 1, "{}", report.body["csat"]);
+    assert_eq!(report.body["csat"]["satisfied"]["percent"], 100.0);
+    assert_eq!(report.body["nps"]["nps"]["score"], 100.0);
+    assert_eq!(report.body["ces"]["answers"], 0);
+    t.finish().await;
+}
+
+async fn relationship_nps_asks_customers_who_ordered(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    add_mailbox(&t).await;
+    let saved = settings(
+        &t,
+        &t.admin,
+        json!({"brand_id": null, "on_resolution": [], "quiet_days": 7,
+               "relationship_nps_days": 90}),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    let placed = (t.clock.now() - Duration::days(10)).to_rfc3339();
+    for (n, email) in ["dev@example.in", "amir@example.ir"].iter().enumerate() {
+        let order = t
+            .call(
+                Method::POST,
+                "/api/v1/orders",
+                &t.admin,
+                Some(json!({"external_id": format!("o{n}"), "customer": {"email": email},
+                            "currency": "INR", "total": 49_900, "placed_at": placed})),
+                None,
+            )
+            .await;
+        assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    }
+    // A customer who never ordered is not asked.
+    t.post_conversation(json!({"customer": {"email": "browser@example.in"},
+                               "message": {"text": "Do you ship to Pune?"}}))
+        .await;
+    assert_eq!(t.app.send_relationship_nps(100).await.unwrap(), 2);
+    let mails = survey_notices(&t).await;
+    assert_eq!(mails.len(), 2);
+    assert!(mails.iter().all(|m| m.body.contains("/nps/10?s=")));
+    assert!(mails.iter().all(|m| !m.body.contains("/csat/")));
+    // Not again within the interval.
+    t.clock.advance(Duration::days(30));
+    assert_eq!(t.app.send_relationship_nps(100).await.unwrap(), 0);
+    t.finish().await;
+}
