@@ -336,6 +336,93 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     // B's full resolution on the business clock: Tue 30 min + Thu 4 h + Sat 1.5 h = 6 h.
     assert_eq!(bus.body["full_resolution"]["p90_seconds"], 21_600);
 
+    // The same conversations split by channel and per day, beside the previous period; the
+    // parts add up to the whole.
+    let base = "/api/v1/reports/kpis?from=2026-11-01&to=2026-11-21&tz=Asia/Tehran";
+    let split = t
+        .call(
+            Method::GET,
+            &format!("{base}&by=channel&step=day&compare=previous"),
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(split.status, StatusCode::OK, "{}", split.text);
+    let sum = |rows: &Value, figure: &str| -> i64 {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[figure]["count"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(sum(&split.body["breakdown"], "first_response"), 8);
+    assert_eq!(split.body["series"].as_array().unwrap().len(), 21, "one per day");
+    assert_eq!(sum(&split.body["series"], "first_response"), 8);
+    assert_eq!(sum(&split.body["series"], "full_resolution"), 7);
+    assert_eq!(split.body["previous"]["from"], "2026-10-10T20:30:00Z");
+    assert_eq!(split.body["first_response"], k["first_response"]);
+    // Filters: the shop's brand holds them all; another brand none.
+    for (brand, count) in [(shop.brand, 8), (shop.brand + 1000, 0)] {
+        let only = t
+            .call(Method::GET, &format!("{base}&brand={brand}"), &t.admin, None, None)
+            .await;
+        assert_eq!(only.body["first_response"]["count"], count, "{}", only.text);
+    }
+    // The conversations behind a figure.
+    let drill = |figure: &str| {
+        let path = format!(
+            "/api/v1/reports/kpis/conversations?from=2026-11-01&to=2026-11-21&tz=Asia/Tehran&figure={figure}"
+        );
+        let t = &t;
+        async move { t.call(Method::GET, &path, &t.admin, None, None).await }
+    };
+    let behind = drill("first_response").await;
+    assert_eq!(behind.body.as_array().unwrap().len(), 8, "{}", behind.text);
+    assert!(behind.body.as_array().unwrap().iter().any(|r| r["seconds"] == 147_600));
+    assert_eq!(drill("unanswered").await.body.as_array().unwrap().len(), 1);
+    assert_eq!(drill("backlog").await.body.as_array().unwrap().len(), 3);
+    assert_eq!(drill("sideways").await.code(), "invalid_query");
+
+    // The dashboard page: cards with their notes, charts, the drill-down and CSV.
+    let cookie = sign_in(&t, "admin@shop.example").await;
+    let query = "from=2026-11-01&to=2026-11-21&tz=Asia%2FTehran&step=day";
+    let page = t
+        .page(Method::GET, &format!("/reports?{query}"), None, &cookie, None)
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("id=\"kpi-first-response\""));
+    assert!(page.text.contains("<svg class=\"chart\""));
+    assert!(plain(&page.text).contains("8 conversations"), "the first response's sample");
+    assert!(page.text.contains("How this is calculated"));
+    let list = t
+        .page(
+            Method::GET,
+            &format!("/reports/conversations?figure=first_response&{query}"),
+            None,
+            &cookie,
+            None,
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert_eq!(list.text.matches("href=\"/conversations/").count(), 8);
+    let csv = t
+        .page(
+            Method::GET,
+            &format!("/reports/export.csv?table=summary&{query}"),
+            None,
+            &cookie,
+            None,
+        )
+        .await;
+    assert!(csv.text.starts_with("group,first_responses,"), "{}", csv.text);
+    assert!(csv.text.contains("\r\nperiod,8,900.0,147600,"), "{}", csv.text);
+    let agent_cookie = sign_in(&t, "sara@shop.example").await;
+    let refused = t
+        .page(Method::GET, "/reports", None, &agent_cookie, None)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
     // Only supervisors and admins read reports; bad queries get precise codes.
     let agent = t
         .call(

@@ -36,6 +36,12 @@ impl Format {
         }
     }
 
+    /// The same reader looking at another time zone (a report's).
+    #[must_use]
+    pub fn in_zone(self, tz: Tz) -> Self {
+        Self { tz, ..self }
+    }
+
     pub fn for_user(lang: &str, user: &User) -> Self {
         Self::new(lang, user.time_zone.as_deref(), user.digits)
     }

@@ -21,6 +21,7 @@ mod mailboxes;
 pub(crate) mod public;
 mod segments;
 mod session;
+mod reports;
 mod settings;
 pub(crate) mod surveys;
 mod widgets;
@@ -85,6 +86,9 @@ pub fn router() -> Router<AppState> {
         .route("/customers/{id}/merge", post(customers::merge))
         .route("/customers/{id}/erase", post(customers::erase))
         .route("/customers/{id}/export.json", get(customers::export))
+        .route("/reports", get(reports::show))
+        .route("/reports/export.csv", get(reports::export))
+        .route("/reports/conversations", get(reports::conversations))
         .route("/settings", get(settings::show).post(settings::save))
         .route(
             "/settings/surveys",
