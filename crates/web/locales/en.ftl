@@ -629,3 +629,4 @@ kpi-drill-resolved = Resolved conversations with a public reply (one-touch and F
 kpi-drill-unanswered = Conversations still unanswered at the period's end
 kpi-drill-backlog = Conversations open at the period's end
 kpi-drill-answers = Survey answers given in the period
+survey-feedback = Survey answers

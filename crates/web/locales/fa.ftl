@@ -623,3 +623,4 @@ kpi-drill-resolved = گفتگوهای رسیدگی‌شده با پاسخ عمو
 kpi-drill-unanswered = گفتگوهای بی‌پاسخ در پایان دوره
 kpi-drill-backlog = گفتگوهای باز در پایان دوره
 kpi-drill-answers = پاسخ‌های نظرسنجی در این دوره
+survey-feedback = پاسخ‌های نظرسنجی

@@ -623,3 +623,4 @@ kpi-drill-resolved = सार्वजनिक जवाब वाली स�
 kpi-drill-unanswered = अवधि के अंत में बिना जवाब वाली बातचीत
 kpi-drill-backlog = अवधि के अंत में खुली बातचीत
 kpi-drill-answers = इस अवधि में सर्वेक्षण के जवाब
+survey-feedback = सर्वेक्षण के जवाब

@@ -623,3 +623,4 @@ kpi-drill-resolved = सार्वजनिक उत्तरासह सो
 kpi-drill-unanswered = कालावधीच्या शेवटी उत्तर न मिळालेली संभाषणे
 kpi-drill-backlog = कालावधीच्या शेवटी खुली संभाषणे
 kpi-drill-answers = या कालावधीतील सर्वेक्षण उत्तरे
+survey-feedback = सर्वेक्षणाची उत्तरे

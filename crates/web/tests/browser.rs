@@ -30,6 +30,7 @@ on_both_backends!(
     a_visitor_chats_through_the_widget_on_a_shop_page_in_persian,
     a_customer_sends_the_contact_form_and_follows_it_in_the_portal,
     an_agent_sees_orders_beside_the_conversation_and_on_the_customer_page,
+    a_customer_rates_from_the_email_and_a_supervisor_reads_the_dashboard,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -1211,5 +1212,181 @@ async fn an_agent_sees_orders_beside_the_conversation_and_on_the_customer_page(b
     assert!(kinds.contains(&"tl-order"), "{kinds:?}");
     screenshot(&sara, &format!("{label}-customer-fa")).await;
     sara.close().await.unwrap();
+    db.finish().await;
+}
+
+async fn a_customer_rates_from_the_email_and_a_supervisor_reads_the_dashboard(backend: Backend) {
+    let (db, base, _blobs) = start_server(backend).await;
+    let label = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let app = App::new(db.store.clone(), Arc::new(SystemClock));
+    let admin = Caller {
+        user: app.user_by_email("ada@shop.example").await.unwrap(),
+    };
+    let sink = seva_channels::testing::SmtpSink::start().unwrap();
+    let local = |port| seva_domain::mail::Server {
+        host: "127.0.0.1".into(),
+        port,
+        security: seva_domain::mail::Security::None,
+        user: None,
+        password: None,
+    };
+    let mailbox = seva_app::mail::MailboxInput {
+        name: "Kahroba Support".into(),
+        address: "support@kahroba.example".into(),
+        brand_id: None,
+        imap: seva_domain::mail::Server {
+            user: Some("support".into()),
+            password: Some("secret".into()),
+            ..local(1)
+        },
+        imap_folder: None,
+        smtp: local(sink.port),
+        active: true,
+    };
+    app.create_mailbox(&admin, &mailbox).await.unwrap();
+    app.save_survey_settings(
+        &admin,
+        None,
+        seva_domain::survey::SurveySettings {
+            on_resolution: vec![seva_domain::survey::SurveyKind::Csat],
+            quiet_days: 7,
+            relationship_nps_days: None,
+        },
+    )
+    .await
+    .unwrap();
+    let tom = app
+        .search("parcel arrived", 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c)
+        .find(|c| c.subject.as_deref() == Some("Parcel not here yet"))
+        .expect("Tom's conversation");
+
+    // Ada resolves Tom's conversation with the keyboard; the survey goes out by email.
+    let driver = start_driver().await;
+    let ada = browser(&driver, "en").await;
+    sign_in(&ada, &base, "ada@shop.example").await;
+    ada.goto(&format!("{base}/conversations/{}", tom.id.0))
+        .await
+        .unwrap();
+    wait_until(&ada, "the thread", "return !!document.getElementById('thread')").await;
+    js(&ada, "document.activeElement.blur(); return true").await;
+    press(&ada, 'e').await;
+    wait_until(
+        &ada,
+        "resolved",
+        "return document.querySelector('[data-status]').dataset.status === 'resolved'",
+    )
+    .await;
+    seva_channels::email::send_due(&app).await.unwrap();
+    let mails = sink.received().unwrap();
+    assert_eq!(mails.len(), 1, "one survey");
+    let text = mail_text(&mails[0]);
+    assert!(
+        text.contains("How satisfied are you with the help you received?"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("/csat/5?s="))
+        .unwrap_or_else(|| panic!("a link for 5 in {text}"));
+    let link = line.split_whitespace().last().unwrap().to_owned();
+    assert!(link.starts_with(&base), "{link}");
+
+    // Tom clicks "5": the click records it; he adds a comment on the page it opens.
+    let tom_browser = browser(&driver, "en").await;
+    tom_browser.goto(&link).await.unwrap();
+    wait_until(
+        &tom_browser,
+        "the thanks",
+        "return !!document.getElementById('survey-thanks')",
+    )
+    .await;
+    let surveys = app.conversation_surveys(tom.id).await.unwrap();
+    assert_eq!(surveys[0].csat, Some(5), "the click alone records the rating");
+    tom_browser
+        .find(Locator::Css("#comment"))
+        .await
+        .unwrap()
+        .send_keys("Quick and kind, thank you")
+        .await
+        .unwrap();
+    tom_browser
+        .find(Locator::Css("#survey-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &tom_browser,
+        "the thanks after the comment",
+        "return !!document.getElementById('survey-thanks') && document.getElementById('comment').value.includes('kind')",
+    )
+    .await;
+    screenshot(&tom_browser, &format!("{label}-survey-en")).await;
+    let surveys = app.conversation_surveys(tom.id).await.unwrap();
+    assert_eq!(surveys[0].comment.as_deref(), Some("Quick and kind, thank you"));
+
+    // The rating is on the thread Ada is looking at.
+    ada.refresh().await.unwrap();
+    wait_until(
+        &ada,
+        "the answer on the thread",
+        "return document.getElementById('thread').textContent.replace(/[\\u2068\\u2069]/g, '').includes('answered CSAT: 5 of 5')",
+    )
+    .await;
+
+    let feedback = js(&ada, "return document.getElementById('feedback').innerText").await;
+    assert!(
+        feedback.as_str().unwrap().contains("CSAT 5/5 — “Quick and kind, thank you”"),
+        "{feedback}"
+    );
+
+    // The dashboard: cards, charts, and the conversations behind a figure.
+    ada.goto(&format!("{base}/reports")).await.unwrap();
+    wait_until(
+        &ada,
+        "three charts",
+        "return document.querySelectorAll('svg.chart').length === 3",
+    )
+    .await;
+    let csat = js(
+        &ada,
+        "return document.querySelector('#kpi-csat .kpi-value').textContent.trim()",
+    )
+    .await;
+    assert_eq!(csat, json!("100.0%"), "Tom's 5 is the only answer");
+    let bars = js(&ada, "return document.querySelectorAll('svg.chart rect.bar').length").await;
+    assert_eq!(bars, json!(90), "30 days, three charts");
+    screenshot(&ada, &format!("{label}-dashboard-en")).await;
+    ada.find(Locator::Css("#kpi-first-response a.kpi-drill"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &ada,
+        "the conversations behind the first response time",
+        "return document.querySelectorAll('#drill-table tbody tr').length > 0",
+    )
+    .await;
+    let first = js(
+        &ada,
+        "return document.querySelector('#drill-table tbody a').getAttribute('href')",
+    )
+    .await;
+    assert!(
+        first.as_str().unwrap().starts_with("/conversations/"),
+        "{first}"
+    );
+    ada.close().await.unwrap();
+    tom_browser.close().await.unwrap();
     db.finish().await;
 }

@@ -135,6 +135,8 @@ pub struct ConversationPage<'a> {
 #[template(path = "conversation_live.html")]
 pub struct LivePart<'a> {
     pub tr: Tr<'a>,
+    /// The customer's survey answers on this conversation: scores and comments.
+    pub feedback: Vec<String>,
     pub csrf: String,
     pub id: i64,
     /// The id as the reader writes numbers.
@@ -376,6 +378,33 @@ fn describe(
         | Change::CustomerExported
         | Change::CustomerErased => return None,
     })
+}
+
+/// A survey's answers in one line: "CSAT 4/5 · NPS 9/10 — the comment".
+fn feedback_line(
+    tr: &Tr<'_>,
+    fmt: super::format::Format,
+    s: &seva_domain::survey::Survey,
+) -> String {
+    let scores: Vec<String> = s
+        .asks
+        .iter()
+        .filter_map(|&k| {
+            s.score(k).map(|v| {
+                format!(
+                    "{} {}/{}",
+                    tr.t(&format!("survey-kind-{k}")),
+                    fmt.number(v),
+                    fmt.number(k.scale().end())
+                )
+            })
+        })
+        .collect();
+    let mut line = scores.join(" · ");
+    if let Some(comment) = &s.comment {
+        line.push_str(&format!(" — “{comment}”"));
+    }
+    line
 }
 
 /// What a survey event says, on the thread and on the customer's timeline.
@@ -628,6 +657,14 @@ async fn live_part<'a>(
     let mail = state.app.mail_details(page.conversation.id).await?;
     let (orders, linked, requests) =
         sidebar_commerce(state, agent, &tr, page.customer.id, page.conversation.id).await?;
+    let feedback = state
+        .app
+        .conversation_surveys(page.conversation.id)
+        .await?
+        .iter()
+        .filter(|s| s.answered_at.is_some() || s.comment.is_some())
+        .map(|s| feedback_line(&tr, agent.fmt, s))
+        .collect();
     let PageData {
         conversation: c,
         messages,
@@ -665,6 +702,7 @@ async fn live_part<'a>(
     };
     let assignees = assignee_choices(&tr, &directory, c.assignee_id);
     Ok(LivePart {
+        feedback,
         csrf: agent.csrf.clone(),
         id: c.id.0,
         number: agent.fmt.number(c.id.0),
