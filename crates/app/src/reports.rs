@@ -7,9 +7,7 @@
 use chrono::{Duration, NaiveDate, TimeZone as _};
 use chrono_tz::Tz;
 use seva_domain::kpi::{Answers, CHURN_HORIZON_DAYS, REPEAT_WINDOW_DAYS, Ratio, Stats, stats};
-use seva_domain::{
-    BrandId, Channel, Role, SegmentId, TeamId, Timestamp, UserId, ValueError,
-};
+use seva_domain::{BrandId, Channel, Role, SegmentId, TeamId, Timestamp, UserId, ValueError};
 use seva_store::reports::{
     self as store, Cell, Dimension, Drill, DrillRow, Durations, Grouping, Period, Resolutions,
     Scope,
@@ -130,7 +128,7 @@ fn merge_durations<K: PartialEq + Clone>(
 ) -> Vec<Stats> {
     let mut lists: Vec<Vec<i64>> = vec![Vec::new(); keys.len()];
     for cell in cells {
-        if let Some(i) = keys.iter().position(|k| *k == key_of(&cell)) {
+        if let Some(i) = keys.iter().position(|k| *k == key_of(cell)) {
             lists[i].extend_from_slice(&cell.value);
         }
     }
@@ -172,7 +170,9 @@ impl Measured {
             }
         }
         for cell in &self.resolutions {
-            if let Some(i) = keys.iter().position(|k| *k == key_of(cell.key.as_ref(), cell.bucket))
+            if let Some(i) = keys
+                .iter()
+                .position(|k| *k == key_of(cell.key.as_ref(), cell.bucket))
             {
                 let f = &mut out[i];
                 let sum = Resolutions {
@@ -187,7 +187,9 @@ impl Measured {
             }
         }
         for cell in &self.answers {
-            if let Some(i) = keys.iter().position(|k| *k == key_of(cell.key.as_ref(), cell.bucket))
+            if let Some(i) = keys
+                .iter()
+                .position(|k| *k == key_of(cell.key.as_ref(), cell.bucket))
             {
                 let f = &mut out[i];
                 let [csat, ces, nps] = cell.value;
@@ -217,8 +219,9 @@ impl App {
             None => Vec::new(),
             Some(step) => bucket_starts(q, step)?,
         };
+        // Boxed: a report's futures (several queries side by side) are large.
         if !q.compare {
-            return self.measure(period, &scope, q.by, &starts).await;
+            return Box::pin(self.measure(period, &scope, q.by, &starts)).await;
         }
         let length = to - from;
         let before = Period {
@@ -227,8 +230,8 @@ impl App {
             ..period
         };
         let (mut report, previous) = tokio::try_join!(
-            self.measure(period, &scope, q.by, &starts),
-            self.measure(before, &scope, None, &[]),
+            Box::pin(self.measure(period, &scope, q.by, &starts)),
+            Box::pin(self.measure(before, &scope, None, &[])),
         )?;
         report.previous = Some(Box::new(previous));
         Ok(report)
@@ -300,7 +303,14 @@ impl App {
                 match by {
                     None => Ok(None),
                     Some(by) => self
-                        .measured(period, scope, Grouping { by: Some(by), starts: &[] })
+                        .measured(
+                            period,
+                            scope,
+                            Grouping {
+                                by: Some(by),
+                                starts: &[],
+                            },
+                        )
                         .await
                         .map(Some),
                 }
@@ -315,8 +325,8 @@ impl App {
             },
             async {
                 let mut conn = self.store.conn().await?;
-                let repeat = store::repeat_purchase(&mut conn, period.from, period.to, scope)
-                    .await?;
+                let repeat =
+                    store::repeat_purchase(&mut conn, period.from, period.to, scope).await?;
                 let retention = store::retention(
                     &mut conn,
                     period.from - length,

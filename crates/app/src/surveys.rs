@@ -131,8 +131,12 @@ impl App {
             .iter()
             .find(|i| i.kind == IdentityKind::Email)
             .map(|i| i.value.clone());
-        let mailbox = seva_store::mail::mailbox_for_brand(tx, brand).await?.is_some()
-            || seva_store::mail::mailbox_for_brand(tx, None).await?.is_some();
+        let mailbox = seva_store::mail::mailbox_for_brand(tx, brand)
+            .await?
+            .is_some()
+            || seva_store::mail::mailbox_for_brand(tx, None)
+                .await?
+                .is_some();
         let by_email = email.is_some() && mailbox && self.survey_mail.is_some();
         let channel = if by_email {
             SurveyChannel::Email
@@ -175,16 +179,8 @@ impl App {
                 signature: &signature,
                 subject: c.and_then(|c| c.subject.as_deref()),
             });
-            crate::public::queue_notice(
-                tx,
-                "survey",
-                brand,
-                c.map(|c| c.id),
-                &email,
-                &text,
-                now,
-            )
-            .await?;
+            crate::public::queue_notice(tx, "survey", brand, c.map(|c| c.id), &email, &text, now)
+                .await?;
         }
         Ok(id)
     }

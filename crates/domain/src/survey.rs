@@ -109,9 +109,8 @@ impl SurveySettings {
 
     /// Whether a customer whose last relationship NPS was at `last_nps` is due for one.
     pub fn relationship_nps_due(&self, last_nps: Option<Timestamp>, now: Timestamp) -> bool {
-        self.relationship_nps_days.is_some_and(|days| {
-            last_nps.is_none_or(|at| now - at >= chrono::Duration::days(days))
-        })
+        self.relationship_nps_days
+            .is_some_and(|days| last_nps.is_none_or(|at| now - at >= chrono::Duration::days(days)))
     }
 }
 

@@ -374,7 +374,7 @@ pub async fn answers(
     for row in &rows {
         let (key, bucket) = cell_head(row)?;
         let kind: String = col(row, "kind")?;
-        let score: i64 = col(row, "score")?;
+        let given: i64 = col(row, "score")?;
         let n: i64 = col(row, "n")?;
         let index = SurveyKind::ALL
             .iter()
@@ -391,8 +391,8 @@ pub async fn answers(
                 });
                 cells.len() - 1
             });
-        if let Ok(score) = usize::try_from(score)
-            && let Some(slot) = cells[position].value[index].by_score.get_mut(score)
+        if let Ok(given) = usize::try_from(given)
+            && let Some(slot) = cells[position].value[index].by_score.get_mut(given)
         {
             *slot += u64::try_from(n).unwrap_or(0);
         }
@@ -445,10 +445,13 @@ pub async fn backlog(conn: &mut Conn, at: Timestamp, scope: &Scope) -> Result<Ve
 
 /// The condition "order `o` belongs to a customer in the segment" (` AND ...`), if any.
 fn order_scope(scope: &Scope, args: &mut Vec<Arg>) -> String {
-    scope.segment.as_ref().map_or_else(String::new, |(rules, now)| {
-        let inner = crate::segments::condition(rules, *now, "sc", args);
-        format!(" AND o.customer_id IN (SELECT sc.id FROM customers sc WHERE {inner})")
-    })
+    scope
+        .segment
+        .as_ref()
+        .map_or_else(String::new, |(rules, now)| {
+            let inner = crate::segments::condition(rules, *now, "sc", args);
+            format!(" AND o.customer_id IN (SELECT sc.id FROM customers sc WHERE {inner})")
+        })
 }
 
 /// Repeat purchase: customers with at least two orders in `[from, to)` ÷ customers with one.
@@ -566,15 +569,59 @@ pub async fn drill(
     scope: &Scope,
     limit: i64,
 ) -> Result<Vec<DrillRow>> {
-    let c = period.suffix();
-    let end = to_micros(period.to);
     let mut args = vec![
         Arg::Int(to_micros(period.from)),
         Arg::Int(to_micros(period.to)),
         Arg::Int(limit),
     ];
     let scope_sql = scope.condition(&mut args);
-    let (at, seconds, detail, from, filter) = match which {
+    let (at, seconds, detail, from, filter) =
+        drill_parts(which, period.suffix(), to_micros(period.to));
+    let extra = if which == Drill::Answers {
+        ", s.csat, s.ces, s.nps"
+    } else {
+        ", CAST(NULL AS BIGINT) AS csat, CAST(NULL AS BIGINT) AS ces, CAST(NULL AS BIGINT) AS nps"
+    };
+    let sql = format!(
+        "SELECT f.conversation_id, {at} AS at, {seconds} AS seconds, {detail} AS detail{extra}
+         FROM {from} WHERE {filter}{scope_sql} ORDER BY {at} DESC LIMIT $3"
+    );
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let mut detail: Option<String> = col(row, "detail")?;
+            if which == Drill::Answers {
+                let scores: Vec<String> = SurveyKind::ALL
+                    .iter()
+                    .filter_map(|k| {
+                        col::<Option<i64>>(row, k.as_str())
+                            .ok()
+                            .flatten()
+                            .map(|s| format!("{k}={s}"))
+                    })
+                    .collect();
+                detail = Some(scores.join(" "));
+            }
+            Ok(DrillRow {
+                conversation_id: ConversationId(col(row, "conversation_id")?),
+                at: crate::rows::time(row, "at")?,
+                seconds: col(row, "seconds")?,
+                detail,
+            })
+        })
+        .collect()
+}
+
+/// What a drill-down selects: (time column, seconds, detail, FROM, condition). `$1` and `$2`
+/// are the period; figures at the period's end use `end` and keep both placeholders used.
+fn drill_parts(
+    which: Drill,
+    c: &str,
+    end: i64,
+) -> (&'static str, String, &'static str, &'static str, String) {
+    match which {
         Drill::FirstResponse => (
             "f.first_reply_at",
             format!("f.first_response_{c}"),
@@ -633,40 +680,5 @@ pub async fn drill(
             "surveys s JOIN conversation_facts f ON f.conversation_id = s.conversation_id",
             "s.answered_at >= $1 AND s.answered_at < $2".to_owned(),
         ),
-    };
-    let extra = if which == Drill::Answers {
-        ", s.csat, s.ces, s.nps"
-    } else {
-        ", CAST(NULL AS BIGINT) AS csat, CAST(NULL AS BIGINT) AS ces, CAST(NULL AS BIGINT) AS nps"
-    };
-    let sql = format!(
-        "SELECT f.conversation_id, {at} AS at, {seconds} AS seconds, {detail} AS detail{extra}
-         FROM {from} WHERE {filter}{scope_sql} ORDER BY {at} DESC LIMIT $3"
-    );
-    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let mut detail: Option<String> = col(row, "detail")?;
-            if which == Drill::Answers {
-                let scores: Vec<String> = SurveyKind::ALL
-                    .iter()
-                    .filter_map(|k| {
-                        col::<Option<i64>>(row, k.as_str())
-                            .ok()
-                            .flatten()
-                            .map(|s| format!("{k}={s}"))
-                    })
-                    .collect();
-                detail = Some(scores.join(" "));
-            }
-            Ok(DrillRow {
-                conversation_id: ConversationId(col(row, "conversation_id")?),
-                at: crate::rows::time(row, "at")?,
-                seconds: col(row, "seconds")?,
-                detail,
-            })
-        })
-        .collect()
+    }
 }

@@ -1274,7 +1274,12 @@ async fn a_customer_rates_from_the_email_and_a_supervisor_reads_the_dashboard(ba
     ada.goto(&format!("{base}/conversations/{}", tom.id.0))
         .await
         .unwrap();
-    wait_until(&ada, "the thread", "return !!document.getElementById('thread')").await;
+    wait_until(
+        &ada,
+        "the thread",
+        "return !!document.getElementById('thread')",
+    )
+    .await;
     js(&ada, "document.activeElement.blur(); return true").await;
     press(&ada, 'e').await;
     wait_until(
@@ -1291,11 +1296,11 @@ async fn a_customer_rates_from_the_email_and_a_supervisor_reads_the_dashboard(ba
         text.contains("How satisfied are you with the help you received?"),
         "{text}"
     );
-    let line = text
+    let five = text
         .lines()
         .find(|l| l.contains("/csat/5?s="))
         .unwrap_or_else(|| panic!("a link for 5 in {text}"));
-    let link = line.split_whitespace().last().unwrap().to_owned();
+    let link = five.split_whitespace().last().unwrap().to_owned();
     assert!(link.starts_with(&base), "{link}");
 
     // Tom clicks "5": the click records it; he adds a comment on the page it opens.
@@ -1308,7 +1313,11 @@ async fn a_customer_rates_from_the_email_and_a_supervisor_reads_the_dashboard(ba
     )
     .await;
     let surveys = app.conversation_surveys(tom.id).await.unwrap();
-    assert_eq!(surveys[0].csat, Some(5), "the click alone records the rating");
+    assert_eq!(
+        surveys[0].csat,
+        Some(5),
+        "the click alone records the rating"
+    );
     tom_browser
         .find(Locator::Css("#comment"))
         .await
@@ -1331,7 +1340,10 @@ async fn a_customer_rates_from_the_email_and_a_supervisor_reads_the_dashboard(ba
     .await;
     screenshot(&tom_browser, &format!("{label}-survey-en")).await;
     let surveys = app.conversation_surveys(tom.id).await.unwrap();
-    assert_eq!(surveys[0].comment.as_deref(), Some("Quick and kind, thank you"));
+    assert_eq!(
+        surveys[0].comment.as_deref(),
+        Some("Quick and kind, thank you")
+    );
 
     // The rating is on the thread Ada is looking at.
     ada.refresh().await.unwrap();
@@ -1344,7 +1356,10 @@ async fn a_customer_rates_from_the_email_and_a_supervisor_reads_the_dashboard(ba
 
     let feedback = js(&ada, "return document.getElementById('feedback').innerText").await;
     assert!(
-        feedback.as_str().unwrap().contains("CSAT 5/5 — “Quick and kind, thank you”"),
+        feedback
+            .as_str()
+            .unwrap()
+            .contains("CSAT 5/5 — “Quick and kind, thank you”"),
         "{feedback}"
     );
 
@@ -1362,7 +1377,11 @@ async fn a_customer_rates_from_the_email_and_a_supervisor_reads_the_dashboard(ba
     )
     .await;
     assert_eq!(csat, json!("100.0%"), "Tom's 5 is the only answer");
-    let bars = js(&ada, "return document.querySelectorAll('svg.chart rect.bar').length").await;
+    let bars = js(
+        &ada,
+        "return document.querySelectorAll('svg.chart rect.bar').length",
+    )
+    .await;
     assert_eq!(bars, json!(90), "30 days, three charts");
     screenshot(&ada, &format!("{label}-dashboard-en")).await;
     ada.find(Locator::Css("#kpi-first-response a.kpi-drill"))

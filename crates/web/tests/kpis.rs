@@ -357,7 +357,11 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
             .sum()
     };
     assert_eq!(sum(&split.body["breakdown"], "first_response"), 8);
-    assert_eq!(split.body["series"].as_array().unwrap().len(), 21, "one per day");
+    assert_eq!(
+        split.body["series"].as_array().unwrap().len(),
+        21,
+        "one per day"
+    );
     assert_eq!(sum(&split.body["series"], "first_response"), 8);
     assert_eq!(sum(&split.body["series"], "full_resolution"), 7);
     assert_eq!(split.body["previous"]["from"], "2026-10-10T20:30:00Z");
@@ -365,7 +369,13 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     // Filters: the shop's brand holds them all; another brand none.
     for (brand, count) in [(shop.brand, 8), (shop.brand + 1000, 0)] {
         let only = t
-            .call(Method::GET, &format!("{base}&brand={brand}"), &t.admin, None, None)
+            .call(
+                Method::GET,
+                &format!("{base}&brand={brand}"),
+                &t.admin,
+                None,
+                None,
+            )
             .await;
         assert_eq!(only.body["first_response"]["count"], count, "{}", only.text);
     }
@@ -379,7 +389,14 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     };
     let behind = drill("first_response").await;
     assert_eq!(behind.body.as_array().unwrap().len(), 8, "{}", behind.text);
-    assert!(behind.body.as_array().unwrap().iter().any(|r| r["seconds"] == 147_600));
+    assert!(
+        behind
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["seconds"] == 147_600)
+    );
     assert_eq!(drill("unanswered").await.body.as_array().unwrap().len(), 1);
     assert_eq!(drill("backlog").await.body.as_array().unwrap().len(), 3);
     assert_eq!(drill("sideways").await.code(), "invalid_query");
@@ -388,12 +405,21 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     let cookie = sign_in(&t, "admin@shop.example").await;
     let query = "from=2026-11-01&to=2026-11-21&tz=Asia%2FTehran&step=day";
     let page = t
-        .page(Method::GET, &format!("/reports?{query}"), None, &cookie, None)
+        .page(
+            Method::GET,
+            &format!("/reports?{query}"),
+            None,
+            &cookie,
+            None,
+        )
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(page.text.contains("id=\"kpi-first-response\""));
     assert!(page.text.contains("<svg class=\"chart\""));
-    assert!(plain(&page.text).contains("8 conversations"), "the first response's sample");
+    assert!(
+        plain(&page.text).contains("8 conversations"),
+        "the first response's sample"
+    );
     assert!(page.text.contains("How this is calculated"));
     let list = t
         .page(
@@ -415,8 +441,16 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
             None,
         )
         .await;
-    assert!(csv.text.starts_with("group,first_responses,"), "{}", csv.text);
-    assert!(csv.text.contains("\r\nperiod,8,900.0,147600,"), "{}", csv.text);
+    assert!(
+        csv.text.starts_with("group,first_responses,"),
+        "{}",
+        csv.text
+    );
+    assert!(
+        csv.text.contains("\r\nperiod,8,900.0,147600,"),
+        "{}",
+        csv.text
+    );
     let agent_cookie = sign_in(&t, "sara@shop.example").await;
     let refused = t
         .page(Method::GET, "/reports", None, &agent_cookie, None)

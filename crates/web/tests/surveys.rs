@@ -84,15 +84,28 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let id = created.body["id"].as_i64().unwrap();
     let customer = created.body["customer_id"].as_i64().unwrap();
-    assert!(t.message(id, "reply", "فردا می‌رسد.").await.status.is_success());
-    assert!(survey_notices(&t).await.is_empty(), "nothing before the resolution");
+    assert!(
+        t.message(id, "reply", "فردا می‌رسد.")
+            .await
+            .status
+            .is_success()
+    );
+    assert!(
+        survey_notices(&t).await.is_empty(),
+        "nothing before the resolution"
+    );
     resolve(&t, id).await;
 
     let mails = survey_notices(&t).await;
     assert_eq!(mails.len(), 1, "one survey per resolution");
     let mail = &mails[0];
     assert_eq!(mail.recipient, "maryam@example.ir");
-    assert!(mail.body.contains("چقدر از کمکی که دریافت کردید راضی هستید؟"), "{}", mail.body);
+    assert!(
+        mail.body
+            .contains("چقدر از کمکی که دریافت کردید راضی هستید؟"),
+        "{}",
+        mail.body
+    );
     assert!(mail.subject.contains("کفش"), "{}", mail.subject);
     let four = link(&mail.body, "csat", 4);
     assert!(four.starts_with("/survey/1/csat/4?s="), "{four}");
@@ -108,7 +121,13 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     assert!(clicked.text.contains("survey-thanks"));
     assert!(clicked.text.contains("question-nps"), "the other question");
     let listed = t
-        .call(Method::GET, &format!("/api/v1/conversations/{id}/surveys"), &t.agent, None, None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{id}/surveys"),
+            &t.agent,
+            None,
+            None,
+        )
         .await;
     assert_eq!(listed.body[0]["csat"], 4, "{}", listed.text);
     assert_eq!(listed.body[0]["channel"], "email");
@@ -133,7 +152,13 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     }
     // Off the scale: refused, the earlier answer stays.
     let off = t
-        .page(Method::GET, &format!("/survey/1/csat/9?s={signature}"), None, "", None)
+        .page(
+            Method::GET,
+            &format!("/survey/1/csat/9?s={signature}"),
+            None,
+            "",
+            None,
+        )
         .await;
     assert_eq!(off.status, StatusCode::UNPROCESSABLE_ENTITY);
     // The page's form: NPS and a comment.
@@ -148,17 +173,37 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
         .await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
     let listed = t
-        .call(Method::GET, &format!("/api/v1/customers/{customer}/surveys"), &t.agent, None, None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/customers/{customer}/surveys"),
+            &t.agent,
+            None,
+            None,
+        )
         .await;
     let s = &listed.body[0];
-    assert_eq!((s["csat"].as_i64(), s["nps"].as_i64()), (Some(4), Some(9)), "Persian ۹ read as 9");
+    assert_eq!(
+        (s["csat"].as_i64(), s["nps"].as_i64()),
+        (Some(4), Some(9)),
+        "Persian ۹ read as 9"
+    );
     assert_eq!(s["comment"], "عالی بود");
     let events = t
-        .call(Method::GET, &format!("/api/v1/conversations/{id}/events"), &t.agent, None, None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{id}/events"),
+            &t.agent,
+            None,
+            None,
+        )
         .await;
     let kinds: Vec<&str> = events.body["items"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e["change"]["type"].as_str()).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["change"]["type"].as_str())
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(
         kinds.iter().filter(|k| k.starts_with("survey_")).count(),
@@ -169,11 +214,27 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     // The agent's page shows the answer on the thread; the customer's timeline too.
     let cookie = sign_in(&t, "sara@shop.example").await;
     let thread = t
-        .page(Method::GET, &format!("/conversations/{id}"), None, &cookie, None)
+        .page(
+            Method::GET,
+            &format!("/conversations/{id}"),
+            None,
+            &cookie,
+            None,
+        )
         .await;
-    assert!(plain(&thread.text).contains("answered CSAT: 4 of 5"), "{}", thread.text);
+    assert!(
+        plain(&thread.text).contains("answered CSAT: 4 of 5"),
+        "{}",
+        thread.text
+    );
     let timeline = t
-        .page(Method::GET, &format!("/customers/{customer}"), None, &cookie, None)
+        .page(
+            Method::GET,
+            &format!("/customers/{customer}"),
+            None,
+            &cookie,
+            None,
+        )
         .await;
     assert!(plain(&timeline.text).contains("answered NPS: 9 of 10"));
 
@@ -184,7 +245,12 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     assert_eq!(t.count("surveys").await, 1, "quiet period");
     // After it: asked again.
     t.clock.advance(Duration::days(8));
-    assert!(t.message(id, "customer", "باز هم").await.status.is_success());
+    assert!(
+        t.message(id, "customer", "باز هم")
+            .await
+            .status
+            .is_success()
+    );
     resolve(&t, id).await;
     assert_eq!(t.count("surveys").await, 2);
     assert_eq!(survey_notices(&t).await.len(), 2);
@@ -198,10 +264,20 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     t.message(other, "reply", "Hello").await;
     resolve(&t, other).await;
     let listed = t
-        .call(Method::GET, &format!("/api/v1/conversations/{other}/surveys"), &t.agent, None, None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{other}/surveys"),
+            &t.agent,
+            None,
+            None,
+        )
         .await;
     assert_eq!(listed.body[0]["channel"], "portal", "{}", listed.text);
-    assert_eq!(survey_notices(&t).await.len(), 2, "no mail without an address");
+    assert_eq!(
+        survey_notices(&t).await.len(),
+        2,
+        "no mail without an address"
+    );
     // Only the survey's own customer answers it in the portal.
     let portal_survey = listed.body[0]["id"].as_i64().unwrap();
     let wrong = t
@@ -213,7 +289,10 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
             5,
         )
         .await;
-    assert!(matches!(wrong, Err(seva_app::AppError::NotFound(_))), "{wrong:?}");
+    assert!(
+        matches!(wrong, Err(seva_app::AppError::NotFound(_))),
+        "{wrong:?}"
+    );
 
     // The KPI report counts the answers.
     let today = (t.clock.now() - Duration::days(8)).date_naive();
@@ -253,8 +332,10 @@ async fn relationship_nps_asks_customers_who_ordered(backend: Backend) {
                 Method::POST,
                 "/api/v1/orders",
                 &t.admin,
-                Some(json!({"external_id": format!("o{n}"), "customer": {"email": email},
-                            "currency": "INR", "total": 49_900, "placed_at": placed})),
+                Some(
+                    json!({"external_id": format!("o{n}"), "customer": {"email": email},
+                            "currency": "INR", "total": 49_900, "placed_at": placed}),
+                ),
                 None,
             )
             .await;

@@ -61,11 +61,10 @@ pub(crate) fn report_query(q: &KpiQuery) -> Result<(ReportQuery, String), ApiErr
         NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
             .map_err(|_| invalid(&format!("{name} must be a date such as 2026-11-01")))
     };
-    let tz_name = q
-        .tz
-        .clone()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "UTC".to_owned());
+    let tz_name =
+        q.tz.clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "UTC".to_owned());
     let tz: chrono_tz::Tz = tz_name
         .parse()
         .map_err(|_| invalid("tz must be an IANA time zone such as Asia/Tehran"))?;

@@ -19,7 +19,10 @@ pub fn router() -> Router<AppState> {
             "/survey-settings",
             get(list_survey_settings).put(save_survey_settings),
         )
-        .route("/conversations/{id}/surveys", get(list_conversation_surveys))
+        .route(
+            "/conversations/{id}/surveys",
+            get(list_conversation_surveys),
+        )
         .route("/customers/{id}/surveys", get(list_customer_surveys))
 }
 
@@ -55,9 +58,7 @@ pub async fn list_survey_settings(
 ) -> ApiResult<Json<Vec<SurveySettingsJson>>> {
     let all = state.app.survey_settings(&caller).await?;
     Ok(Json(
-        all.into_iter()
-            .map(|(b, s)| settings_json(b, s))
-            .collect(),
+        all.into_iter().map(|(b, s)| settings_json(b, s)).collect(),
     ))
 }
 

@@ -3,6 +3,7 @@
 //! can refresh it when another agent changes something, without touching a half-typed reply.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use askama::Template;
 use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
@@ -402,7 +403,7 @@ fn feedback_line(
         .collect();
     let mut line = scores.join(" · ");
     if let Some(comment) = &s.comment {
-        line.push_str(&format!(" — “{comment}”"));
+        let _ = write!(line, " — “{comment}”");
     }
     line
 }
@@ -429,17 +430,15 @@ pub(crate) fn survey_event(
                 ],
             )
         }
-        Change::SurveyAnswered { kind, score, .. } => {
-            tr.t_args(
-                "event-survey-answered",
-                &[
-                    a,
-                    ("question", &tr.t(&format!("survey-kind-{kind}"))),
-                    ("score", &fmt.number(score)),
-                    ("top", &fmt.number(kind.scale().end())),
-                ],
-            )
-        }
+        Change::SurveyAnswered { kind, score, .. } => tr.t_args(
+            "event-survey-answered",
+            &[
+                a,
+                ("question", &tr.t(&format!("survey-kind-{kind}"))),
+                ("score", &fmt.number(score)),
+                ("top", &fmt.number(kind.scale().end())),
+            ],
+        ),
         Change::SurveyCommented { .. } => tr.t_args("event-survey-commented", &[a]),
         _ => return None,
     })

@@ -158,7 +158,11 @@ fn stats_basis(tr: &Tr<'_>, fmt: Format, s: &Stats) -> String {
         .map_or_else(|| "—".to_owned(), |m| duration(tr, fmt, m));
     tr.t_args(
         "kpi-stats",
-        &[("count", &fmt.number(s.count)), ("p90", &p90), ("mean", &mean)],
+        &[
+            ("count", &fmt.number(s.count)),
+            ("p90", &p90),
+            ("mean", &mean),
+        ],
     )
 }
 
@@ -174,8 +178,8 @@ struct Ctx<'t, 'a> {
 }
 
 impl Ctx<'_, '_> {
-    fn drill(&self, figure: &str) -> Option<String> {
-        Some(format!("/reports/conversations?figure={figure}&{}", self.query))
+    fn drill(&self, figure: &str) -> String {
+        format!("/reports/conversations?figure={figure}&{}", self.query)
     }
 
     /// The cards of one period, each with the previous period's value.
@@ -184,17 +188,8 @@ impl Ctx<'_, '_> {
         let f = &r.figures;
         let p = r.previous.as_deref();
         let pf = p.map(|p| &p.figures);
-        let prev = |value: Option<String>| {
-            value.map_or_else(String::new, |v| tr.t1("kpi-previous", "value", &v))
-        };
-        let card = |id, value: String, basis: String, previous: Option<String>, drill| Card {
-            id,
-            title: tr.t(&format!("kpi-{id}")),
-            value,
-            basis,
-            previous: prev(previous),
-            note: tr.t(&format!("kpi-note-{id}")),
-            drill,
+        let card = |id, value, basis, previous: Option<String>, drill| {
+            self.card(id, value, basis, previous, drill)
         };
         let unanswered_age = r.unanswered_oldest_seconds.map_or_else(String::new, |s| {
             #[allow(clippy::cast_precision_loss)]
@@ -206,14 +201,14 @@ impl Ctx<'_, '_> {
                 median_text(tr, fmt, &f.first_response),
                 stats_basis(tr, fmt, &f.first_response),
                 pf.map(|p| median_text(tr, fmt, &p.first_response)),
-                self.drill("first_response"),
+                Some(self.drill("first_response")),
             ),
             card(
                 "unanswered",
                 fmt.number(r.unanswered),
                 unanswered_age,
                 p.map(|p| fmt.number(p.unanswered)),
-                self.drill("unanswered"),
+                Some(self.drill("unanswered")),
             ),
             card(
                 "average-response",
@@ -236,21 +231,21 @@ impl Ctx<'_, '_> {
                 median_text(tr, fmt, &f.first_resolution),
                 stats_basis(tr, fmt, &f.first_resolution),
                 pf.map(|p| median_text(tr, fmt, &p.first_resolution)),
-                self.drill("first_resolution"),
+                Some(self.drill("first_resolution")),
             ),
             card(
                 "full-resolution",
                 median_text(tr, fmt, &f.full_resolution),
                 stats_basis(tr, fmt, &f.full_resolution),
                 pf.map(|p| median_text(tr, fmt, &p.full_resolution)),
-                self.drill("full_resolution"),
+                Some(self.drill("full_resolution")),
             ),
             card(
                 "one-touch",
                 percent(fmt, f.one_touch.percent()),
                 ratio_basis(tr, fmt, f.one_touch),
                 pf.map(|p| percent(fmt, p.one_touch.percent())),
-                self.drill("resolved"),
+                Some(self.drill("resolved")),
             ),
             card(
                 "fcr",
@@ -261,8 +256,20 @@ impl Ctx<'_, '_> {
                     tr.t1("kpi-pending", "count", &fmt.number(f.fcr_pending))
                 ),
                 pf.map(|p| percent(fmt, p.fcr.percent())),
-                self.drill("resolved"),
+                Some(self.drill("resolved")),
             ),
+        ]
+    }
+    /// The cards of what service leads to: survey answers and purchases.
+    fn outcome_cards(&self, r: &KpiReport) -> Vec<Card> {
+        let (tr, fmt) = (self.tr, self.fmt);
+        let f = &r.figures;
+        let p = r.previous.as_deref();
+        let pf = p.map(|p| &p.figures);
+        let card = |id, value, basis, previous: Option<String>, drill| {
+            self.card(id, value, basis, previous, drill)
+        };
+        vec![
             card(
                 "csat",
                 percent(fmt, f.csat.csat().percent()),
@@ -272,7 +279,7 @@ impl Ctx<'_, '_> {
                     tr.t1("kpi-mean", "mean", &one_decimal(fmt, f.csat.mean()))
                 ),
                 pf.map(|p| percent(fmt, p.csat.csat().percent())),
-                self.drill("answers"),
+                Some(self.drill("answers")),
             ),
             card(
                 "nps",
@@ -286,7 +293,7 @@ impl Ctx<'_, '_> {
                     ],
                 ),
                 pf.map(|p| one_decimal(fmt, p.nps.nps().score())),
-                self.drill("answers"),
+                Some(self.drill("answers")),
             ),
             card(
                 "ces",
@@ -301,7 +308,7 @@ impl Ctx<'_, '_> {
                     )
                 ),
                 pf.map(|p| one_decimal(fmt, p.ces.mean())),
-                self.drill("answers"),
+                Some(self.drill("answers")),
             ),
             card(
                 "repeat-purchase",
@@ -329,6 +336,26 @@ impl Ctx<'_, '_> {
                 None,
             ),
         ]
+    }
+
+    fn card(
+        &self,
+        id: &'static str,
+        value: String,
+        basis: String,
+        previous: Option<String>,
+        drill: Option<String>,
+    ) -> Card {
+        let tr = self.tr;
+        Card {
+            id,
+            title: tr.t(&format!("kpi-{id}")),
+            value,
+            basis,
+            previous: previous.map_or_else(String::new, |v| tr.t1("kpi-previous", "value", &v)),
+            note: tr.t(&format!("kpi-note-{id}")),
+            drill,
+        }
     }
 }
 
@@ -386,6 +413,10 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// What a chart plots per bucket, and how a value is written in its tooltip.
+type Value<'a> = Box<dyn Fn(&Figures) -> Option<f64> + 'a>;
+type Shown<'a> = Box<dyn Fn(Option<f64>) -> String + 'a>;
+
 fn charts(c: &Ctx<'_, '_>, r: &KpiReport) -> Vec<Chart> {
     let (tr, fmt) = (c.tr, c.fmt);
     let labels: Vec<String> = r.series.iter().map(|(at, _)| fmt.date(*at)).collect();
@@ -395,7 +426,7 @@ fn charts(c: &Ctx<'_, '_>, r: &KpiReport) -> Vec<Chart> {
         (values, shown)
     };
     #[allow(clippy::cast_precision_loss)]
-    let specs: [(&str, Box<dyn Fn(&Figures) -> Option<f64>>, Box<dyn Fn(Option<f64>) -> String>); 3] = [
+    let specs: [(&str, Value<'_>, Shown<'_>); 3] = [
         (
             "kpi-chart-resolved",
             Box::new(|f| Some(f.full_resolution.count as f64)),
@@ -593,7 +624,11 @@ impl PageQuery {
     }
 }
 
-fn choices(pairs: impl IntoIterator<Item = (String, String)>, current: &str, tr: &Tr<'_>) -> Vec<Choice> {
+fn choices(
+    pairs: impl IntoIterator<Item = (String, String)>,
+    current: &str,
+    tr: &Tr<'_>,
+) -> Vec<Choice> {
     std::iter::once((String::new(), tr.t("kpi-any")))
         .chain(pairs)
         .map(|(value, label)| Choice {
@@ -604,7 +639,12 @@ fn choices(pairs: impl IntoIterator<Item = (String, String)>, current: &str, tr:
         .collect()
 }
 
-async fn form_view(state: &AppState, agent: &Agent, tr: &Tr<'_>, q: &KpiQuery) -> Result<FormView, AppError> {
+async fn form_view(
+    state: &AppState,
+    agent: &Agent,
+    tr: &Tr<'_>,
+    q: &KpiQuery,
+) -> Result<FormView, AppError> {
     let directory = state.app.directory().await?;
     let segments = state.app.segments(&agent.caller).await?;
     let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
@@ -636,22 +676,33 @@ async fn form_view(state: &AppState, agent: &Agent, tr: &Tr<'_>, q: &KpiQuery) -
             tr,
         ),
         teams: choices(
-            directory.teams.iter().map(|t| (t.id.0.to_string(), t.name.clone())),
+            directory
+                .teams
+                .iter()
+                .map(|t| (t.id.0.to_string(), t.name.clone())),
             &opt(q.team),
             tr,
         ),
         agents: choices(
-            directory.users.iter().map(|u| (u.id.0.to_string(), u.name.clone())),
+            directory
+                .users
+                .iter()
+                .map(|u| (u.id.0.to_string(), u.name.clone())),
             &opt(q.agent),
             tr,
         ),
         brands: choices(
-            directory.brands.iter().map(|b| (b.id.0.to_string(), b.name.clone())),
+            directory
+                .brands
+                .iter()
+                .map(|b| (b.id.0.to_string(), b.name.clone())),
             &opt(q.brand),
             tr,
         ),
         segments: choices(
-            segments.iter().map(|s| (s.id.0.to_string(), s.name.clone())),
+            segments
+                .iter()
+                .map(|s| (s.id.0.to_string(), s.name.clone())),
             &opt(q.segment),
             tr,
         ),
@@ -697,8 +748,9 @@ async fn run(
         .kpi()
         .map_err(|field| bad(tr.t1("kpi-error-query", "detail", &field)))?;
     let q = with_defaults(agent, q, today(agent, state.app.now()));
-    let (query, _) = report_query(&q).map_err(|e| bad(tr.t1("kpi-error-query", "detail", &e.message)))?;
-    match state.app.kpi_report(&agent.caller, &query).await {
+    let (query, _) =
+        report_query(&q).map_err(|e| bad(tr.t1("kpi-error-query", "detail", &e.message)))?;
+    match Box::pin(state.app.kpi_report(&agent.caller, &query)).await {
         Ok(report) => Ok((q, query, report)),
         Err(e) => Err(match refusal(tr, &e) {
             Some(message) => bad(message),
@@ -707,9 +759,13 @@ async fn run(
     }
 }
 
-pub async fn show(State(state): State<AppState>, agent: Agent, Query(page): Query<PageQuery>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(page): Query<PageQuery>,
+) -> Response {
     let tr = agent.tr(&state);
-    let (q, query, report) = match run(&state, &agent, &tr, &page).await {
+    let (q, query, report) = match Box::pin(run(&state, &agent, &tr, &page)).await {
         Ok(r) => r,
         Err(response) => return response,
     };
@@ -753,11 +809,18 @@ pub async fn show(State(state): State<AppState>, agent: Agent, Query(page): Quer
         .join(" · ");
     let page = ReportsPage {
         shell: Shell::new(&agent, &tr, String::new()),
-        cards: ctx.cards(&report),
+        cards: ctx
+            .cards(&report)
+            .into_iter()
+            .chain(ctx.outcome_cards(&report))
+            .collect(),
         backlog: tr.t_args(
             "kpi-backlog",
             &[
-                ("total", &fmt.number(report.backlog.iter().map(|(_, n)| n).sum::<i64>())),
+                (
+                    "total",
+                    &fmt.number(report.backlog.iter().map(|(_, n)| n).sum::<i64>()),
+                ),
                 ("detail", &backlog),
             ],
         ),
@@ -828,7 +891,10 @@ fn csv_row(label: &str, f: &Figures) -> Vec<String> {
         label.to_owned(),
         f.first_response.count.to_string(),
         opt(f.first_response.median),
-        f.first_response.p90.map(|v| v.to_string()).unwrap_or_default(),
+        f.first_response
+            .p90
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
         opt(f.average_response.mean),
         opt(f.first_resolution.median),
         opt(f.full_resolution.median),
@@ -871,9 +937,13 @@ const CSV_HEADER: [&str; 20] = [
     "ces_answers",
 ];
 
-pub async fn export(State(state): State<AppState>, agent: Agent, Query(page): Query<PageQuery>) -> Response {
+pub async fn export(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(page): Query<PageQuery>,
+) -> Response {
     let tr = agent.tr(&state);
-    let (_, query, report) = match run(&state, &agent, &tr, &page).await {
+    let (_, query, report) = match Box::pin(run(&state, &agent, &tr, &page)).await {
         Ok(r) => r,
         Err(response) => return response,
     };
@@ -887,9 +957,12 @@ pub async fn export(State(state): State<AppState>, agent: Agent, Query(page): Qu
         ),
         "series" => {
             let tz = query.tz;
-            lines.extend(report.series.iter().map(|(at, f)| {
-                csv_row(&at.with_timezone(&tz).date_naive().to_string(), f)
-            }));
+            lines.extend(
+                report
+                    .series
+                    .iter()
+                    .map(|(at, f)| csv_row(&at.with_timezone(&tz).date_naive().to_string(), f)),
+            );
         }
         _ => {
             lines.push(csv_row("period", &report.figures));
@@ -902,24 +975,46 @@ pub async fn export(State(state): State<AppState>, agent: Agent, Query(page): Qu
 }
 
 /// The conversations behind a figure, as a page or (`table=csv`) a file.
-pub async fn conversations(State(state): State<AppState>, agent: Agent, Query(page): Query<PageQuery>) -> Response {
+pub async fn conversations(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(page): Query<PageQuery>,
+) -> Response {
     let tr = agent.tr(&state);
     let Some(which) = drill_of(&page.figure) else {
-        return (StatusCode::UNPROCESSABLE_ENTITY, tr.t("error-invalid-value")).into_response();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            tr.t("error-invalid-value"),
+        )
+            .into_response();
     };
     let q = match page.kpi() {
         Ok(q) => with_defaults(&agent, q, today(&agent, state.app.now())),
-        Err(_) => return (StatusCode::UNPROCESSABLE_ENTITY, tr.t("error-invalid-value")).into_response(),
+        Err(_) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                tr.t("error-invalid-value"),
+            )
+                .into_response();
+        }
     };
     let query = match report_query(&q) {
         Ok((query, _)) => query,
-        Err(e) => return (StatusCode::UNPROCESSABLE_ENTITY, tr.t1("kpi-error-query", "detail", &e.message)).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                tr.t1("kpi-error-query", "detail", &e.message),
+            )
+                .into_response();
+        }
     };
     let rows = match state.app.kpi_drill(&agent.caller, &query, which).await {
         Ok(rows) => rows,
         Err(e) => {
             return match refusal(&tr, &e) {
-                Some(message) if matches!(e, AppError::Forbidden) => (StatusCode::FORBIDDEN, message).into_response(),
+                Some(message) if matches!(e, AppError::Forbidden) => {
+                    (StatusCode::FORBIDDEN, message).into_response()
+                }
                 Some(message) => (StatusCode::UNPROCESSABLE_ENTITY, message).into_response(),
                 None => unavailable(&e),
             };
@@ -927,7 +1022,12 @@ pub async fn conversations(State(state): State<AppState>, agent: Agent, Query(pa
     };
     let fmt = agent.fmt.in_zone(query.tz);
     if page.table == "csv" {
-        let mut lines = vec![vec!["conversation_id".to_owned(), "at".to_owned(), "seconds".to_owned(), "detail".to_owned()]];
+        let mut lines = vec![vec![
+            "conversation_id".to_owned(),
+            "at".to_owned(),
+            "seconds".to_owned(),
+            "detail".to_owned(),
+        ]];
         lines.extend(rows.iter().map(|r| {
             vec![
                 r.conversation_id.0.to_string(),
@@ -958,7 +1058,10 @@ pub async fn conversations(State(state): State<AppState>, agent: Agent, Query(pa
         shell: Shell::new(&agent, &tr, String::new()),
         title: tr.t(&format!("kpi-drill-{}", page.figure)),
         back: format!("/reports?{query_text}"),
-        csv: format!("/reports/conversations?figure={}&table=csv&{query_text}", page.figure),
+        csv: format!(
+            "/reports/conversations?figure={}&table=csv&{query_text}",
+            page.figure
+        ),
         rows: rows
             .iter()
             .map(|r| DrillView {

@@ -2,6 +2,7 @@
 //! the customer's language), the page a link opens (the click itself records the rating, then
 //! the other questions and a comment), the portal's prompt, and the admins' settings page.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use askama::Template;
@@ -14,8 +15,8 @@ use serde::Deserialize;
 use seva_app::AppError;
 use seva_app::public::MailText;
 use seva_app::surveys::{Invitation, SurveyMail};
-use seva_domain::survey::{Survey, SurveyKind, SurveySettings};
 use seva_domain::BrandId;
+use seva_domain::survey::{Survey, SurveyKind, SurveySettings};
 
 use super::mailboxes::{NoticeQuery, latin_digits, unavailable};
 use super::session::Agent;
@@ -69,12 +70,13 @@ impl SurveyMail for SurveyWriter {
             } else {
                 String::new()
             };
-            body.push_str(&format!(
-                "{score}{label}: {}/survey/{}/{kind}/{score}?s={}\n",
+            let _ = writeln!(
+                body,
+                "{score}{label}: {}/survey/{}/{kind}/{score}?s={}",
                 self.public_url, s.id.0, inv.signature
-            ));
+            );
         }
-        body.push_str(&format!("\n{}\n", tr.t("survey-mail-footer")));
+        let _ = write!(body, "\n{}\n", tr.t("survey-mail-footer"));
         let subject = match inv.subject {
             Some(subject) => tr.t1("survey-mail-subject-re", "subject", subject),
             None => tr.t("survey-mail-subject"),
@@ -91,18 +93,18 @@ pub struct SignatureQuery {
     lang: Option<String>,
 }
 
-struct QuestionView {
-    kind: String,
-    text: String,
-    low: String,
-    high: String,
-    scores: Vec<ScoreView>,
+pub struct QuestionView {
+    pub kind: String,
+    pub text: String,
+    pub low: String,
+    pub high: String,
+    pub scores: Vec<ScoreView>,
 }
 
-struct ScoreView {
-    value: u8,
-    label: String,
-    chosen: bool,
+pub struct ScoreView {
+    pub value: u8,
+    pub label: String,
+    pub chosen: bool,
 }
 
 #[derive(Template)]
@@ -203,11 +205,7 @@ pub async fn click(
         return invalid_link(tr);
     };
     let score = latin_digits(&score).parse::<i64>().unwrap_or(-1);
-    match state
-        .app
-        .answer_survey_by_link(id, &q.s, kind, score)
-        .await
-    {
+    match state.app.answer_survey_by_link(id, &q.s, kind, score).await {
         Ok(survey) => survey_page(&state, tr, &survey, &q.s, true, None).await,
         Err(AppError::SurveyLinkInvalid) => invalid_link(tr),
         Err(AppError::Invalid(_)) => match state.app.survey_by_link(id, &q.s).await {
@@ -270,11 +268,7 @@ pub async fn answer(
             continue;
         }
         let score = raw.parse::<i64>().unwrap_or(-1);
-        survey = match state
-            .app
-            .answer_survey_by_link(id, &q.s, kind, score)
-            .await
-        {
+        survey = match state.app.answer_survey_by_link(id, &q.s, kind, score).await {
             Ok(s) => s,
             Err(AppError::Invalid(_)) => {
                 let error = Some(tr.t("survey-error-score"));
@@ -346,7 +340,7 @@ pub fn portal_prompts(tr: &Tr<'_>, surveys: &[Survey], brand: &str) -> Vec<Porta
                 .into_iter()
                 .filter(|q| q.scores.iter().all(|v| !v.chosen))
                 .collect();
-            (!open.is_empty()).then(|| PortalPrompt {
+            (!open.is_empty()).then_some(PortalPrompt {
                 id: s.id.0,
                 questions: open,
             })
@@ -356,25 +350,7 @@ pub fn portal_prompts(tr: &Tr<'_>, surveys: &[Survey], brand: &str) -> Vec<Porta
 
 pub struct PortalPrompt {
     pub id: i64,
-    questions: Vec<QuestionView>,
-}
-
-impl PortalPrompt {
-    /// (kind, question, low word, high word, scores) for the template.
-    pub fn rows(&self) -> Vec<(&str, &str, &str, &str, Vec<(u8, &str)>)> {
-        self.questions
-            .iter()
-            .map(|q| {
-                (
-                    q.kind.as_str(),
-                    q.text.as_str(),
-                    q.low.as_str(),
-                    q.high.as_str(),
-                    q.scores.iter().map(|s| (s.value, s.label.as_str())).collect(),
-                )
-            })
-            .collect()
-    }
+    pub questions: Vec<QuestionView>,
 }
 
 // ---- settings (admins) ------------------------------------------------------------------------
@@ -496,13 +472,11 @@ pub async fn save_settings(
     let relationship_nps_days = if form.relationship_nps_days.trim().is_empty() {
         None
     } else {
-        match number(&form.relationship_nps_days) {
-            Ok(d) => Some(d),
-            Err(_) => {
-                let error = Some(tr.t("survey-error-interval"));
-                return settings_page(&state, &agent, None, error).await;
-            }
-        }
+        let Ok(days) = number(&form.relationship_nps_days) else {
+            let error = Some(tr.t("survey-error-interval"));
+            return settings_page(&state, &agent, None, error).await;
+        };
+        Some(days)
     };
     let on_resolution = [
         (SurveyKind::Csat, &form.csat),

@@ -223,7 +223,13 @@ pub async fn add_mailbox(t: &TestApp) {
         "smtp": {"host": "127.0.0.1", "port": 1, "security": "none"},
     });
     let created = t
-        .call(Method::POST, "/api/v1/mailboxes", &t.admin, Some(body), None)
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes",
+            &t.admin,
+            Some(body),
+            None,
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
 }
