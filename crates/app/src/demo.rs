@@ -8,7 +8,8 @@
 use chrono::Duration;
 use fastrand::Rng;
 use seva_domain::{
-    BrandId, Channel, ConversationId, MessageKind, Priority, Role, Status, TeamId, Timestamp, User,
+    Actor, BrandId, Change, Channel, ConversationId, CustomerId, MessageKind, Priority, Role,
+    Status, TeamId, Timestamp, User,
 };
 use seva_store::staff;
 
@@ -494,6 +495,7 @@ impl App {
 
         let customers = make_customers(&mut rng, size.customers);
         let mut messages = 0;
+        let mut resolved = Vec::new();
         for n in 0..size.conversations {
             // Every customer writes at least once; then some write again and again.
             let who = if n < customers.len() {
@@ -592,6 +594,16 @@ impl App {
                 self.set_status(&as_importer(agent), id, status, at).await?;
                 continue;
             }
+            // Some are settled by that first reply: resolved, one-touch.
+            if (70..82).contains(&fate) {
+                at += Duration::minutes(rng.i64(5..120));
+                if at < now {
+                    self.set_status(&as_importer(agent), id, Status::Resolved, at)
+                        .await?;
+                    resolved.push((conversation.customer_id, id, at));
+                }
+                continue;
+            }
             at += Duration::hours(rng.i64(1..30));
             if at >= now {
                 continue;
@@ -604,6 +616,7 @@ impl App {
             messages += 2;
             self.set_status(&as_importer(agent), id, Status::Resolved, at)
                 .await?;
+            resolved.push((conversation.customer_id, id, at));
             // About one in twelve comes back: the customer writes again and it is resolved again.
             if fate >= 92 && at + Duration::days(3) < now {
                 at += Duration::hours(rng.i64(6..48));
@@ -627,6 +640,7 @@ impl App {
             }
         }
         let orders = self.load_demo_orders(&mut rng, &customers).await?;
+        self.load_demo_surveys(&mut rng, &resolved).await?;
         self.directory_changed();
         Ok(DemoReport {
             customers: customers.len(),
@@ -634,6 +648,100 @@ impl App {
             messages,
             orders,
         })
+    }
+
+    /// CSAT (and NPS for some) asked on the demo's resolutions, answered by about half the
+    /// customers within a few hours, mostly content; the default settings then ask CSAT on
+    /// every new resolution, so the dashboard and the timelines have feedback to show.
+    async fn load_demo_surveys(
+        &self,
+        rng: &mut Rng,
+        resolved: &[(CustomerId, ConversationId, Timestamp)],
+    ) -> Result<()> {
+        use seva_domain::survey::{SurveyChannel, SurveyKind, SurveySettings};
+        use seva_store::surveys as store;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        store::save_settings(
+            &mut tx,
+            store::DEFAULT_BRAND,
+            &SurveySettings {
+                on_resolution: vec![SurveyKind::Csat],
+                ..SurveySettings::default()
+            },
+            now,
+        )
+        .await?;
+        let mut last = std::collections::HashMap::<CustomerId, Timestamp>::new();
+        for &(customer, conversation, at) in resolved {
+            // One survey per customer a week, as the quiet period would have it.
+            if last
+                .get(&customer)
+                .is_some_and(|t| at - *t < Duration::days(7))
+            {
+                continue;
+            }
+            last.insert(customer, at);
+            let asks: &[SurveyKind] = if rng.u32(0..3) == 0 {
+                &[SurveyKind::Csat, SurveyKind::Nps]
+            } else {
+                &[SurveyKind::Csat]
+            };
+            let survey = store::insert(
+                &mut tx,
+                &store::NewSurvey {
+                    customer,
+                    conversation: Some(conversation),
+                    brand: None,
+                    channel: SurveyChannel::Email,
+                    asks,
+                    at,
+                },
+            )
+            .await?;
+            let sent = Change::SurveySent {
+                survey_id: survey,
+                asks: asks.to_vec(),
+                channel: SurveyChannel::Email,
+            };
+            seva_store::events::record(
+                &mut tx,
+                Some(conversation),
+                Some(customer),
+                Actor::SYSTEM,
+                &sent,
+                at,
+            )
+            .await?;
+            let answered = at + Duration::minutes(rng.i64(10..600));
+            if rng.bool() || answered >= now {
+                continue;
+            }
+            for &kind in asks {
+                let score = match kind {
+                    SurveyKind::Csat => [5, 5, 5, 4, 4, 4, 3, 2, 1, 5][rng.usize(0..10)],
+                    SurveyKind::Nps => [10, 10, 9, 9, 8, 7, 6, 3, 9, 10][rng.usize(0..10)],
+                    SurveyKind::Ces => 6,
+                };
+                store::answer(&mut tx, survey, kind, score, answered).await?;
+                let change = Change::SurveyAnswered {
+                    survey_id: survey,
+                    kind,
+                    score,
+                };
+                seva_store::events::record(
+                    &mut tx,
+                    Some(conversation),
+                    Some(customer),
+                    Actor::customer(customer),
+                    &change,
+                    answered,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Zero to four orders a customer over the last year, in their brand's currency; one in

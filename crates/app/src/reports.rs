@@ -152,6 +152,30 @@ struct Measured {
 }
 
 impl Measured {
+    /// A breakdown's rows: one per key present in any figure.
+    fn by_key(self) -> Vec<(Option<String>, Figures)> {
+        let keys = keys_of(&[
+            &self
+                .durations
+                .iter()
+                .flatten()
+                .map(|c| c.key.clone())
+                .collect::<Vec<_>>(),
+            &self
+                .resolutions
+                .iter()
+                .map(|c| c.key.clone())
+                .collect::<Vec<_>>(),
+            &self
+                .answers
+                .iter()
+                .map(|c| c.key.clone())
+                .collect::<Vec<_>>(),
+        ]);
+        let rows = self.figures(&keys, |k, _| k.cloned());
+        keys.into_iter().zip(rows).collect()
+    }
+
     fn figures<K: PartialEq + Clone>(
         &self,
         keys: &[K],
@@ -295,7 +319,6 @@ impl App {
     ) -> Result<KpiReport> {
         let now = self.now();
         let end = period.to.min(now);
-        let length = period.to - period.from;
         let buckets = Grouping { by: None, starts };
         let (measured, breakdown, (unanswered, oldest), backlog, orders) = tokio::try_join!(
             self.measured(period, scope, buckets),
@@ -323,27 +346,7 @@ impl App {
                 let mut conn = self.store.conn().await?;
                 Ok::<_, AppError>(store::backlog(&mut conn, end, scope).await?)
             },
-            async {
-                let mut conn = self.store.conn().await?;
-                let repeat =
-                    store::repeat_purchase(&mut conn, period.from, period.to, scope).await?;
-                let retention = store::retention(
-                    &mut conn,
-                    period.from - length,
-                    period.from,
-                    period.to,
-                    scope,
-                )
-                .await?;
-                let churned = store::churned(
-                    &mut conn,
-                    end - Duration::days(CHURN_HORIZON_DAYS),
-                    end,
-                    scope,
-                )
-                .await?;
-                Ok::<_, AppError>((repeat, retention, churned))
-            },
+            self.order_figures(period, end, scope),
         )?;
         let bucket_count = starts.len().max(1);
         let indexes: Vec<usize> = (0..bucket_count).collect();
@@ -358,25 +361,7 @@ impl App {
         } else {
             starts.iter().copied().zip(per_bucket).collect()
         };
-        let breakdown = match breakdown {
-            None => Vec::new(),
-            Some(m) => {
-                let keys = keys_of(&[
-                    &m.durations
-                        .iter()
-                        .flatten()
-                        .map(|c| c.key.clone())
-                        .collect::<Vec<_>>(),
-                    &m.resolutions
-                        .iter()
-                        .map(|c| c.key.clone())
-                        .collect::<Vec<_>>(),
-                    &m.answers.iter().map(|c| c.key.clone()).collect::<Vec<_>>(),
-                ]);
-                let rows = m.figures(&keys, |k, _| k.cloned());
-                keys.into_iter().zip(rows).collect()
-            }
-        };
+        let breakdown = breakdown.map(Measured::by_key).unwrap_or_default();
         let (repeat_purchase, retention, churned) = orders;
         Ok(KpiReport {
             from: period.from,
@@ -392,6 +377,34 @@ impl App {
             breakdown,
             previous: None,
         })
+    }
+
+    /// Repeat purchase and retention of the period, and churn at its end.
+    async fn order_figures(
+        &self,
+        period: Period,
+        end: Timestamp,
+        scope: &Scope,
+    ) -> Result<(Ratio, Ratio, i64)> {
+        let length = period.to - period.from;
+        let mut conn = self.store.conn().await?;
+        let repeat = store::repeat_purchase(&mut conn, period.from, period.to, scope).await?;
+        let retention = store::retention(
+            &mut conn,
+            period.from - length,
+            period.from,
+            period.to,
+            scope,
+        )
+        .await?;
+        let churned = store::churned(
+            &mut conn,
+            end - Duration::days(CHURN_HORIZON_DAYS),
+            end,
+            scope,
+        )
+        .await?;
+        Ok((repeat, retention, churned))
     }
 
     /// The per-conversation figures of a period, grouped.
