@@ -91,6 +91,15 @@ function request()
     local from = os.date("!%Y-%m-%d", os.time() - 29 * 86400)
     return wrk.format("GET", "/api/v1/reports/kpis?from=" .. from .. "&to=" .. to ..
       "&tz=Asia/Tehran&clock=business", headers)
+  elseif scenario == "kpi_dashboard" then
+    -- What the dashboard asks: the last 30 days per day, beside the previous 30.
+    local to = os.date("!%Y-%m-%d", os.time())
+    local from = os.date("!%Y-%m-%d", os.time() - 29 * 86400)
+    return wrk.format("GET", "/api/v1/reports/kpis?from=" .. from .. "&to=" .. to ..
+      "&tz=Asia/Tehran&clock=business&step=day&compare=previous", headers)
+  elseif scenario == "page_dashboard" then
+    -- The dashboard page itself (its defaults: the last 30 days, per day, in the user's zone).
+    return wrk.format("GET", "/reports", page_headers)
   elseif scenario == "page_customer" then
     return wrk.format("GET", "/customers/" .. math.random(1, customers), page_headers)
   elseif scenario == "segment_count" then
