@@ -453,7 +453,7 @@ impl App {
 }
 
 /// The period's first instant and the instant after it, checked.
-fn period_of(q: &ReportQuery) -> Result<(Timestamp, Timestamp)> {
+pub fn period_of(q: &ReportQuery) -> Result<(Timestamp, Timestamp)> {
     if q.to < q.from || (q.to - q.from).num_days() > 366 {
         return Err(AppError::Invalid(ValueError::UnknownValue {
             field: "period (from..to, at most 366 days)",
@@ -488,4 +488,86 @@ fn bucket_starts(q: &ReportQuery, step: Step) -> Result<Vec<Timestamp>> {
         day += Duration::days(days);
     }
     Ok(starts)
+}
+
+/// How long after a resolution an order counts as "ordered again" for the service impact.
+pub const IMPACT_HORIZON_DAYS: i64 = 90;
+/// The first response target of the service impact's split (until SLA policies set one), in
+/// seconds on the report's clock.
+pub const FIRST_RESPONSE_TARGET_SECONDS: i64 = 4 * 3600;
+
+/// Service impact: of the conversations resolved in the period (whose 90 days have passed),
+/// the share whose customer ordered again within 90 days, split by CSAT, FCR and first
+/// response; beside the same rate for customers who ordered and had no conversation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceImpact {
+    pub all: Ratio,
+    pub csat_good: Ratio,
+    pub csat_bad: Ratio,
+    pub csat_none: Ratio,
+    pub fcr_yes: Ratio,
+    pub fcr_no: Ratio,
+    pub first_response_within_target: Ratio,
+    pub first_response_over_target: Ratio,
+    pub no_conversation: Ratio,
+    /// Resolved in the period, but the 90 days have not passed yet: not counted.
+    pub pending: u64,
+}
+
+impl App {
+    /// The service impact report (supervisors and admins).
+    pub async fn service_impact(&self, caller: &Caller, q: &ReportQuery) -> Result<ServiceImpact> {
+        if !matches!(caller.user.role, Role::Admin | Role::Supervisor) {
+            return Err(AppError::Forbidden);
+        }
+        let (from, to) = period_of(q)?;
+        let scope = self.scope_of(&q.scope).await?;
+        let period = Period {
+            from,
+            to,
+            business: q.business_clock,
+        };
+        let now = self.now();
+        let horizon = Duration::days(IMPACT_HORIZON_DAYS);
+        let mut conn = self.store.conn().await?;
+        let (cells, pending) = store::service_impact(
+            &mut conn,
+            period,
+            now,
+            Duration::days(REPEAT_WINDOW_DAYS),
+            horizon,
+            FIRST_RESPONSE_TARGET_SECONDS,
+            &scope,
+        )
+        .await?;
+        let no_conversation = store::impact_baseline(&mut conn, from, to, now, horizon).await?;
+        let mut impact = ServiceImpact {
+            no_conversation,
+            pending,
+            ..ServiceImpact::default()
+        };
+        for cell in cells {
+            let add = |r: &mut Ratio| {
+                r.numerator += cell.ordered_again;
+                r.denominator += cell.conversations;
+            };
+            add(&mut impact.all);
+            match cell.csat.as_str() {
+                "good" => add(&mut impact.csat_good),
+                "bad" => add(&mut impact.csat_bad),
+                _ => add(&mut impact.csat_none),
+            }
+            match cell.fcr.as_str() {
+                "yes" => add(&mut impact.fcr_yes),
+                "no" => add(&mut impact.fcr_no),
+                _ => {}
+            }
+            match cell.first_response.as_str() {
+                "fast" => add(&mut impact.first_response_within_target),
+                "slow" => add(&mut impact.first_response_over_target),
+                _ => {}
+            }
+        }
+        Ok(impact)
+    }
 }

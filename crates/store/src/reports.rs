@@ -682,3 +682,136 @@ fn drill_parts(
         ),
     }
 }
+
+/// One group of resolved conversations for the service impact: its CSAT (`good` 4–5, `bad`
+/// 1–3, `none`), FCR (`yes`, `no`, `none`: not counted) and first response (`fast`: within
+/// the target, `slow`, `none`: no first response), how many, and how many of their customers
+/// ordered again within the horizon after the resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpactCell {
+    pub csat: String,
+    pub fcr: String,
+    pub first_response: String,
+    pub conversations: u64,
+    pub ordered_again: u64,
+}
+
+/// Conversations resolved (and still resolved) in the period whose horizon has passed by
+/// `now`, grouped as [`ImpactCell`]; and how many were left out because it has not.
+pub async fn service_impact(
+    conn: &mut Conn,
+    period: Period,
+    now: Timestamp,
+    window: chrono::Duration,
+    horizon: chrono::Duration,
+    target_seconds: i64,
+    scope: &Scope,
+) -> Result<(Vec<ImpactCell>, u64)> {
+    let c = period.suffix();
+    let micros = |d: chrono::Duration| d.num_microseconds().unwrap_or(i64::MAX);
+    let mut args = vec![
+        Arg::Int(to_micros(period.from)),
+        Arg::Int(to_micros(period.to)),
+        Arg::Int(to_micros(now - horizon)),
+        Arg::Int(micros(window)),
+        Arg::Int(micros(horizon)),
+        Arg::Int(target_seconds),
+    ];
+    let scope_sql = scope.condition(&mut args);
+    let sql = format!(
+        "SELECT csat, fcr, fast, COUNT(*) AS n, COALESCE(SUM(again), 0) AS again FROM (
+           SELECT
+             CASE WHEN s.best IS NULL THEN 'none' WHEN s.best >= 4 THEN 'good' ELSE 'bad' END
+               AS csat,
+             CASE WHEN f.one_touch IS NULL THEN 'none'
+                  WHEN f.one_touch = 1 AND NOT EXISTS (SELECT 1 FROM conversation_facts n
+                       WHERE n.customer_id = f.customer_id
+                         AND n.created_at >= f.final_resolved_at
+                         AND n.created_at < f.final_resolved_at + $4
+                         AND n.conversation_id <> f.conversation_id
+                         AND n.customer_started = 1) THEN 'yes'
+                  ELSE 'no' END AS fcr,
+             CASE WHEN f.first_response_{c} IS NULL THEN 'none'
+                  WHEN f.first_response_{c} <= $6 THEN 'fast' ELSE 'slow' END AS fast,
+             CASE WHEN EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = f.customer_id
+                                 AND o.placed_at > f.final_resolved_at
+                                 AND o.placed_at <= f.final_resolved_at + $5
+                                 AND o.status <> 'cancelled') THEN 1 ELSE 0 END AS again
+           FROM conversation_facts f
+           LEFT JOIN (SELECT conversation_id, MAX(csat) AS best FROM surveys
+                      WHERE csat IS NOT NULL GROUP BY conversation_id) s
+                  ON s.conversation_id = f.conversation_id
+           WHERE f.final_resolved_at >= $1 AND f.final_resolved_at < $2
+             AND f.final_resolved_at <= $3{scope_sql}
+         ) AS resolved GROUP BY csat, fcr, fast"
+    );
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    let n = |row: &AnyRow, c: &str| -> Result<u64> {
+        Ok(u64::try_from(col::<i64>(row, c)?).unwrap_or(0))
+    };
+    let cells = rows
+        .iter()
+        .map(|row| {
+            Ok(ImpactCell {
+                csat: col(row, "csat")?,
+                fcr: col(row, "fcr")?,
+                first_response: col(row, "fast")?,
+                conversations: n(row, "n")?,
+                ordered_again: n(row, "again")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut args = vec![
+        Arg::Int(to_micros(period.from)),
+        Arg::Int(to_micros(period.to)),
+        Arg::Int(to_micros(now - horizon)),
+    ];
+    let scope_sql = scope.condition(&mut args);
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM conversation_facts f
+         WHERE f.final_resolved_at >= $1 AND f.final_resolved_at < $2
+           AND f.final_resolved_at > $3{scope_sql}"
+    );
+    let row = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((cells, n(&row, "n")?))
+}
+
+/// The rate to compare with: customers who ordered in the period and had no conversation
+/// from the horizon before it to its end, and of them, those who ordered again within the
+/// horizon after their first order in the period (only orders whose horizon has passed).
+pub async fn impact_baseline(
+    conn: &mut Conn,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+    horizon: chrono::Duration,
+) -> Result<Ratio> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n,
+                COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM orders a
+                    WHERE a.customer_id = b.customer_id AND a.placed_at > b.first_at
+                      AND a.placed_at <= b.first_at + $4 AND a.status <> 'cancelled')
+                  THEN 1 ELSE 0 END), 0) AS again
+         FROM (SELECT o.customer_id, MIN(o.placed_at) AS first_at FROM orders o
+               WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'
+               GROUP BY o.customer_id) AS b
+         WHERE b.first_at <= $3
+           AND NOT EXISTS (SELECT 1 FROM conversation_facts f
+                           WHERE f.customer_id = b.customer_id
+                             AND f.created_at >= $1 - $4 AND f.created_at < $2)",
+    )
+    .bind(to_micros(from))
+    .bind(to_micros(to))
+    .bind(to_micros(now - horizon))
+    .bind(horizon.num_microseconds().unwrap_or(i64::MAX))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Ratio {
+        numerator: u64::try_from(col::<i64>(&row, "again")?).unwrap_or(0),
+        denominator: u64::try_from(col::<i64>(&row, "n")?).unwrap_or(0),
+    })
+}

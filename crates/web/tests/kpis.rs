@@ -142,13 +142,14 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     };
 
     // A: Monday 16:00 local → Tuesday 10:00: 18 h on the calendar, 2 open hours.
-    shop.one_touch(
-        "a@example.com",
-        "2026-11-02T12:30:00Z",
-        "2026-11-03T06:30:00Z",
-        "2026-11-03T06:30:00Z",
-    )
-    .await;
+    let a = shop
+        .one_touch(
+            "a@example.com",
+            "2026-11-02T12:30:00Z",
+            "2026-11-03T06:30:00Z",
+            "2026-11-03T06:30:00Z",
+        )
+        .await;
     // B: Tuesday 16:30 → Thursday 09:30 over the Wednesday holiday: 41 h, 1 open hour. Then
     // the customer writes again on Saturday 10:00 (reopening it), is answered at 10:20 and it
     // is resolved at 10:30.
@@ -165,13 +166,14 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
     shop.message(twice, "reply", "2026-11-07T06:50:00Z").await;
     shop.resolve(twice, "2026-11-07T07:00:00Z").await;
     // C1 is one-touch, but C comes back two days later on the chat: not FCR. C2 is.
-    shop.one_touch(
-        "c@example.com",
-        "2026-11-08T06:30:00Z",
-        "2026-11-08T06:40:00Z",
-        "2026-11-08T06:45:00Z",
-    )
-    .await;
+    let c1 = shop
+        .one_touch(
+            "c@example.com",
+            "2026-11-08T06:30:00Z",
+            "2026-11-08T06:40:00Z",
+            "2026-11-08T06:45:00Z",
+        )
+        .await;
     shop.one_touch(
         "c@example.com",
         "2026-11-10T06:30:00Z",
@@ -494,5 +496,79 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
         )
         .await;
     assert_eq!(backwards.code(), "invalid_value");
+
+    // Service impact: the 90 days after the November resolutions have not passed yet.
+    let impact_path = "/api/v1/reports/service-impact?from=2026-11-01&to=2026-11-21&tz=Asia/Tehran";
+    let early = t.call(Method::GET, impact_path, &t.admin, None, None).await;
+    assert_eq!(early.status, StatusCode::OK, "{}", early.text);
+    assert_eq!(early.body["pending"], 7, "{}", early.text);
+    assert_eq!(early.body["all"]["denominator"], 0);
+    // A answered CSAT 5 and C1 answered 2; by March every horizon has passed.
+    let mut conn = t.app.store.conn().await.unwrap();
+    for (id, score) in [(a, 5), (c1, 2)] {
+        let c = seva_store::conversations::find(&mut conn, seva_domain::ConversationId(id))
+            .await
+            .unwrap();
+        let survey = seva_store::surveys::insert(
+            &mut conn,
+            &seva_store::surveys::NewSurvey {
+                customer: c.customer_id,
+                conversation: Some(c.id),
+                brand: None,
+                channel: seva_domain::survey::SurveyChannel::Email,
+                asks: &[seva_domain::survey::SurveyKind::Csat],
+                at: at("2026-11-12T00:00:00Z"),
+            },
+        )
+        .await
+        .unwrap();
+        seva_store::surveys::answer(
+            &mut conn,
+            survey,
+            seva_domain::survey::SurveyKind::Csat,
+            score,
+            at("2026-11-12T01:00:00Z"),
+        )
+        .await
+        .unwrap();
+    }
+    drop(conn);
+    t.clock.set(at("2027-03-01T12:00:00Z"));
+    let impact = t.call(Method::GET, impact_path, &t.admin, None, None).await;
+    let i = &impact.body;
+    let ratio = |v: &Value| {
+        (
+            v["numerator"].as_i64().unwrap(),
+            v["denominator"].as_i64().unwrap(),
+        )
+    };
+    // Resolved and still resolved: A, B, C1, C2, D1, D2, E. Ordered again within 90 days of
+    // the resolution: A (o2) and B (o4).
+    assert_eq!(ratio(&i["all"]), (2, 7), "{i}");
+    assert_eq!(i["pending"], 0);
+    assert_eq!(ratio(&i["by_csat"]["good"]), (1, 1), "A");
+    assert_eq!(ratio(&i["by_csat"]["bad"]), (0, 1), "C1");
+    assert_eq!(ratio(&i["by_csat"]["none"]), (1, 5));
+    assert_eq!(ratio(&i["by_fcr"]["yes"]), (1, 5), "A, C2, D1, D2, E");
+    assert_eq!(ratio(&i["by_fcr"]["no"]), (1, 2), "B, C1");
+    // Within 4 calendar hours: all but A (18 h) and B (41 h).
+    assert_eq!(ratio(&i["by_first_response"]["within_target"]), (0, 5));
+    assert_eq!(ratio(&i["by_first_response"]["over_target"]), (2, 2));
+    // Ordered in the period without a conversation: z, who did not order again.
+    assert_eq!(ratio(&i["no_conversation"]), (0, 1));
+    // On the business clock A's first response took 2 h and B's 1 h: all within the target.
+    let business = t
+        .call(
+            Method::GET,
+            &format!("{impact_path}&clock=business"),
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        ratio(&business.body["by_first_response"]["within_target"]),
+        (2, 7)
+    );
     t.finish().await;
 }

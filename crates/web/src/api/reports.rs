@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/reports/kpis", get(show_kpis))
         .route("/reports/kpis/conversations", get(list_kpi_conversations))
+        .route("/reports/service-impact", get(show_service_impact))
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
@@ -353,7 +354,7 @@ pub(crate) fn to_json(r: &KpiReport, time_zone: &str, clock: &str) -> KpiJson {
             .previous
             .as_ref()
             .map(|p| Box::new(to_json(p, time_zone, clock))),
-        not_yet_measured: vec!["sla_attainment", "service_impact"],
+        not_yet_measured: vec!["sla_attainment"],
     }
 }
 
@@ -429,4 +430,81 @@ pub async fn show_kpis(
         "calendar"
     };
     Ok(Json(to_json(&report, &tz_name, clock)))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImpactCsatJson {
+    /// Answered 4 or 5.
+    pub good: RatioJson,
+    /// Answered 1 to 3.
+    pub bad: RatioJson,
+    /// Not answered.
+    pub none: RatioJson,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImpactFcrJson {
+    pub yes: RatioJson,
+    pub no: RatioJson,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImpactFirstResponseJson {
+    pub within_target: RatioJson,
+    pub over_target: RatioJson,
+}
+
+/// Each ratio: conversations whose customer ordered again within the horizon ÷ conversations.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ServiceImpactJson {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub horizon_days: i64,
+    pub first_response_target_seconds: i64,
+    pub all: RatioJson,
+    pub by_csat: ImpactCsatJson,
+    pub by_fcr: ImpactFcrJson,
+    pub by_first_response: ImpactFirstResponseJson,
+    /// Customers who ordered in the period without a conversation: ordered again within the
+    /// horizon after their first order in it ÷ those customers.
+    pub no_conversation: RatioJson,
+    /// Resolved in the period, but the horizon has not passed: not counted yet.
+    pub pending: u64,
+}
+
+/// Service impact: what resolved conversations did to repeat purchases, split by CSAT, FCR
+/// and first response, beside customers with no conversation.
+#[utoipa::path(get, path = "/api/v1/reports/service-impact", tag = "reports",
+    params(KpiQuery),
+    responses((status = 200, body = ServiceImpactJson), (status = "4XX", body = ErrorBody)))]
+pub async fn show_service_impact(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<KpiQuery>,
+) -> ApiResult<Json<ServiceImpactJson>> {
+    let (query, _) = report_query(&q)?;
+    let i = state.app.service_impact(&caller, &query).await?;
+    let (from, to) = seva_app::reports::period_of(&query)?;
+    Ok(Json(ServiceImpactJson {
+        from,
+        to,
+        horizon_days: seva_app::reports::IMPACT_HORIZON_DAYS,
+        first_response_target_seconds: seva_app::reports::FIRST_RESPONSE_TARGET_SECONDS,
+        all: i.all.into(),
+        by_csat: ImpactCsatJson {
+            good: i.csat_good.into(),
+            bad: i.csat_bad.into(),
+            none: i.csat_none.into(),
+        },
+        by_fcr: ImpactFcrJson {
+            yes: i.fcr_yes.into(),
+            no: i.fcr_no.into(),
+        },
+        by_first_response: ImpactFirstResponseJson {
+            within_target: i.first_response_within_target.into(),
+            over_target: i.first_response_over_target.into(),
+        },
+        no_conversation: i.no_conversation.into(),
+        pending: i.pending,
+    }))
 }

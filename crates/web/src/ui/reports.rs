@@ -837,7 +837,7 @@ pub async fn show(
         columns: columns(&tr),
         rows,
         query: ctx.query.clone(),
-        not_measured: vec![tr.t("kpi-sla"), tr.t("kpi-service-impact")],
+        not_measured: vec![tr.t("kpi-sla")],
         form,
         tr,
     };
@@ -1074,4 +1074,96 @@ pub async fn conversations(
         tr,
     };
     render(&page_view, StatusCode::OK)
+}
+
+#[derive(Template)]
+#[template(path = "report_impact.html")]
+pub struct ImpactPage<'a> {
+    pub shell: Shell,
+    pub tr: Tr<'a>,
+    pub from: String,
+    pub to: String,
+    pub tz: String,
+    pub back: String,
+    pub rows: Vec<TableRow>,
+    pub pending: String,
+}
+
+/// Service impact: resolved conversations against repeat purchases. Its period defaults to
+/// the 30 days that ended 91 days ago, the latest whose 90 days have all passed.
+pub async fn impact(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(page): Query<PageQuery>,
+) -> Response {
+    let tr = agent.tr(&state);
+    let today = today(&agent, state.app.now());
+    let q = match page.kpi() {
+        Ok(mut q) => {
+            if q.to.is_empty() {
+                q.to = (today - Duration::days(91)).to_string();
+            }
+            if q.from.is_empty() {
+                q.from = (today - Duration::days(120)).to_string();
+            }
+            with_defaults(&agent, q, today)
+        }
+        Err(_) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                tr.t("error-invalid-value"),
+            )
+                .into_response();
+        }
+    };
+    let query = match report_query(&q) {
+        Ok((query, _)) => query,
+        Err(e) => {
+            let message = tr.t1("kpi-error-query", "detail", &e.message);
+            return (StatusCode::UNPROCESSABLE_ENTITY, message).into_response();
+        }
+    };
+    let impact = match state.app.service_impact(&agent.caller, &query).await {
+        Ok(i) => i,
+        Err(AppError::Forbidden) => {
+            return (StatusCode::FORBIDDEN, tr.t("error-supervisors-only")).into_response();
+        }
+        Err(e) => {
+            return match refusal(&tr, &e) {
+                Some(message) => (StatusCode::UNPROCESSABLE_ENTITY, message).into_response(),
+                None => unavailable(&e),
+            };
+        }
+    };
+    let fmt = agent.fmt;
+    let row = |key: &str, r: Ratio| TableRow {
+        label: tr.t(key),
+        cells: vec![
+            fmt.number(r.denominator),
+            fmt.number(r.numerator),
+            percent(fmt, r.percent()),
+        ],
+    };
+    let rows = vec![
+        row("impact-all", impact.all),
+        row("impact-csat-good", impact.csat_good),
+        row("impact-csat-bad", impact.csat_bad),
+        row("impact-csat-none", impact.csat_none),
+        row("impact-fcr-yes", impact.fcr_yes),
+        row("impact-fcr-no", impact.fcr_no),
+        row("impact-fast", impact.first_response_within_target),
+        row("impact-slow", impact.first_response_over_target),
+        row("impact-no-conversation", impact.no_conversation),
+    ];
+    let page = ImpactPage {
+        shell: Shell::new(&agent, &tr, String::new()),
+        from: q.from.clone(),
+        to: q.to.clone(),
+        tz: q.tz.clone().unwrap_or_default(),
+        back: format!("/reports?{}", query_string(&q)),
+        rows,
+        pending: tr.t1("impact-pending", "count", &fmt.number(impact.pending)),
+        tr,
+    };
+    render(&page, StatusCode::OK)
 }
