@@ -30,6 +30,8 @@ pub enum Condition {
     Tag { tag: String },
     /// Wrote to the shop through `channel`, in the last `days` days or ever.
     Contacted { channel: Channel, days: Option<u32> },
+    /// Answered a CSAT survey with 1, 2 or 3, in the last `days` days or ever.
+    BadCsat { days: Option<u32> },
 }
 
 /// A segment's rules: every condition must hold.
@@ -96,7 +98,7 @@ impl Rules {
                 Condition::NoOrderWithin { days: d } => {
                     days(*d)?;
                 }
-                Condition::Contacted { days: d, .. } => {
+                Condition::Contacted { days: d, .. } | Condition::BadCsat { days: d } => {
                     if let Some(d) = d {
                         days(*d)?;
                     }

@@ -84,6 +84,16 @@ pub(crate) fn condition(rules: &Rules, now: Timestamp, alias: &str, args: &mut V
                      AND v.channel = {channel}{window})"
                 );
             }
+            Condition::BadCsat { days } => {
+                let window = days
+                    .map(|d| format!(" AND s.answered_at >= {}", arg(args, Arg::Int(since(d)))))
+                    .unwrap_or_default();
+                let _ = write!(
+                    sql,
+                    " AND EXISTS (SELECT 1 FROM surveys s WHERE s.customer_id = {alias}.id \
+                     AND s.csat <= 3{window})"
+                );
+            }
         }
     }
     sql

@@ -645,3 +645,6 @@ impact-fast = First response within 4 hours
 impact-slow = First response over 4 hours
 impact-no-conversation = Customers with no conversation
 impact-pending = { $count } resolved conversations are not counted yet: their 90 days have not passed.
+rule-bad-csat = answered CSAT with 1 to 3
+rule-bad-csat-days = answered CSAT with 1 to 3 in the last { $days } days
+segment-bad-csat = Had a bad CSAT (1 to 3)

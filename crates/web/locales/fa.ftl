@@ -639,3 +639,6 @@ impact-fast = نخستین پاسخ در کمتر از ۴ ساعت
 impact-slow = نخستین پاسخ بیش از ۴ ساعت
 impact-no-conversation = مشتریان بدون گفتگو
 impact-pending = { $count } گفتگوی رسیدگی‌شده هنوز شمرده نمی‌شوند: ۹۰ روزشان نگذشته است.
+rule-bad-csat = پاسخ CSAT بین ۱ تا ۳
+rule-bad-csat-days = پاسخ CSAT بین ۱ تا ۳ در { $days } روز گذشته
+segment-bad-csat = CSAT بد داشته (۱ تا ۳)

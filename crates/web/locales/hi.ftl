@@ -639,3 +639,6 @@ impact-fast = ४ घंटे में पहला जवाब
 impact-slow = ४ घंटे से बाद पहला जवाब
 impact-no-conversation = बिना बातचीत वाले ग्राहक
 impact-pending = { $count } सुलझी बातचीत अभी नहीं गिनी गईं: उनके ९० दिन नहीं बीते।
+rule-bad-csat = CSAT में १ से ३ का जवाब
+rule-bad-csat-days = पिछले { $days } दिनों में CSAT में १ से ३ का जवाब
+segment-bad-csat = खराब CSAT दिया (१ से ३)

@@ -639,3 +639,6 @@ impact-fast = ४ तासांत पहिले उत्तर
 impact-slow = ४ तासांनंतर पहिले उत्तर
 impact-no-conversation = संभाषण नसलेले ग्राहक
 impact-pending = { $count } सोडवलेली संभाषणे अजून मोजली नाहीत: त्यांचे ९० दिवस उलटलेले नाहीत.
+rule-bad-csat = CSAT ला १ ते ३ उत्तर
+rule-bad-csat-days = मागील { $days } दिवसांत CSAT ला १ ते ३ उत्तर
+segment-bad-csat = वाईट CSAT दिले (१ ते ३)

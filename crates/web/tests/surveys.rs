@@ -293,6 +293,30 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
         matches!(wrong, Err(seva_app::AppError::NotFound(_))),
         "{wrong:?}"
     );
+    let own = phone_only.body["customer_id"].as_i64().unwrap();
+    let rated = t
+        .app
+        .answer_survey_in_portal(
+            seva_domain::CustomerId(own),
+            portal_survey,
+            SurveyKind::Csat,
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rated.csat, Some(2));
+    // "Had a bad CSAT" is a segment: the phone customer is in it, Maryam (4) is not.
+    let count = t
+        .call(
+            Method::POST,
+            "/api/v1/segments/count",
+            &t.admin,
+            Some(json!({"rules": {"all": [{"type": "bad_csat", "days": 30}]}})),
+            None,
+        )
+        .await;
+    assert_eq!(count.status, StatusCode::OK, "{}", count.text);
+    assert_eq!(count.body["count"], 1, "{}", count.text);
 
     // The KPI report counts the answers.
     let today = (t.clock.now() - Duration::days(8)).date_naive();

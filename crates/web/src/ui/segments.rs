@@ -69,6 +69,9 @@ pub struct SegmentForm {
     pub tag: String,
     pub channel: String,
     pub channel_days: String,
+    /// "on": had a bad CSAT; with `bad_csat_days`, within that many days.
+    pub bad_csat: String,
+    pub bad_csat_days: String,
 }
 
 impl SegmentForm {
@@ -124,6 +127,11 @@ impl SegmentForm {
                 days: days(&self.channel_days, "segment-days")?,
             });
         }
+        if !self.bad_csat.is_empty() {
+            all.push(Condition::BadCsat {
+                days: days(&self.bad_csat_days, "segment-days")?,
+            });
+        }
         Ok(Rules { all })
     }
 }
@@ -167,6 +175,10 @@ pub fn describe(tr: &Tr<'_>, agent: &Agent, rules: &Rules) -> String {
                     None => tr.t1("rule-contacted", "channel", &channel),
                 }
             }
+            Condition::BadCsat { days } => match days {
+                Some(d) => tr.t1("rule-bad-csat-days", "days", &agent.fmt.number(d)),
+                None => tr.t("rule-bad-csat"),
+            },
         })
         .collect::<Vec<_>>()
         .join(&tr.t("rule-and"))
