@@ -2,6 +2,13 @@
 
 const strings = {
   en: {
+    survey: {
+      csat: { question: "How satisfied are you with the help you received?", low: "very dissatisfied", high: "very satisfied" },
+      ces: { question: "{brand} made it easy to handle my issue.", low: "strongly disagree", high: "strongly agree" },
+      nps: { question: "How likely are you to recommend {brand} to a friend?", low: "not at all likely", high: "extremely likely" },
+    },
+    surveyThanks: "Thank you for your answer!",
+    surveyRefused: "That answer could not be recorded.",
     dir: "ltr",
     open: "Chat with us",
     title: "Chat",
@@ -27,6 +34,13 @@ const strings = {
     },
   },
   fa: {
+    survey: {
+      csat: { question: "چقدر از کمکی که دریافت کردید راضی هستید؟", low: "بسیار ناراضی", high: "بسیار راضی" },
+      ces: { question: "{brand} رسیدگی به درخواست مرا آسان کرد.", low: "کاملاً مخالفم", high: "کاملاً موافقم" },
+      nps: { question: "چقدر احتمال دارد {brand} را به یک دوست پیشنهاد کنید؟", low: "اصلاً", high: "بسیار زیاد" },
+    },
+    surveyThanks: "از پاسخ شما سپاسگزاریم!",
+    surveyRefused: "این پاسخ ثبت نشد.",
     dir: "rtl",
     open: "گفتگو با ما",
     title: "گفتگو",
@@ -52,6 +66,13 @@ const strings = {
     },
   },
   mr: {
+    survey: {
+      csat: { question: "तुम्हाला मिळालेल्या मदतीने तुम्ही किती समाधानी आहात?", low: "अजिबात समाधानी नाही", high: "खूप समाधानी" },
+      ces: { question: "{brand} ने माझी समस्या सोडवणे सोपे केले.", low: "पूर्णपणे असहमत", high: "पूर्णपणे सहमत" },
+      nps: { question: "तुम्ही {brand} ची शिफारस मित्राला करण्याची शक्यता किती आहे?", low: "अजिबात नाही", high: "नक्कीच" },
+    },
+    surveyThanks: "तुमच्या उत्तराबद्दल धन्यवाद!",
+    surveyRefused: "हे उत्तर नोंदवता आले नाही.",
     dir: "ltr",
     open: "आमच्याशी बोला",
     title: "संवाद",
@@ -77,6 +98,13 @@ const strings = {
     },
   },
   hi: {
+    survey: {
+      csat: { question: "आपको मिली मदद से आप कितने संतुष्ट हैं?", low: "बहुत असंतुष्ट", high: "बहुत संतुष्ट" },
+      ces: { question: "{brand} ने मेरी समस्या सुलझाना आसान बनाया।", low: "पूरी तरह असहमत", high: "पूरी तरह सहमत" },
+      nps: { question: "आप {brand} की सिफ़ारिश किसी दोस्त से करने की कितनी संभावना रखते हैं?", low: "बिल्कुल नहीं", high: "निश्चित रूप से" },
+    },
+    surveyThanks: "आपके जवाब के लिए धन्यवाद!",
+    surveyRefused: "यह जवाब दर्ज नहीं हो सका।",
     dir: "ltr",
     open: "हमसे बात करें",
     title: "बातचीत",

@@ -106,6 +106,7 @@ function start(script, key) {
     if (open) {
       connect();
       textarea.focus();
+      list.scrollTop = list.scrollHeight;
     }
   }
 
@@ -255,6 +256,11 @@ function start(script, key) {
       emailGiven = frame.ok;
       save();
       showAway();
+    } else if (frame.type === "survey") {
+      showSurvey(frame);
+    } else if (frame.type === "rated") {
+      const box = list.querySelector(`.survey[data-survey="${cssEscape(frame.survey)}"]`);
+      if (box) box.querySelector(".survey-state").textContent = frame.score == null ? t.surveyRefused : t.surveyThanks;
     } else if (frame.type === "typing") {
       state.textContent = frame.active ? t.typing : "";
     } else if (frame.type === "error") {
@@ -284,6 +290,48 @@ function start(script, key) {
     li.textContent = frame.text;
     if (frame.author) li.title = frame.author;
     list.scrollTop = list.scrollHeight;
+  }
+
+  // The chat was resolved: how did it go? One button per score; a click records it.
+  function showSurvey(frame) {
+    if (list.querySelector(`.survey[data-survey="${cssEscape(frame.id)}"]`)) return;
+    const words = t.survey[frame.kind];
+    if (!words) return;
+    const li = document.createElement("li");
+    li.className = "survey agent";
+    li.dataset.survey = frame.id;
+    const question = document.createElement("p");
+    question.textContent = words.question.replace("{brand}", frame.brand || "");
+    const scores = document.createElement("div");
+    scores.className = "scores";
+    scores.setAttribute("dir", "ltr");
+    for (let score = frame.low; score <= frame.high; score++) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.score = score;
+      button.textContent = number(score);
+      button.addEventListener("click", () => {
+        if (!socket || !welcomed) return;
+        socket.send(JSON.stringify({ type: "rate", survey: frame.id, kind: frame.kind, score }));
+        scores.querySelectorAll("button").forEach((b) => b.classList.toggle("chosen", b === button));
+      });
+      scores.appendChild(button);
+    }
+    const ends = document.createElement("p");
+    ends.className = "ends";
+    ends.textContent = `${number(frame.low)} ${words.low} · ${number(frame.high)} ${words.high}`;
+    const result = document.createElement("p");
+    result.className = "survey-state";
+    li.append(question, scores, ends, result);
+    list.appendChild(li);
+    list.scrollTop = list.scrollHeight;
+  }
+  function number(n) {
+    try {
+      return new Intl.NumberFormat(t.lang).format(n);
+    } catch (_) {
+      return String(n);
+    }
   }
 
   // A returning visitor's chat reconnects at once.
@@ -327,6 +375,12 @@ function css() {
   .agent { background: #f1f3f4; align-self: flex-start; }
   .visitor { background: var(--seva-color); color: #fff; align-self: flex-end; }
   .pending { opacity: .6; }
+  .survey p { margin: 0 0 6px; }
+  .survey .scores { display: flex; flex-wrap: wrap; gap: 4px; }
+  .survey button { min-width: 28px; border: 1px solid #dadce0; border-radius: 6px; background: #fff;
+                   font: inherit; cursor: pointer; padding: 2px 6px; }
+  .survey button.chosen { background: var(--seva-color); color: #fff; }
+  .survey .ends { font-size: 12px; color: #5f6368; margin-top: 4px; }
   form { display: flex; gap: 6px; padding: 8px 12px; border-block-start: 1px solid #e0e0e0; }
   .prechat { flex-direction: column; }
   input, textarea { font: inherit; flex: 1; border: 1px solid #dadce0; border-radius: 8px;

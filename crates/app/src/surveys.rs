@@ -328,6 +328,49 @@ impl App {
         Ok(seva_store::staff::brands(&mut conn).await?)
     }
 
+    /// The survey a chat's widget offers: the newest of its conversation's surveys whose first
+    /// question is unanswered, with the brand to name in it.
+    pub async fn chat_survey(
+        &self,
+        session: &crate::chat::ChatSession,
+    ) -> Result<Option<(Survey, String)>> {
+        let Some(conversation) = session.conversation else {
+            return Ok(None);
+        };
+        let mut conn = self.store.conn().await?;
+        let open = store::of_conversation(&mut conn, conversation)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|s| s.headline().is_some_and(|k| s.score(k).is_none()));
+        let Some(survey) = open else {
+            return Ok(None);
+        };
+        let brand = brand_name(&mut conn, survey.brand_id).await?;
+        Ok(Some((survey, brand)))
+    }
+
+    /// A rating given with the widget's buttons: only for a survey of the chat's own
+    /// conversation.
+    pub async fn answer_survey_in_chat(
+        &self,
+        session: &crate::chat::ChatSession,
+        id: i64,
+        kind: SurveyKind,
+        score: i64,
+    ) -> Result<Survey> {
+        let mut conn = self.store.conn().await?;
+        let survey = match store::get(&mut conn, SurveyId(id)).await {
+            Ok(s) if s.conversation_id.is_some() && s.conversation_id == session.conversation => s,
+            Ok(_) | Err(seva_store::StoreError::NotFound) => {
+                return Err(AppError::NotFound("survey"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        drop(conn);
+        self.answer(survey, kind, score).await
+    }
+
     /// A conversation's surveys, oldest first.
     pub async fn conversation_surveys(
         &self,

@@ -61,6 +61,12 @@ enum ClientFrame {
     Email {
         email: String,
     },
+    /// A rating given with the survey's buttons.
+    Rate {
+        survey: i64,
+        kind: String,
+        score: i64,
+    },
     Ping,
 }
 
@@ -111,6 +117,22 @@ enum ServerFrame<'a> {
     /// Whether an agent is typing in the chat now.
     Typing {
         active: bool,
+    },
+    /// The chat was resolved: its survey's first question, to answer with buttons.
+    Survey {
+        id: i64,
+        /// csat, ces or nps: the widget has the question's words.
+        kind: &'static str,
+        /// The brand CES and NPS questions name.
+        brand: String,
+        low: u8,
+        high: u8,
+    },
+    /// The rating was recorded (`score`), or refused (null): a survey of another chat, a
+    /// score off the scale.
+    Rated {
+        survey: i64,
+        score: Option<u8>,
     },
     Pong,
 }
@@ -206,6 +228,7 @@ async fn chat(
     let mut agent_typing = false;
     let mut last = after.max(0);
     last = replay(&state, &session, last, &mut tx).await?;
+    let mut offered = offer_survey(&state, &session, None, &mut tx).await?;
     let mut limit = RateLimit {
         window_start: Instant::now(),
         used: 0,
@@ -251,6 +274,14 @@ async fn chat(
                         };
                         tx.send(answer).await.map_err(|e| e.to_string())?;
                     }
+                    Ok(ClientFrame::Rate { survey, kind, score }) => {
+                        let answer = if limit.allow() {
+                            rate(&state, &session, survey, &kind, score).await
+                        } else {
+                            error_frame("rate_limited", "too many requests")
+                        };
+                        tx.send(answer).await.map_err(|e| e.to_string())?;
+                    }
                     Ok(ClientFrame::Ping) => {
                         tx.send(text_frame(&ServerFrame::Pong)).await.map_err(|e| e.to_string())?;
                     }
@@ -268,6 +299,7 @@ async fn chat(
                 // A change, or missed ones: send whatever is new.
                 Ok(Feed::Changed) | Err(RecvError::Lagged(_)) => {
                     last = replay(&state, &session, last, &mut tx).await?;
+                    offered = offer_survey(&state, &session, offered, &mut tx).await?;
                 }
                 Ok(Feed::Presence) => {
                     let typing = session.conversation.is_some_and(|c| {
@@ -313,6 +345,75 @@ async fn visitor_sends(
                 e.to_string()
             };
             Err(error_frame(code, text))
+        }
+    }
+}
+
+/// Offers the chat's open survey, once per connection (`offered`: the one already offered);
+/// returns the survey offered.
+async fn offer_survey(
+    state: &AppState,
+    session: &ChatSession,
+    offered: Option<i64>,
+    tx: &mut Sink,
+) -> Result<Option<i64>, String> {
+    let open = match state.app.chat_survey(session).await {
+        Ok(open) => open,
+        Err(e) => {
+            tracing::warn!(error = %e, "the chat's survey could not be read");
+            return Ok(offered);
+        }
+    };
+    let Some((survey, brand)) = open else {
+        return Ok(offered);
+    };
+    let Some(kind) = survey.headline() else {
+        return Ok(offered);
+    };
+    if offered == Some(survey.id.0) {
+        return Ok(offered);
+    }
+    let frame = ServerFrame::Survey {
+        id: survey.id.0,
+        kind: kind.as_str(),
+        brand,
+        low: *kind.scale().start(),
+        high: *kind.scale().end(),
+    };
+    tx.send(text_frame(&frame))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(survey.id.0))
+}
+
+/// The answer to a rating from the widget.
+async fn rate(
+    state: &AppState,
+    session: &ChatSession,
+    survey: i64,
+    kind: &str,
+    score: i64,
+) -> Frame {
+    let refused = text_frame(&ServerFrame::Rated {
+        survey,
+        score: None,
+    });
+    let Ok(kind) = kind.parse::<seva_domain::survey::SurveyKind>() else {
+        return refused;
+    };
+    match state
+        .app
+        .answer_survey_in_chat(session, survey, kind, score)
+        .await
+    {
+        Ok(s) => text_frame(&ServerFrame::Rated {
+            survey: s.id.0,
+            score: s.score(kind),
+        }),
+        Err(AppError::NotFound(_) | AppError::Invalid(_)) => refused,
+        Err(e) => {
+            tracing::warn!(error = %e, "a chat rating could not be recorded");
+            refused
         }
     }
 }

@@ -820,6 +820,62 @@ async fn a_visitor_chats_through_the_widget_on_a_shop_page_in_persian(backend: B
     let messages = app.messages(chat[0].id).await.unwrap();
     assert_eq!(messages.len(), 4, "nothing lost, nothing stored twice");
 
+    // Resolved: the widget asks how it went, with buttons; a click records the rating.
+    app.save_survey_settings(
+        &admin,
+        None,
+        seva_domain::survey::SurveySettings {
+            on_resolution: vec![seva_domain::survey::SurveyKind::Csat],
+            quiet_days: 7,
+            relationship_nps_days: None,
+        },
+    )
+    .await
+    .unwrap();
+    app.update_conversation(
+        &admin,
+        chat[0].id,
+        &seva_app::conversations::ConversationPatch {
+            status: Some(seva_domain::Status::Resolved),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // (This test's App is not the server's: the visitor's page reconnects to see it.)
+    visitor.goto(&shop).await.unwrap();
+    wait_until(
+        &visitor,
+        "the survey's buttons",
+        "const h = document.querySelector('#seva-chat'); \
+         return !!h && h.shadowRoot.querySelectorAll('.survey .scores button').length === 5",
+    )
+    .await;
+    let question = widget_js(&visitor, "return w.querySelector('.survey p').textContent").await;
+    assert_eq!(question, json!("چقدر از کمکی که دریافت کردید راضی هستید؟"));
+    widget_js(
+        &visitor,
+        "w.querySelector('.launcher').click(); w.querySelectorAll('.survey .scores button')[3].click(); return true",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "the thanks",
+        "return document.querySelector('#seva-chat').shadowRoot.querySelector('.survey-state').textContent.length > 0",
+    )
+    .await;
+    screenshot(&visitor, &format!("{}-widget-survey-fa", backend.name())).await;
+    let surveys = app.conversation_surveys(chat[0].id).await.unwrap();
+    assert_eq!(surveys[0].csat, Some(4), "the fourth button");
+    assert_eq!(
+        widget_js(
+            &visitor,
+            "return w.querySelector('.survey-state').textContent"
+        )
+        .await,
+        json!("از پاسخ شما سپاسگزاریم!")
+    );
+
     // Outside the brand's business hours the widget says so at once, with the next opening,
     // and offers email. Tehran's week is open all day, but today and the days around are off.
     let today = app.now().date_naive();
