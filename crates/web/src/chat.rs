@@ -266,17 +266,9 @@ async fn chat(
                             state.app.visitor_typing(c, true);
                         }
                     }
-                    Ok(ClientFrame::Email { email }) => {
+                    Ok(request @ (ClientFrame::Email { .. } | ClientFrame::Rate { .. })) => {
                         let answer = if limit.allow() {
-                            leave_email(&state, &session, &email).await
-                        } else {
-                            error_frame("rate_limited", "too many requests")
-                        };
-                        tx.send(answer).await.map_err(|e| e.to_string())?;
-                    }
-                    Ok(ClientFrame::Rate { survey, kind, score }) => {
-                        let answer = if limit.allow() {
-                            rate(&state, &session, survey, &kind, score).await
+                            answer_request(&state, &session, request).await
                         } else {
                             error_frame("rate_limited", "too many requests")
                         };
@@ -384,6 +376,19 @@ async fn offer_survey(
         .await
         .map_err(|e| e.to_string())?;
     Ok(Some(survey.id.0))
+}
+
+/// The answer to a visitor's email address or rating.
+async fn answer_request(state: &AppState, session: &ChatSession, request: ClientFrame) -> Frame {
+    match request {
+        ClientFrame::Email { email } => leave_email(state, session, &email).await,
+        ClientFrame::Rate {
+            survey,
+            kind,
+            score,
+        } => rate(state, session, survey, &kind, score).await,
+        _ => error_frame("invalid_frame", "expected email or rate"),
+    }
 }
 
 /// The answer to a rating from the widget.
