@@ -568,10 +568,14 @@ impl App {
         c.updated_at = now.max(at);
         c.last_activity_at = c.last_activity_at.max(at);
         store::update(&mut tx, &c).await?;
-        if changes.iter().any(|change| {
-            matches!(change, Change::StatusChanged { from, to }
-                if from.is_unresolved() && !to.is_unresolved())
-        }) {
+        // A resolution now asks the customer; an imported one from the past does not.
+        let recent = now - at < chrono::Duration::hours(1);
+        if recent
+            && changes.iter().any(|change| {
+                matches!(change, Change::StatusChanged { from, to }
+                    if from.is_unresolved() && !to.is_unresolved())
+            })
+        {
             self.ask_on_resolution(&mut tx, &c).await?;
         }
         tx.commit().await?;

@@ -253,6 +253,7 @@ impl App {
             notes: crm::notes_of(&mut tx, id).await?,
             orders: orders::of_customer(&mut tx, id, i64::MAX).await?,
             requests: orders::requests_of_customer(&mut tx, id).await?,
+            surveys: seva_store::surveys::of_customer(&mut tx, id).await?,
             events: events::for_customer(&mut tx, id).await?,
             conversations,
             customer,
@@ -626,6 +627,8 @@ pub struct Export {
     pub conversations: Vec<(seva_domain::Conversation, Vec<seva_domain::Message>)>,
     pub orders: Vec<Order>,
     pub requests: Vec<OrderRequest>,
+    /// Survey answers and comments.
+    pub surveys: Vec<seva_domain::survey::Survey>,
     pub events: Vec<Event>,
     pub exported_at: seva_domain::Timestamp,
 }

@@ -247,10 +247,17 @@ impl App {
         if !q.compare {
             return Box::pin(self.measure(period, &scope, q.by, &starts)).await;
         }
-        let length = to - from;
+        // The previous whole days of the same number (not the same seconds: a
+        // daylight-saving change in between would move its midnight).
+        let days = (q.to - q.from).num_days() + 1;
+        let (before_from, before_to) = period_of(&ReportQuery {
+            from: q.from - Duration::days(days),
+            to: q.from - Duration::days(1),
+            ..q.clone()
+        })?;
         let before = Period {
-            from: from - length,
-            to: from,
+            from: before_from,
+            to: before_to,
             ..period
         };
         let (mut report, previous) = tokio::try_join!(
@@ -496,9 +503,10 @@ pub const IMPACT_HORIZON_DAYS: i64 = 90;
 /// seconds on the report's clock.
 pub const FIRST_RESPONSE_TARGET_SECONDS: i64 = 4 * 3600;
 
-/// Service impact: of the conversations resolved in the period (whose 90 days have passed),
-/// the share whose customer ordered again within 90 days, split by CSAT, FCR and first
-/// response; beside the same rate for customers who ordered and had no conversation.
+/// Service impact: of the customers whose conversation was resolved in the period (their
+/// last resolution in it, once its 90 days have passed), the share who ordered again within
+/// 90 days, split by that conversation's CSAT, FCR and first response; beside the same rate
+/// for customers who ordered and had no conversation.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceImpact {
     pub all: Ratio,
@@ -510,7 +518,7 @@ pub struct ServiceImpact {
     pub first_response_within_target: Ratio,
     pub first_response_over_target: Ratio,
     pub no_conversation: Ratio,
-    /// Resolved in the period, but the 90 days have not passed yet: not counted.
+    /// Customers resolved in the period whose 90 days have not passed yet: not counted.
     pub pending: u64,
 }
 
@@ -540,7 +548,8 @@ impl App {
             &scope,
         )
         .await?;
-        let no_conversation = store::impact_baseline(&mut conn, from, to, now, horizon).await?;
+        let no_conversation =
+            store::impact_baseline(&mut conn, from, to, now, horizon, &scope).await?;
         let mut impact = ServiceImpact {
             no_conversation,
             pending,

@@ -56,7 +56,9 @@ impl App {
         &self,
         caller: &Caller,
     ) -> Result<Vec<(Option<BrandId>, SurveySettings)>> {
-        caller.require_write()?;
+        if caller.user.role != Role::Admin {
+            return Err(AppError::Forbidden);
+        }
         let mut conn = self.store.conn().await?;
         Ok(store::all_settings(&mut conn)
             .await?
@@ -76,6 +78,12 @@ impl App {
             return Err(AppError::Forbidden);
         }
         let settings = settings.checked()?;
+        if brand.is_some() && settings.relationship_nps_days.is_some() {
+            return Err(AppError::Invalid(ValueError::UnknownValue {
+                field: "relationship_nps_days (the default settings only)",
+                value: "a brand's".into(),
+            }));
+        }
         let mut conn = self.store.conn().await?;
         if let Some(b) = brand
             && !seva_store::staff::brand_exists(&mut conn, b).await?
@@ -102,6 +110,8 @@ impl App {
             return Ok(());
         }
         let now = self.now();
+        // Two resolutions of one customer at once must not both ask.
+        seva_store::customers::lock(tx, c.customer_id).await?;
         let customer = seva_store::customers::get(tx, c.customer_id).await?;
         if customer.merged_into.is_some() || customer.erased_at.is_some() {
             return Ok(());
@@ -196,6 +206,13 @@ impl App {
         let Some(days) = settings.relationship_nps_days else {
             return Ok(0);
         };
+        if self.survey_mail.is_none()
+            || seva_store::mail::mailbox_for_brand(&mut conn, None)
+                .await?
+                .is_none()
+        {
+            return Ok(0);
+        }
         let now = self.now();
         let interval = chrono::Duration::days(days);
         let due = store::relationship_nps_due(
@@ -210,6 +227,13 @@ impl App {
         let mut sent = 0;
         for customer in due {
             let mut tx = self.store.begin().await?;
+            // Another instance may have asked meanwhile: checked again under the lock.
+            seva_store::customers::lock(&mut tx, customer).await?;
+            let last_nps = store::last_asked(&mut tx, customer, true).await?;
+            let last = store::last_asked(&mut tx, customer, false).await?;
+            if !settings.relationship_nps_due(last_nps, now) || !settings.may_ask(last, now) {
+                continue;
+            }
             let customer = seva_store::customers::get(&mut tx, customer).await?;
             self.invite(&mut tx, &customer, None, &[SurveyKind::Nps])
                 .await?;
@@ -223,9 +247,15 @@ impl App {
     pub async fn survey_by_link(&self, id: i64, signature: &str) -> Result<Survey> {
         let mut conn = self.store.conn().await?;
         self.check_link(&mut conn, SurveyId(id), signature).await?;
-        store::get(&mut conn, SurveyId(id))
+        let survey = store::get(&mut conn, SurveyId(id))
             .await
-            .map_err(|_| AppError::SurveyLinkInvalid)
+            .map_err(|_| AppError::SurveyLinkInvalid)?;
+        // An erased customer's links take nothing more.
+        let customer = seva_store::customers::get(&mut conn, survey.customer_id).await?;
+        if customer.erased_at.is_some() {
+            return Err(AppError::SurveyLinkInvalid);
+        }
+        Ok(survey)
     }
 
     /// Records a score given through a link (the click in the email, or the page after it).

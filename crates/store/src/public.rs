@@ -351,6 +351,14 @@ pub async fn server_key(
     fresh: &str,
     now: Timestamp,
 ) -> Result<String> {
+    // Read first: made once, the key is only read afterwards (no write lock per request).
+    let known: Option<String> = sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(value) = known {
+        return Ok(value);
+    }
     sqlx::query(
         "INSERT INTO server_keys (name, value, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO NOTHING",

@@ -696,8 +696,9 @@ pub struct ImpactCell {
     pub ordered_again: u64,
 }
 
-/// Conversations resolved (and still resolved) in the period whose horizon has passed by
-/// `now`, grouped as [`ImpactCell`]; and how many were left out because it has not.
+/// Customers with a conversation resolved (and still resolved) in the period, each by their
+/// last resolution in it, whose horizon has passed by `now`, grouped as [`ImpactCell`]; and
+/// how many were left out because it has not.
 pub async fn service_impact(
     conn: &mut Conn,
     period: Period,
@@ -743,6 +744,10 @@ pub async fn service_impact(
                   ON s.conversation_id = f.conversation_id
            WHERE f.final_resolved_at >= $1 AND f.final_resolved_at < $2
              AND f.final_resolved_at <= $3{scope_sql}
+             AND NOT EXISTS (SELECT 1 FROM conversation_facts l
+                             WHERE l.customer_id = f.customer_id
+                               AND l.final_resolved_at > f.final_resolved_at
+                               AND l.final_resolved_at < $2)
          ) AS resolved GROUP BY csat, fcr, fast"
     );
     let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
@@ -772,7 +777,11 @@ pub async fn service_impact(
     let sql = format!(
         "SELECT COUNT(*) AS n FROM conversation_facts f
          WHERE f.final_resolved_at >= $1 AND f.final_resolved_at < $2
-           AND f.final_resolved_at > $3{scope_sql}"
+           AND f.final_resolved_at > $3{scope_sql}
+           AND NOT EXISTS (SELECT 1 FROM conversation_facts l
+                           WHERE l.customer_id = f.customer_id
+                             AND l.final_resolved_at > f.final_resolved_at
+                             AND l.final_resolved_at < $2)"
     );
     let row = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
         .fetch_one(&mut *conn)
@@ -789,27 +798,34 @@ pub async fn impact_baseline(
     to: Timestamp,
     now: Timestamp,
     horizon: chrono::Duration,
+    scope: &Scope,
 ) -> Result<Ratio> {
-    let row = sqlx::query(
+    let mut args = vec![
+        Arg::Int(to_micros(from)),
+        Arg::Int(to_micros(to)),
+        Arg::Int(to_micros(now - horizon)),
+        Arg::Int(horizon.num_microseconds().unwrap_or(i64::MAX)),
+    ];
+    // Of the filters, a segment applies (the others are about conversations these
+    // customers did not have).
+    let segment = order_scope(scope, &mut args);
+    let sql = format!(
         "SELECT COUNT(*) AS n,
                 COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM orders a
                     WHERE a.customer_id = b.customer_id AND a.placed_at > b.first_at
                       AND a.placed_at <= b.first_at + $4 AND a.status <> 'cancelled')
                   THEN 1 ELSE 0 END), 0) AS again
          FROM (SELECT o.customer_id, MIN(o.placed_at) AS first_at FROM orders o
-               WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'
+               WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'{segment}
                GROUP BY o.customer_id) AS b
          WHERE b.first_at <= $3
            AND NOT EXISTS (SELECT 1 FROM conversation_facts f
                            WHERE f.customer_id = b.customer_id
-                             AND f.created_at >= $1 - $4 AND f.created_at < $2)",
-    )
-    .bind(to_micros(from))
-    .bind(to_micros(to))
-    .bind(to_micros(now - horizon))
-    .bind(horizon.num_microseconds().unwrap_or(i64::MAX))
-    .fetch_one(&mut *conn)
-    .await?;
+                             AND f.created_at >= $1 - $4 AND f.created_at < $2)"
+    );
+    let row = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(Ratio {
         numerator: u64::try_from(col::<i64>(&row, "again")?).unwrap_or(0),
         denominator: u64::try_from(col::<i64>(&row, "n")?).unwrap_or(0),

@@ -245,8 +245,10 @@ pub async fn answers_in(
     Ok(out)
 }
 
-/// Customers who ordered since `since`, were not asked for NPS since `nps_since` and were
-/// not asked anything since `quiet_since`: the next batch for relationship NPS.
+/// Customers with an email address who ordered since `since`, were not asked for NPS since
+/// `nps_since` and were not asked anything since `quiet_since`: the next batch for
+/// relationship NPS (asked by email only: without a conversation the portal has no place
+/// to ask).
 pub async fn relationship_nps_due(
     conn: &mut Conn,
     since: Timestamp,
@@ -259,6 +261,8 @@ pub async fn relationship_nps_due(
          JOIN customers c ON c.id = o.customer_id
          WHERE o.placed_at >= $1 AND o.status <> 'cancelled'
            AND c.merged_into IS NULL AND c.erased_at IS NULL
+           AND EXISTS (SELECT 1 FROM customer_identities i
+                       WHERE i.customer_id = o.customer_id AND i.kind = 'email')
            AND NOT EXISTS (SELECT 1 FROM surveys s WHERE s.customer_id = o.customer_id
                            AND (s.created_at >= $4
                                 OR (s.created_at >= $2 AND s.asks LIKE '%nps%')))

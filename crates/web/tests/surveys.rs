@@ -211,8 +211,43 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
         "sent, two answers, the comment: {kinds:?}"
     );
 
-    // The agent's page shows the answer on the thread; the customer's timeline too.
+    // The agent's page shows the answer on the thread; the customer's timeline too. The
+    // settings are the admins'.
     let cookie = sign_in(&t, "sara@shop.example").await;
+    let settings_page = t
+        .page(Method::GET, "/settings/surveys", None, &cookie, None)
+        .await;
+    assert_eq!(settings_page.status, StatusCode::FORBIDDEN);
+    let admin_cookie = sign_in(&t, "admin@shop.example").await;
+    let settings_page = t
+        .page(Method::GET, "/settings/surveys", None, &admin_cookie, None)
+        .await;
+    assert_eq!(
+        settings_page.status,
+        StatusCode::OK,
+        "{}",
+        settings_page.text
+    );
+    assert!(
+        settings_page
+            .text
+            .contains("name=\"csat\" value=\"on\" checked")
+    );
+    // A mail client looking ahead (HEAD, prefetch) records nothing.
+    let ahead = t
+        .page(Method::HEAD, &link(&mail.body, "csat", 1), None, "", None)
+        .await;
+    assert_eq!(ahead.status, StatusCode::OK);
+    let still = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{id}/surveys"),
+            &t.agent,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(still.body[0]["csat"], 4, "HEAD recorded nothing");
     let thread = t
         .page(
             Method::GET,

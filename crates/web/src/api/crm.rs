@@ -209,6 +209,7 @@ pub struct ExportJson {
     pub conversations: Vec<ExportConversationJson>,
     pub orders: Vec<OrderJson>,
     pub order_requests: Vec<OrderRequestJson>,
+    pub surveys: Vec<super::surveys::SurveyJson>,
     pub events: Vec<EventJson>,
 }
 
@@ -229,6 +230,7 @@ impl From<Export> for ExportJson {
                 .collect(),
             orders: e.orders.into_iter().map(Into::into).collect(),
             order_requests: e.requests.into_iter().map(Into::into).collect(),
+            surveys: e.surveys.into_iter().map(Into::into).collect(),
             events: e.events.into_iter().map(Into::into).collect(),
         }
     }

@@ -41,7 +41,11 @@ fn scale_words(tr: &Tr<'_>, kind: SurveyKind) -> (String, String) {
 
 /// The question as the customer reads it.
 fn question(tr: &Tr<'_>, kind: SurveyKind, brand: &str) -> String {
-    tr.t1(&format!("survey-{kind}-question"), "brand", brand)
+    tr.t1(
+        &format!("survey-{kind}-question"),
+        "brand",
+        &brand_or_us(tr, brand),
+    )
 }
 
 impl SurveyMail for SurveyWriter {
@@ -151,6 +155,15 @@ pub(crate) async fn brand_name(state: &AppState, brand: Option<BrandId>) -> Stri
         .unwrap_or_default()
 }
 
+/// The brand named in a question; without any brand, "us" in the reader's language.
+fn brand_or_us(tr: &Tr<'_>, brand: &str) -> String {
+    if brand.trim().is_empty() {
+        tr.t("survey-brand-us")
+    } else {
+        brand.to_owned()
+    }
+}
+
 async fn survey_page(
     state: &AppState,
     tr: Tr<'_>,
@@ -193,14 +206,36 @@ fn failed(tr: &Tr<'_>, e: &AppError) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, tr.t("error-generic")).into_response()
 }
 
+/// Whether a request only looks ahead (HEAD, a browser's or mail client's prefetch): it
+/// shows the page but records nothing.
+fn looks_ahead(method: &axum::http::Method, headers: &HeaderMap) -> bool {
+    let prefetch = ["sec-purpose", "purpose", "x-purpose", "x-moz"]
+        .iter()
+        .any(|name| {
+            headers
+                .get(*name)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("prefetch"))
+        });
+    method == axum::http::Method::HEAD || prefetch
+}
+
 /// The one-click link: records the rating, then offers the rest.
 pub async fn click(
     State(state): State<AppState>,
+    method: axum::http::Method,
     headers: HeaderMap,
     Path((id, kind, score)): Path<(i64, String, String)>,
     Query(q): Query<SignatureQuery>,
 ) -> Response {
     let tr = super::public::language(&state, &headers, q.lang.as_deref());
+    if looks_ahead(&method, &headers) {
+        return match state.app.survey_by_link(id, &q.s).await {
+            Ok(survey) => survey_page(&state, tr, &survey, &q.s, false, None).await,
+            Err(AppError::SurveyLinkInvalid) => invalid_link(tr),
+            Err(e) => failed(&tr, &e),
+        };
+    }
     let Ok(kind) = kind.parse::<SurveyKind>() else {
         return invalid_link(tr);
     };
@@ -388,6 +423,9 @@ async fn settings_page(
         state.app.brands().await,
     ) {
         (Ok(s), Ok(b)) => (s, b),
+        (Err(AppError::Forbidden), _) => {
+            return (StatusCode::FORBIDDEN, tr.t("error-admins-only")).into_response();
+        }
         (Err(e), _) | (_, Err(e)) => return unavailable(&e),
     };
     let fmt = agent.fmt;
