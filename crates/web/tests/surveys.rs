@@ -290,6 +290,64 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     assert_eq!(t.count("surveys").await, 2);
     assert_eq!(survey_notices(&t).await.len(), 2);
 
+    // The portal asks it too: Maryam signs in and rates it there.
+    let mut token = None;
+    t.app
+        .request_portal_link("maryam@example.ir", |tok| {
+            token = Some(tok.to_owned());
+            seva_app::public::MailText {
+                subject: "Sign in".into(),
+                body: format!("/portal/link/{tok}"),
+            }
+        })
+        .await
+        .unwrap();
+    let session = t
+        .app
+        .redeem_portal_link(&token.expect("a sign-in link"))
+        .await
+        .unwrap();
+    let portal = format!("seva_portal={session}");
+    let thread = t
+        .page(
+            Method::GET,
+            &format!("/portal/conversations/{id}"),
+            None,
+            &portal,
+            Some("fa"),
+        )
+        .await;
+    assert_eq!(thread.status, StatusCode::OK, "{}", thread.text);
+    assert!(
+        thread.text.contains("action=\"/portal/surveys/2\""),
+        "{}",
+        thread.text
+    );
+    assert!(
+        !thread.text.contains("action=\"/portal/surveys/1\""),
+        "the answered one is not asked"
+    );
+    let rated = t
+        .page(
+            Method::POST,
+            "/portal/surveys/2",
+            Some(&format!("conversation={id}&kind=csat&score=5")),
+            &portal,
+            None,
+        )
+        .await;
+    assert_eq!(rated.status, StatusCode::SEE_OTHER, "{}", rated.text);
+    let listed = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{id}/surveys"),
+            &t.agent,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(listed.body[1]["csat"], 5, "{}", listed.text);
+
     // A customer without an email is asked in the portal, not by mail.
     let phone_only = t
         .post_conversation(json!({"customer": {"phone": "+989123456789"},
