@@ -193,12 +193,13 @@ async fn search(client: &Client, words: &str) {
     let box_ = client.find(Locator::Id("search-box")).await.unwrap();
     box_.clear().await.unwrap();
     box_.send_keys(&format!("{words}\n")).await.unwrap();
-    wait_until(
-        client,
-        &format!("search results for {words}"),
-        "return location.search.includes('q=') && document.querySelectorAll('.snippet mark').length > 0",
-    )
-    .await;
+    // This search's page, not the previous one's: the address carries these words.
+    let script = format!(
+        "return decodeURIComponent(location.search.replace(/\\+/g, ' ')).includes({}) \
+         && document.querySelectorAll('.snippet mark').length > 0",
+        serde_json::to_string(words).unwrap()
+    );
+    wait_until(client, &format!("search results for {words}"), &script).await;
 }
 
 /// A server on loopback with the demo shop; the temporary attachment folder lives as long as
