@@ -229,16 +229,7 @@ impl Measured {
 impl App {
     /// The KPI report (supervisors and admins).
     pub async fn kpi_report(&self, caller: &Caller, q: &ReportQuery) -> Result<KpiReport> {
-        if !matches!(caller.user.role, Role::Admin | Role::Supervisor) {
-            return Err(AppError::Forbidden);
-        }
-        let (from, to) = period_of(q)?;
-        let scope = self.scope_of(&q.scope).await?;
-        let period = Period {
-            from,
-            to,
-            business: q.business_clock,
-        };
+        let (period, scope) = self.report_of(caller, q).await?;
         let starts = match q.step {
             None => Vec::new(),
             Some(step) => bucket_starts(q, step)?,
@@ -275,22 +266,33 @@ impl App {
         q: &ReportQuery,
         which: Drill,
     ) -> Result<Vec<DrillRow>> {
+        let (period, scope) = self.report_of(caller, q).await?;
+        // Figures at the period's end are read as of now when the period has not ended.
+        let period = if matches!(which, Drill::Unanswered | Drill::Backlog) {
+            Period {
+                to: period.to.min(self.now()),
+                ..period
+            }
+        } else {
+            period
+        };
+        let mut conn = self.store.conn().await?;
+        Ok(store::drill(&mut conn, which, period, &scope, 500).await?)
+    }
+
+    /// What every report starts with: the caller may read reports (supervisors and admins),
+    /// and the query's period and scope, checked.
+    async fn report_of(&self, caller: &Caller, q: &ReportQuery) -> Result<(Period, Scope)> {
         if !matches!(caller.user.role, Role::Admin | Role::Supervisor) {
             return Err(AppError::Forbidden);
         }
         let (from, to) = period_of(q)?;
-        let scope = self.scope_of(&q.scope).await?;
         let period = Period {
             from,
-            to: to.min(if matches!(which, Drill::Unanswered | Drill::Backlog) {
-                self.now()
-            } else {
-                to
-            }),
+            to,
             business: q.business_clock,
         };
-        let mut conn = self.store.conn().await?;
-        Ok(store::drill(&mut conn, which, period, &scope, 500).await?)
+        Ok((period, self.scope_of(&q.scope).await?))
     }
 
     async fn scope_of(&self, s: &ReportScope) -> Result<Scope> {
@@ -525,16 +527,8 @@ pub struct ServiceImpact {
 impl App {
     /// The service impact report (supervisors and admins).
     pub async fn service_impact(&self, caller: &Caller, q: &ReportQuery) -> Result<ServiceImpact> {
-        if !matches!(caller.user.role, Role::Admin | Role::Supervisor) {
-            return Err(AppError::Forbidden);
-        }
-        let (from, to) = period_of(q)?;
-        let scope = self.scope_of(&q.scope).await?;
-        let period = Period {
-            from,
-            to,
-            business: q.business_clock,
-        };
+        let (period, scope) = self.report_of(caller, q).await?;
+        let (from, to) = (period.from, period.to);
         let now = self.now();
         let horizon = Duration::days(IMPACT_HORIZON_DAYS);
         let mut conn = self.store.conn().await?;
