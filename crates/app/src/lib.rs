@@ -14,6 +14,7 @@ pub mod hours;
 pub mod live;
 pub mod mail;
 pub mod public;
+mod report_days;
 pub mod reports;
 mod secrets;
 mod segments;
@@ -90,6 +91,8 @@ pub struct App {
     mail_ca: Option<Arc<[u8]>>,
     /// Who writes survey emails; see `App::with_survey_mail`.
     survey_mail: Option<Arc<dyn surveys::SurveyMail>>,
+    /// Closed days of reports; see `report_days`.
+    report_days: Arc<report_days::DayCache>,
 }
 
 impl App {
@@ -103,6 +106,7 @@ impl App {
             blobs: None,
             mail_ca: None,
             survey_mail: None,
+            report_days: Arc::default(),
         }
     }
 

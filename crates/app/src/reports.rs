@@ -13,6 +13,7 @@ use seva_store::reports::{
     Scope,
 };
 
+use crate::report_days::Day;
 use crate::{App, AppError, Caller, Result};
 
 /// Which conversations a report covers (all when empty).
@@ -144,14 +145,27 @@ fn keys_of(cells: &[&[Option<String>]]) -> Vec<Option<String>> {
 }
 
 /// Everything measured per conversation, grouped by `key` (a bucket index or a breakdown key).
-#[derive(Debug, Default)]
-struct Measured {
-    durations: [Vec<Cell<Vec<i64>>>; 4],
-    resolutions: Vec<Cell<Resolutions>>,
-    answers: Vec<Cell<[Answers; 3]>>,
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Measured {
+    pub durations: [Vec<Cell<Vec<i64>>>; 4],
+    pub resolutions: Vec<Cell<Resolutions>>,
+    pub answers: Vec<Cell<[Answers; 3]>>,
 }
 
 impl Measured {
+    /// Adds a day's cells, in bucket `bucket`.
+    pub(crate) fn add_day(&mut self, day: Measured, bucket: usize) {
+        fn into<T>(to: &mut Vec<Cell<T>>, from: Vec<Cell<T>>, bucket: usize) {
+            to.extend(from.into_iter().map(|c| Cell { bucket, ..c }));
+        }
+        let [a, b, c, d] = day.durations;
+        for (to, from) in self.durations.iter_mut().zip([a, b, c, d]) {
+            into(to, from, bucket);
+        }
+        into(&mut self.resolutions, day.resolutions, bucket);
+        into(&mut self.answers, day.answers, bucket);
+    }
+
     /// A breakdown's rows: one per key present in any figure.
     fn by_key(self) -> Vec<(Option<String>, Figures)> {
         let keys = keys_of(&[
@@ -234,26 +248,58 @@ impl App {
             None => Vec::new(),
             Some(step) => bucket_starts(q, step)?,
         };
+        // Day by day through the cache of closed days, unless a segment (its members change
+        // with time) filters.
+        let view = scope.segment.is_none().then(|| {
+            format!(
+                "{}|{}|{:?}",
+                q.tz.name(),
+                q.business_clock,
+                (
+                    &q.scope.channel,
+                    q.scope.team,
+                    q.scope.agent,
+                    q.scope.brand,
+                    &q.scope.tag
+                )
+            )
+        });
+        // The previous whole days of the same number (not the same seconds: a
+        // daylight-saving change in between would move its midnight), and the ones before.
+        let length = Duration::days((q.to - q.from).num_days() + 1);
+        let days = days_of(q.tz, q.from, q.to, q.step)?;
+        let before_days = days_of(q.tz, q.from - length, q.from - Duration::days(1), None)?;
+        let current = Reading {
+            period,
+            starts: &starts,
+            days: &days,
+            earlier: &before_days,
+            view: view.as_deref(),
+        };
         // Boxed: a report's futures (several queries side by side) are large.
         if !q.compare {
-            return Box::pin(self.measure(period, &scope, q.by, &starts)).await;
+            return Box::pin(self.measure(&current, &scope, q.by)).await;
         }
-        // The previous whole days of the same number (not the same seconds: a
-        // daylight-saving change in between would move its midnight).
-        let days = (q.to - q.from).num_days() + 1;
-        let (before_from, before_to) = period_of(&ReportQuery {
-            from: q.from - Duration::days(days),
-            to: q.from - Duration::days(1),
-            ..q.clone()
-        })?;
-        let before = Period {
-            from: before_from,
-            to: before_to,
-            ..period
+        let earlier_days = days_of(
+            q.tz,
+            q.from - length - length,
+            q.from - length - Duration::days(1),
+            None,
+        )?;
+        let before = Reading {
+            period: Period {
+                from: before_days.first().map_or(period.from, |d| d.start),
+                to: period.from,
+                ..period
+            },
+            starts: &[],
+            days: &before_days,
+            earlier: &earlier_days,
+            view: view.as_deref(),
         };
         let (mut report, previous) = tokio::try_join!(
-            Box::pin(self.measure(period, &scope, q.by, &starts)),
-            Box::pin(self.measure(before, &scope, None, &[])),
+            Box::pin(self.measure(&current, &scope, q.by)),
+            Box::pin(self.measure(&before, &scope, None)),
         )?;
         report.previous = Some(Box::new(previous));
         Ok(report)
@@ -321,30 +367,19 @@ impl App {
     /// figures, each query on its own pooled connection so they run side by side.
     async fn measure(
         &self,
-        period: Period,
+        r: &Reading<'_>,
         scope: &Scope,
         by: Option<Dimension>,
-        starts: &[Timestamp],
     ) -> Result<KpiReport> {
+        let (period, starts) = (r.period, r.starts);
         let now = self.now();
         let end = period.to.min(now);
-        let buckets = Grouping { by: None, starts };
         let (measured, breakdown, (unanswered, oldest), backlog, orders) = tokio::try_join!(
-            self.measured(period, scope, buckets),
+            self.grouped(r, scope, None),
             async {
                 match by {
                     None => Ok(None),
-                    Some(by) => self
-                        .measured(
-                            period,
-                            scope,
-                            Grouping {
-                                by: Some(by),
-                                starts: &[],
-                            },
-                        )
-                        .await
-                        .map(Some),
+                    Some(by) => self.grouped(r, scope, Some(by)).await.map(Some),
                 }
             },
             async {
@@ -355,7 +390,7 @@ impl App {
                 let mut conn = self.store.conn().await?;
                 Ok::<_, AppError>(store::backlog(&mut conn, end, scope).await?)
             },
-            self.order_figures(period, end, scope),
+            self.order_figures(r, end, scope),
         )?;
         let bucket_count = starts.len().max(1);
         let indexes: Vec<usize> = (0..bucket_count).collect();
@@ -388,42 +423,80 @@ impl App {
         })
     }
 
-    /// Repeat purchase and retention of the period, and churn at its end.
+    /// The per-conversation figures of a reading, per bucket of its series (`by`: none), or
+    /// per key of a breakdown.
+    async fn grouped(
+        &self,
+        r: &Reading<'_>,
+        scope: &Scope,
+        by: Option<Dimension>,
+    ) -> Result<Measured> {
+        let Some(view) = r.view else {
+            let starts = if by.is_some() { &[][..] } else { r.starts };
+            let grouping = Grouping { by, starts };
+            return Box::pin(self.measured_parts(r.period, scope, grouping, true, true)).await;
+        };
+        let days: Vec<Day> = r
+            .days
+            .iter()
+            .map(|d| Day {
+                bucket: if by.is_some() { 0 } else { d.bucket },
+                ..*d
+            })
+            .collect();
+        Box::pin(self.measured_days(&format!("{view}|{by:?}"), r.period, scope, by, &days)).await
+    }
+
+    /// Repeat purchase and retention of the period (against the same number of days before),
+    /// and churn at its end: from the cache of days unless a segment filters.
     async fn order_figures(
         &self,
-        period: Period,
+        r: &Reading<'_>,
         end: Timestamp,
         scope: &Scope,
     ) -> Result<(Ratio, Ratio, i64)> {
-        let length = period.to - period.from;
-        let mut conn = self.store.conn().await?;
-        let repeat = store::repeat_purchase(&mut conn, period.from, period.to, scope).await?;
-        let retention = store::retention(
-            &mut conn,
-            period.from - length,
-            period.from,
-            period.to,
-            scope,
-        )
-        .await?;
-        let churned = store::churned(
-            &mut conn,
-            end - Duration::days(CHURN_HORIZON_DAYS),
-            end,
-            scope,
-        )
-        .await?;
+        let period = r.period;
+        let earlier_from = r.earlier.first().map_or(period.from, |d| d.start);
+        let horizon = Duration::days(CHURN_HORIZON_DAYS);
+        if r.view.is_none() {
+            let mut conn = self.store.conn().await?;
+            let repeat = store::repeat_purchase(&mut conn, period.from, period.to, scope).await?;
+            let retention =
+                store::retention(&mut conn, earlier_from, period.from, period.to, scope).await?;
+            let churned = store::churned(&mut conn, end - horizon, end, scope).await?;
+            return Ok((repeat, retention, churned));
+        }
+        let (now, before, churned) = tokio::try_join!(
+            self.buyers_of_days(r.days),
+            self.buyers_of_days(r.earlier),
+            self.churned_at(end, horizon),
+        )?;
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let repeat = Ratio {
+            numerator: count(now.values().filter(|n| **n >= 2).count()),
+            denominator: count(now.len()),
+        };
+        let retention = Ratio {
+            numerator: count(before.keys().filter(|c| now.contains_key(c)).count()),
+            denominator: count(before.len()),
+        };
         Ok((repeat, retention, churned))
     }
 
-    /// The per-conversation figures of a period, grouped.
-    async fn measured(
+    /// The per-conversation figures of a period, grouped: the durations and answers when
+    /// `main`, the one-touch and FCR counts when `resolutions`.
+    pub(crate) async fn measured_parts(
         &self,
         period: Period,
         scope: &Scope,
         grouping: Grouping<'_>,
+        main: bool,
+        resolutions: bool,
     ) -> Result<Measured> {
         let durations = |which| async move {
+            if !main {
+                return Ok(Vec::new());
+            }
             let mut conn = self.store.conn().await?;
             Ok::<_, AppError>(store::durations(&mut conn, which, period, scope, grouping).await?)
         };
@@ -433,6 +506,9 @@ impl App {
             durations(Durations::FirstResolution),
             durations(Durations::FullResolution),
             async {
+                if !resolutions {
+                    return Ok(Vec::new());
+                }
                 let mut conn = self.store.conn().await?;
                 Ok::<_, AppError>(
                     store::resolutions(
@@ -447,6 +523,9 @@ impl App {
                 )
             },
             async {
+                if !main {
+                    return Ok(Vec::new());
+                }
                 let mut conn = self.store.conn().await?;
                 Ok::<_, AppError>(
                     store::answers(&mut conn, period.from, period.to, scope, grouping).await?,
@@ -482,6 +561,44 @@ pub fn period_of(q: &ReportQuery) -> Result<(Timestamp, Timestamp)> {
     let from = day_start(q.tz, q.from)?;
     let to = day_start(q.tz, q.to.succ_opt().ok_or_else(out_of_range)?)?;
     Ok((from, to))
+}
+
+/// A period to measure: its days, its series' bucket starts, and its cache view (`None`:
+/// not cached).
+struct Reading<'a> {
+    period: Period,
+    starts: &'a [Timestamp],
+    days: &'a [Day],
+    /// The same number of days just before (retention compares with them).
+    earlier: &'a [Day],
+    view: Option<&'a str>,
+}
+
+/// The local days `from..=to` in `tz`, each with its bucket of a series per `step`.
+fn days_of(tz: Tz, from: NaiveDate, to: NaiveDate, step: Option<Step>) -> Result<Vec<Day>> {
+    let mut days = Vec::new();
+    let mut date = from;
+    let mut start = day_start(tz, date)?;
+    let mut i = 0;
+    while date <= to {
+        let next = date.succ_opt().unwrap_or(date);
+        let end = day_start(tz, next)?;
+        let bucket = match step {
+            None => 0,
+            Some(Step::Day) => i,
+            Some(Step::Week) => i / 7,
+        };
+        days.push(Day {
+            date,
+            start,
+            end,
+            bucket,
+        });
+        date = next;
+        start = end;
+        i += 1;
+    }
+    Ok(days)
 }
 
 /// Where each day (or each 7 days from `from`) of the period starts, in `tz`.

@@ -76,7 +76,7 @@ fn bind_content<'q>(
 /// replaced. Call inside a transaction.
 pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Result<Recorded> {
     let existing = sqlx::query(
-        "SELECT id, fingerprint, source_updated_at FROM orders
+        "SELECT id, fingerprint, source_updated_at, placed_at, status, customer_id FROM orders
              WHERE source = $1 AND external_id = $2",
     )
     .bind(new.source.as_str())
@@ -118,6 +118,18 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
             .bind(id.0)
             .execute(&mut *conn)
             .await?;
+        // Reports may hold the days it counted in: a new placing day, customer or
+        // cancellation moves them (its shipping does not).
+        let placed: i64 = col(&row, "placed_at")?;
+        let status: String = col(&row, "status")?;
+        let customer: i64 = col(&row, "customer_id")?;
+        let cancelled = |status: &str| status == "cancelled";
+        if placed != to_micros(new.placed_at)
+            || customer != new.customer_id.0
+            || cancelled(&status) != cancelled(new.status.as_str())
+        {
+            crate::kpi_days::orders_changed(conn, &[placed, to_micros(new.placed_at)]).await?;
+        }
         Recorded::Updated(id)
     } else {
         let row = bind_content(
@@ -138,6 +150,7 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
         .fetch_one(&mut *conn)
         .await?;
         let id: i64 = col(&row, "id")?;
+        crate::kpi_days::orders_changed(conn, &[to_micros(new.placed_at)]).await?;
         Recorded::Created(OrderId(id))
     };
     if let Some(address) = new.shipping_address {

@@ -136,10 +136,15 @@ pub async fn update(conn: &mut Conn, c: &Conversation) -> Result<()> {
 
 /// Replaces a conversation's tags.
 pub async fn set_tags(conn: &mut Conn, id: ConversationId, tags: &[String]) -> Result<()> {
-    sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
+    let removed = sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
         .bind(id.0)
         .execute(&mut *conn)
-        .await?;
+        .await?
+        .rows_affected();
+    if removed > 0 && tags.is_empty() {
+        // Reports filter and group by tag.
+        crate::kpi_days::touch(conn, id).await?;
+    }
     add_tags(conn, id, tags).await
 }
 
@@ -154,6 +159,10 @@ pub async fn add_tags(conn: &mut Conn, id: ConversationId, tags: &[String]) -> R
         .bind(tag)
         .execute(&mut *conn)
         .await?;
+    }
+    if !tags.is_empty() {
+        // Reports filter and group by tag (a new conversation counts nowhere yet: no cost).
+        crate::kpi_days::touch(conn, id).await?;
     }
     Ok(())
 }

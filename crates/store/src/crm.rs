@@ -263,6 +263,22 @@ pub async fn merge(
     now: Timestamp,
 ) -> Result<Moved> {
     let mut moved = Moved::default();
+    // The moved conversations change FCR (the customer's other conversations decide it):
+    // reports' cached days they count in are recomputed.
+    let conversations: Vec<i64> =
+        sqlx::query_scalar("SELECT conversation_id FROM conversation_facts WHERE customer_id = $1")
+            .bind(from.0)
+            .fetch_all(&mut *conn)
+            .await?;
+    for id in conversations {
+        crate::kpi_days::touch(conn, seva_domain::ConversationId(id)).await?;
+    }
+    let placed: Vec<i64> =
+        sqlx::query_scalar("SELECT placed_at FROM orders WHERE customer_id = $1")
+            .bind(from.0)
+            .fetch_all(&mut *conn)
+            .await?;
+    crate::kpi_days::orders_changed(conn, &placed).await?;
     for table in [
         "customer_identities",
         "conversations",

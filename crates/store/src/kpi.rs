@@ -35,11 +35,12 @@ pub async fn on_event(
 /// a new team or brand may mean a new schedule, so the business-hours durations are
 /// recomputed then.
 pub async fn sync_columns(conn: &mut Conn, c: &seva_domain::Conversation) -> Result<()> {
-    let row =
-        sqlx::query("SELECT team_id, brand_id FROM conversation_facts WHERE conversation_id = $1")
-            .bind(c.id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row = sqlx::query(
+        "SELECT team_id, brand_id, assignee_id FROM conversation_facts WHERE conversation_id = $1",
+    )
+    .bind(c.id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(row) = row else {
         // Not yet computed: the first message's event will.
         return Ok(());
@@ -49,6 +50,14 @@ pub async fn sync_columns(conn: &mut Conn, c: &seva_domain::Conversation) -> Res
     if team != c.team_id.map(|t| t.0) || brand != c.brand_id.map(|b| b.0) {
         return refresh(conn, c.id).await;
     }
+    let assignee: Option<i64> = col(&row, "assignee_id")?;
+    // The status is not counted by cached days; the assignee is (breakdowns by agent).
+    let reassigned = assignee != c.assignee_id.map(|u| u.0);
+    let before = if reassigned {
+        crate::kpi_days::counted(conn, c.id).await?
+    } else {
+        None
+    };
     sqlx::query(
         "UPDATE conversation_facts SET status = $2, assignee_id = $3 WHERE conversation_id = $1",
     )
@@ -57,6 +66,9 @@ pub async fn sync_columns(conn: &mut Conn, c: &seva_domain::Conversation) -> Res
     .bind(c.assignee_id.map(|u| u.0))
     .execute(&mut *conn)
     .await?;
+    if reassigned {
+        crate::kpi_days::changed(conn, c.id, before).await?;
+    }
     Ok(())
 }
 
@@ -128,6 +140,13 @@ async fn recompute(conn: &mut Conn, conversation: ConversationId, first: bool) -
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
+    // What it counted before, to bump the cached report days the change moves (the start-up
+    // backfill has nothing before, and no cache is built yet).
+    let before = if first {
+        None
+    } else {
+        crate::kpi_days::counted(conn, conversation).await?
+    };
     let f = facts(&steps(conn, conversation).await?);
     let hours = crate::hours::of_conversation(conn, conversation).await?;
     let business = hours
@@ -213,7 +232,10 @@ async fn recompute(conn: &mut Conn, conversation: ConversationId, first: bool) -
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    if first {
+        return Ok(());
+    }
+    crate::kpi_days::changed(conn, conversation, before).await
 }
 
 /// Facts for conversations recorded before facts were kept (or loaded in bulk), at start. Every

@@ -20,6 +20,7 @@ pub mod fanout;
 pub mod hours;
 pub mod idempotency;
 pub mod kpi;
+pub mod kpi_days;
 pub mod mail;
 pub mod privacy;
 pub mod public;
@@ -297,6 +298,7 @@ fn migrator(backend: Backend) -> Migrator {
         (13, "crm", "0013_crm.sql"),
         (14, "kpi", "0014_kpi.sql"),
         (15, "surveys", "0015_surveys.sql"),
+        (16, "kpi days", "0016_kpi_days.sql"),
     );
     let migrations = files
         .iter()

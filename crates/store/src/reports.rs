@@ -81,7 +81,7 @@ impl Scope {
 }
 
 /// What a breakdown groups by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dimension {
     Channel,
     Team,
@@ -118,17 +118,25 @@ impl Grouping<'_> {
     /// `key, bucket` select expressions over time column `at`, and the join the key needs.
     fn select(&self, at: &str) -> (String, &'static str) {
         let (key, join) = self.by.map_or(("NULL", ""), Dimension::key);
-        let mut bucket = String::from("CAST(0 AS BIGINT)");
-        if self.starts.len() > 1 {
-            // Microsecond numbers computed here, never input: written into the SQL.
-            bucket = String::from("CAST(CASE");
-            for (i, start) in self.starts.iter().enumerate().skip(1) {
-                let _ = write!(bucket, " WHEN {at} < {} THEN {}", to_micros(*start), i - 1);
-            }
-            let _ = write!(bucket, " ELSE {} END AS BIGINT)", self.starts.len() - 1);
-        }
-        (format!("{key} AS k, {bucket} AS b"), join)
+        let buckets = bucket_of(at, self.starts, 0, self.starts.len().max(1));
+        (format!("{key} AS k, CAST({buckets} AS BIGINT) AS b"), join)
     }
+}
+
+/// Which of buckets `lo..hi` time `at` falls in, as nested CASEs halving the range (a year of
+/// days costs each row 9 comparisons, not 366). Microsecond numbers computed here, never
+/// input, are written into the SQL.
+fn bucket_of(at: &str, starts: &[Timestamp], lo: usize, hi: usize) -> String {
+    if hi - lo <= 1 {
+        return lo.to_string();
+    }
+    let mid = usize::midpoint(lo, hi);
+    format!(
+        "CASE WHEN {at} < {} THEN {} ELSE {} END",
+        to_micros(starts[mid]),
+        bucket_of(at, starts, lo, mid),
+        bucket_of(at, starts, mid, hi)
+    )
 }
 
 /// One group of a report: its key (`None`: no team, no agent, ... or no breakdown), its time
@@ -531,6 +539,68 @@ pub async fn churned(
         .fetch_one(&mut *conn)
         .await?;
     col(&row, "n")
+}
+
+/// Customers who placed orders (not cancelled) in `[from, to)`, per bucket of `starts`:
+/// (bucket, customer, how many orders).
+pub async fn buyers(
+    conn: &mut Conn,
+    from: Timestamp,
+    to: Timestamp,
+    starts: &[Timestamp],
+) -> Result<Vec<(usize, i64, i64)>> {
+    let (select, _) = Grouping { by: None, starts }.select("o.placed_at");
+    let sql = format!(
+        "SELECT {select}, o.customer_id, COUNT(*) AS n FROM orders o
+         WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'
+         GROUP BY k, b, o.customer_id"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(to_micros(from))
+        .bind(to_micros(to))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let (_, bucket) = cell_head(row)?;
+            Ok((bucket, col(row, "customer_id")?, col(row, "n")?))
+        })
+        .collect()
+}
+
+/// How the churned count moves from `base` to a later `at` (`horizon`: how long without an
+/// order churns): plus the customers whose last order crossed the horizon in between, minus
+/// the churned ones who ordered again. Reads only the orders of two short windows.
+pub async fn churn_change(
+    conn: &mut Conn,
+    base: Timestamp,
+    at: Timestamp,
+    horizon: chrono::Duration,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT
+           (SELECT COUNT(DISTINCT o.customer_id) FROM orders o
+            WHERE o.placed_at >= $1 AND o.placed_at < $4 AND o.status <> 'cancelled'
+              AND NOT EXISTS (SELECT 1 FROM orders a WHERE a.customer_id = o.customer_id
+                              AND a.placed_at >= $4 AND a.placed_at < $3
+                              AND a.status <> 'cancelled')) AS lapsed,
+           (SELECT COUNT(DISTINCT o.customer_id) FROM orders o
+            WHERE o.placed_at >= $2 AND o.placed_at < $3 AND o.status <> 'cancelled'
+              AND NOT EXISTS (SELECT 1 FROM orders a WHERE a.customer_id = o.customer_id
+                              AND a.placed_at >= $1 AND a.placed_at < $2
+                              AND a.status <> 'cancelled')
+              AND EXISTS (SELECT 1 FROM orders a WHERE a.customer_id = o.customer_id
+                          AND a.placed_at < $1 AND a.status <> 'cancelled')) AS back",
+    )
+    .bind(to_micros(base - horizon))
+    .bind(to_micros(base))
+    .bind(to_micros(at))
+    .bind(to_micros(at - horizon))
+    .fetch_one(&mut *conn)
+    .await?;
+    let lapsed: i64 = col(&row, "lapsed")?;
+    let back: i64 = col(&row, "back")?;
+    Ok(lapsed - back)
 }
 
 /// What a drill-down lists: the conversations behind one figure.

@@ -193,6 +193,15 @@ pub async fn answer(
     .bind(to_micros(at))
     .execute(&mut *conn)
     .await?;
+    // A changed answer counts on the day of the first: reports may hold that day.
+    let first: Option<i64> = sqlx::query_scalar("SELECT answered_at FROM surveys WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+    if let Some(first) = first {
+        crate::kpi_days::answer_changed(conn, first).await?;
+    }
     Ok(())
 }
 

@@ -14,7 +14,10 @@ use seva_store::Backend;
 
 use common::*;
 
-on_both_backends!(every_kpi_matches_its_hand_computed_value);
+on_both_backends!(
+    every_kpi_matches_its_hand_computed_value,
+    cached_days_follow_every_change_to_an_old_day
+);
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
@@ -589,4 +592,232 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
         "{text}"
     );
     t.finish().await;
+}
+
+/// Reports keep settled days in memory: each change to what an old day counts (an import, a
+/// reassignment, a tag, a returning customer, a merge, a changed survey answer) must show in
+/// the next report, and a report read twice must say the same.
+async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    t.clock.set(at("2026-02-20T12:00:00Z"));
+    let mut conn = t.app.store.conn().await.unwrap();
+    let brand = seva_store::staff::insert_brand(&mut conn, "Kahroba", t0())
+        .await
+        .unwrap();
+    drop(conn);
+    let shop = Shop {
+        t: &t,
+        brand: brand.0,
+    };
+    let read = |query: &str| {
+        let path = format!("/api/v1/reports/kpis?from=2026-01-01&to=2026-01-31&tz=UTC{query}");
+        let t = &t;
+        async move {
+            let reply = t.call(Method::GET, &path, &t.admin, None, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            reply.body
+        }
+    };
+    let a = shop
+        .one_touch(
+            "a@example.com",
+            "2026-01-05T09:00:00Z",
+            "2026-01-05T09:10:00Z",
+            "2026-01-05T09:20:00Z",
+        )
+        .await;
+    let b = shop
+        .one_touch(
+            "b@example.com",
+            "2026-01-15T09:00:00Z",
+            "2026-01-15T09:30:00Z",
+            "2026-01-15T09:40:00Z",
+        )
+        .await;
+    let c = shop
+        .one_touch(
+            "c@example.com",
+            "2026-01-17T09:00:00Z",
+            "2026-01-17T10:00:00Z",
+            "2026-01-17T10:10:00Z",
+        )
+        .await;
+    // Orders: p twice in January (a repeat), q in December and January (retained), r last in
+    // June (churned by the end of January).
+    shop.order("p@example.com", "p1", "2026-01-03T10:00:00Z")
+        .await;
+    shop.order("p@example.com", "p2", "2026-01-20T10:00:00Z")
+        .await;
+    shop.order("q@example.com", "q1", "2025-12-10T10:00:00Z")
+        .await;
+    shop.order("q@example.com", "q2", "2026-01-10T10:00:00Z")
+        .await;
+    shop.order("r@example.com", "r1", "2025-06-01T10:00:00Z")
+        .await;
+    let first = read("&step=day&by=agent").await;
+    assert_eq!(first["first_response"]["count"], 3, "{first}");
+    let ratio = |k: &Value, name: &str| {
+        (
+            k[name]["numerator"].as_i64().unwrap(),
+            k[name]["denominator"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(ratio(&first, "repeat_purchase_rate"), (1, 2));
+    assert_eq!(ratio(&first, "retention_rate"), (1, 1));
+    assert_eq!(first["churned_customers"]["count"], 1);
+    assert_eq!(first["first_contact_resolution"]["numerator"], 3);
+    assert_eq!(
+        read("&step=day&by=agent").await,
+        first,
+        "the same report twice"
+    );
+
+    // An import on a day already read.
+    shop.one_touch(
+        "d@example.com",
+        "2026-01-05T12:00:00Z",
+        "2026-01-05T14:00:00Z",
+        "2026-01-05T14:10:00Z",
+    )
+    .await;
+    let k = read("&step=day&by=agent").await;
+    assert_eq!(k["first_response"]["count"], 4, "{k}");
+    assert_eq!(k["series"][4]["first_response"]["count"], 2, "5 January");
+
+    // Orders imported on old days, and one cancelled.
+    shop.order("s@example.com", "s1", "2025-12-15T10:00:00Z")
+        .await;
+    shop.order("u@example.com", "u1", "2025-05-01T10:00:00Z")
+        .await;
+    let cancelled = t
+        .call(
+            Method::POST,
+            "/api/v1/orders",
+            &t.admin,
+            Some(
+                json!({"external_id": "p2", "customer": {"email": "p@example.com"},
+                        "currency": "IRR", "total": 1_000_000, "status": "cancelled",
+                        "placed_at": "2026-01-20T10:00:00Z"}),
+            ),
+            None,
+        )
+        .await;
+    assert!(cancelled.status.is_success(), "{}", cancelled.text);
+    let k = read("&step=day&by=agent").await;
+    assert_eq!(ratio(&k, "repeat_purchase_rate"), (0, 2), "p2 is cancelled");
+    assert_eq!(
+        ratio(&k, "retention_rate"),
+        (1, 2),
+        "s ordered in December only"
+    );
+    assert_eq!(
+        k["churned_customers"]["count"], 2,
+        "r and u: nothing for 180 days"
+    );
+
+    // A reassignment moves the conversation to the agent's row of the breakdown.
+    let me = t
+        .call(Method::GET, "/api/v1/me", &t.admin, None, None)
+        .await;
+    let admin_id = me.body["id"].as_i64().unwrap();
+    let assigned = t
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/conversations/{a}"),
+            &t.admin,
+            Some(json!({"assignee_id": admin_id})),
+            None,
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.text);
+    let k = read("&step=day&by=agent").await;
+    let row = k["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == admin_id.to_string())
+        .unwrap_or_else(|| panic!("no row for the agent: {k}"));
+    assert_eq!(row["first_response"]["count"], 1, "{row}");
+
+    // A tag given now counts under the tag on its old day.
+    assert_eq!(read("&tag=refund").await["first_response"]["count"], 0);
+    let tagged = t
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/conversations/{b}"),
+            &t.admin,
+            Some(json!({"tags": ["refund"]})),
+            None,
+        )
+        .await;
+    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.text);
+    assert_eq!(read("&tag=refund").await["first_response"]["count"], 1);
+
+    // A's customer comes back within seven days (imported): A is no longer FCR.
+    shop.customer_writes("a@example.com", "2026-01-08T09:00:00Z")
+        .await;
+    let k = read("&step=day&by=agent").await;
+    assert_eq!(k["first_contact_resolution"]["numerator"], 3, "{k}");
+    assert_eq!(k["first_contact_resolution"]["denominator"], 4);
+
+    // C's customer merged into B's: C opened two days after B's resolution, so B is not FCR.
+    let customer_of = |id: i64| {
+        let t = &t;
+        async move {
+            let path = format!("/api/v1/conversations/{id}");
+            let reply = t.call(Method::GET, &path, &t.admin, None, None).await;
+            reply.body["customer_id"].as_i64().unwrap()
+        }
+    };
+    let (into, from) = (customer_of(b).await, customer_of(c).await);
+    let merged = t
+        .call(
+            Method::POST,
+            &format!("/api/v1/customers/{into}/merge"),
+            &t.admin,
+            Some(json!({"from": from})),
+            None,
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
+    let k = read("&step=day&by=agent").await;
+    assert_eq!(k["first_contact_resolution"]["numerator"], 2, "{k}");
+
+    // A survey answered on 16 January, then changed: the change shows on that day.
+    let mut conn = t.app.store.conn().await.unwrap();
+    let conversation = seva_store::conversations::get(&mut conn, seva_domain::ConversationId(b))
+        .await
+        .unwrap();
+    let survey = seva_store::surveys::insert(
+        &mut conn,
+        &seva_store::surveys::NewSurvey {
+            customer: conversation.customer_id,
+            conversation: Some(conversation.id),
+            brand: Some(brand),
+            channel: seva_domain::survey::SurveyChannel::Email,
+            asks: &[seva_domain::survey::SurveyKind::Csat],
+            at: at("2026-01-16T09:00:00Z"),
+        },
+    )
+    .await
+    .unwrap();
+    let csat = seva_domain::survey::SurveyKind::Csat;
+    seva_store::surveys::answer(&mut conn, survey, csat, 2, at("2026-01-16T10:00:00Z"))
+        .await
+        .unwrap();
+    drop(conn);
+    let k = read("&step=day").await;
+    assert_eq!(k["csat"]["answers"], 1, "{}", k["csat"]);
+    close(&k["csat"]["satisfied"]["percent"], 0.0);
+    let mut conn = t.app.store.conn().await.unwrap();
+    seva_store::surveys::answer(&mut conn, survey, csat, 5, at("2026-02-20T12:00:00Z"))
+        .await
+        .unwrap();
+    drop(conn);
+    let k = read("&step=day").await;
+    close(&k["csat"]["satisfied"]["percent"], 100.0);
+    assert_eq!(
+        k["series"][15]["csat"]["answers"], 1,
+        "counted on 16 January"
+    );
 }

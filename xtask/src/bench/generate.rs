@@ -409,6 +409,20 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         Backend::Postgres => &["doc_id", "body", "conversation_id"],
     };
     let mut search = Rows::new("search_index", search_columns);
+    let mut surveys = Rows::new(
+        "surveys",
+        &[
+            "customer_id",
+            "conversation_id",
+            "brand_id",
+            "channel",
+            "asks",
+            "csat",
+            "nps",
+            "created_at",
+            "answered_at",
+        ],
+    );
     let (mut message_id, mut event_id) = (0_i64, 0_i64);
     let mut tx = store.begin().await?;
     for id in 1..=scale.conversations as i64 {
@@ -532,6 +546,8 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         }
         let settled = now - at > 3 * DAY;
         let status = match (last_from_customer, settled, rng.u32(0..100)) {
+            // Threads the customer ended ("thanks!") days ago were resolved; a few wait still.
+            (true, true, r) if r < 97 => Status::Resolved,
             (true, _, r) if r < 85 => Status::Open,
             (true, _, _) => Status::OnHold,
             (false, true, r) if r < 72 => Status::Resolved,
@@ -549,6 +565,25 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
                 },
                 at,
             );
+        }
+        // A quarter of resolutions are rated (CSAT, and NPS one time in three) within a day.
+        if matches!(status, Status::Resolved | Status::Closed) && rng.u32(0..4) == 0 {
+            let answered = at + rng.i64(MINUTE..DAY);
+            if answered < now {
+                let csat = [1, 2, 3, 4, 4, 5, 5, 5, 5, 5][rng.usize(0..10)];
+                let nps = (rng.u32(0..3) == 0).then(|| rng.i64(0..=10));
+                surveys.push([
+                    V::I(customer),
+                    V::I(id),
+                    V::I(brand),
+                    V::S("email"),
+                    V::S(if nps.is_some() { "csat,nps" } else { "csat" }),
+                    V::I(csat),
+                    nps.map_or(V::NullI, V::I),
+                    V::I(at),
+                    V::I(answered),
+                ]);
+            }
         }
         let priority = ["low", "normal", "normal", "normal", "high", "urgent"][rng.usize(0..6)];
         conversations.push([
@@ -583,6 +618,7 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
                 &mut messages,
                 &mut events,
                 &mut search,
+                &mut surveys,
             ] {
                 rows.flush(&mut tx).await?;
             }
@@ -596,6 +632,7 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         &mut messages,
         &mut events,
         &mut search,
+        &mut surveys,
     ] {
         rows.flush(&mut tx).await?;
     }

@@ -1,0 +1,279 @@
+//! Versions of UTC days, for the reports' cache of closed days (`seva_app`'s report cache).
+//!
+//! A report caches a closed day's figures with the versions of the UTC days it overlaps, and
+//! uses them only while those versions are unchanged. Whatever changes what an old day counts
+//! (an imported conversation, a reassignment, a new tag, a changed survey answer, a merge)
+//! bumps the day's version in the same transaction, so every instance recomputes it. Recent
+//! days are never cached, so live traffic, which only touches them, writes nothing here.
+
+use std::collections::{BTreeSet, HashMap};
+
+use seva_domain::ConversationId;
+use seva_domain::kpi::REPEAT_WINDOW_DAYS;
+
+use crate::rows::col;
+use crate::{Conn, Result};
+
+pub const DAY_MICROS: i64 = 86_400_000_000;
+/// Durations, one-touch and survey answers of a day may be cached once it ended this many days
+/// ago (figures still move while conversations from that day get their first replies).
+pub const SETTLED_DAYS: i64 = 2;
+/// FCR of a day may be cached once its repeat window has passed too.
+pub const FCR_SETTLED_DAYS: i64 = REPEAT_WINDOW_DAYS + SETTLED_DAYS;
+
+/// The UTC day (days since 1970-01-01) of a time in microseconds.
+pub fn day_of(micros: i64) -> i64 {
+    micros.div_euclid(DAY_MICROS)
+}
+
+/// What a day's version covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// What conversations count (facts, turns, tags, survey answers).
+    Conversations,
+    /// Orders placed that day.
+    Orders,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Conversations => "conversations",
+            Kind::Orders => "orders",
+        }
+    }
+}
+
+/// The current versions of UTC days `first..=last` (a day never bumped is absent: version 0).
+pub async fn versions(
+    conn: &mut Conn,
+    kind: Kind,
+    first: i64,
+    last: i64,
+) -> Result<HashMap<i64, i64>> {
+    let rows = sqlx::query(
+        "SELECT day, version FROM kpi_day_versions WHERE kind = $1 AND day >= $2 AND day <= $3",
+    )
+    .bind(kind.as_str())
+    .bind(first)
+    .bind(last)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((col(row, "day")?, col(row, "version")?)))
+        .collect()
+}
+
+/// A fingerprint of every day before `day` (sum and count of versions): it changes when any
+/// of them is bumped, for figures that depend on all history (churn).
+pub async fn fingerprint_before(conn: &mut Conn, kind: Kind, day: i64) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) AS v, COUNT(*) AS n
+         FROM kpi_day_versions WHERE kind = $1 AND day < $2",
+    )
+    .bind(kind.as_str())
+    .bind(day)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((col(&row, "v")?, col(&row, "n")?))
+}
+
+/// Bumps the days a cache may hold: those that started more than `settled - 1` days ago (the
+/// cache waits `settled` days; the day between covers instances' clocks drifting apart). The
+/// system clock, not the application's: the application caches only days settled by both.
+async fn bump(conn: &mut Conn, days: BTreeSet<i64>, settled: i64) -> Result<()> {
+    bump_kind(conn, Kind::Conversations, days, settled).await
+}
+
+async fn bump_kind(conn: &mut Conn, kind: Kind, days: BTreeSet<i64>, settled: i64) -> Result<()> {
+    let limit = chrono::Utc::now().timestamp_micros() - (settled - 1) * DAY_MICROS;
+    for day in days
+        .into_iter()
+        .filter(|d| d.saturating_mul(DAY_MICROS) < limit)
+    {
+        sqlx::query(
+            "INSERT INTO kpi_day_versions (kind, day, version) VALUES ($1, $2, 1)
+             ON CONFLICT (kind, day) DO UPDATE SET version = kpi_day_versions.version + 1",
+        )
+        .bind(kind.as_str())
+        .bind(day)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What a conversation counts in reports' days, as read from its facts.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counted {
+    /// (UTC day, what it counts there: the figure, its time, values and groups).
+    items: BTreeSet<(i64, String)>,
+    /// Its channel, brand, team and assignee: what breakdowns and filters group by.
+    groups: String,
+    /// When it was opened, by whom, and whether the customer started it: it decides FCR of
+    /// the customer's resolutions in the window before.
+    opened: (i64, i64, i64),
+}
+
+impl Counted {
+    fn days(&self) -> BTreeSet<i64> {
+        self.items.iter().map(|(day, _)| *day).collect()
+    }
+
+    /// The days whose resolutions' FCR its opening decides.
+    fn fcr_days(&self) -> BTreeSet<i64> {
+        let (at, _, started) = self.opened;
+        if started == 0 {
+            return BTreeSet::new();
+        }
+        (day_of(at - REPEAT_WINDOW_DAYS * DAY_MICROS)..=day_of(at)).collect()
+    }
+}
+
+/// What the conversation counts now (`None`: no facts yet).
+pub(crate) async fn counted(conn: &mut Conn, id: ConversationId) -> Result<Option<Counted>> {
+    let Some(row) = sqlx::query(
+        "SELECT customer_id, brand_id, team_id, assignee_id, channel, created_at,
+                customer_started, first_reply_at, first_response_cal, first_response_bus,
+                first_resolved_at, first_resolution_cal, first_resolution_bus,
+                final_resolved_at, full_resolution_cal, full_resolution_bus, one_touch
+         FROM conversation_facts WHERE conversation_id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let n = |c: &str| col::<Option<i64>>(&row, c);
+    let customer: i64 = col(&row, "customer_id")?;
+    let channel: String = col(&row, "channel")?;
+    let groups = format!(
+        "{channel}/{:?}/{:?}/{:?}",
+        n("brand_id")?,
+        n("team_id")?,
+        n("assignee_id")?
+    );
+    let mut items = BTreeSet::new();
+    for (figure, at, cal, bus) in [
+        (
+            "first_response",
+            "first_reply_at",
+            "first_response_cal",
+            "first_response_bus",
+        ),
+        (
+            "first_resolution",
+            "first_resolved_at",
+            "first_resolution_cal",
+            "first_resolution_bus",
+        ),
+        (
+            "full_resolution",
+            "final_resolved_at",
+            "full_resolution_cal",
+            "full_resolution_bus",
+        ),
+    ] {
+        if let Some(at) = n(at)? {
+            items.insert((
+                day_of(at),
+                format!("{figure} {at} {:?} {:?} {groups}", n(cal)?, n(bus)?),
+            ));
+        }
+    }
+    if let Some(at) = n("final_resolved_at")? {
+        items.insert((
+            day_of(at),
+            format!("resolved {at} {:?} {customer} {groups}", n("one_touch")?),
+        ));
+    }
+    let turns = sqlx::query(
+        "SELECT answered_at, seconds_cal, seconds_bus FROM turn_responses
+         WHERE conversation_id = $1",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    for turn in &turns {
+        let at: i64 = col(turn, "answered_at")?;
+        let cal: i64 = col(turn, "seconds_cal")?;
+        let bus: i64 = col(turn, "seconds_bus")?;
+        items.insert((day_of(at), format!("turn {at} {cal} {bus} {groups}")));
+    }
+    let opened = (
+        col(&row, "created_at")?,
+        customer,
+        col(&row, "customer_started")?,
+    );
+    Ok(Some(Counted {
+        items,
+        groups,
+        opened,
+    }))
+}
+
+/// After the conversation's facts changed from `before`: bumps the days whose figures moved.
+pub(crate) async fn changed(
+    conn: &mut Conn,
+    id: ConversationId,
+    before: Option<Counted>,
+) -> Result<()> {
+    let after = counted(conn, id).await?;
+    if before == after {
+        return Ok(());
+    }
+    let before = before.unwrap_or_default();
+    let after = after.unwrap_or_default();
+    let moved: BTreeSet<i64> = before
+        .items
+        .symmetric_difference(&after.items)
+        .map(|(day, _)| *day)
+        .collect();
+    bump(conn, moved, SETTLED_DAYS).await?;
+    if before.opened != after.opened {
+        let mut days = before.fcr_days();
+        days.extend(after.fcr_days());
+        bump(conn, days, FCR_SETTLED_DAYS).await?;
+    }
+    if before.groups != after.groups {
+        // Its survey answers are grouped by the conversation's groups too.
+        let days = survey_days(conn, id).await?;
+        bump(conn, days, SETTLED_DAYS).await?;
+    }
+    Ok(())
+}
+
+/// Bumps every day the conversation counts in (for a change reports filter or group on that
+/// its facts do not hold: its tags, its customer).
+pub(crate) async fn touch(conn: &mut Conn, id: ConversationId) -> Result<()> {
+    let Some(counted) = counted(conn, id).await? else {
+        return Ok(());
+    };
+    let mut days = counted.days();
+    days.extend(counted.fcr_days());
+    days.extend(survey_days(conn, id).await?);
+    bump(conn, days, SETTLED_DAYS).await
+}
+
+/// Bumps the day of a survey answer given at `at` (a changed answer keeps its first time).
+pub(crate) async fn answer_changed(conn: &mut Conn, at: i64) -> Result<()> {
+    bump(conn, BTreeSet::from([day_of(at)]), SETTLED_DAYS).await
+}
+
+/// Bumps the days of orders placed at `placed` (microseconds) that were written, changed or
+/// moved to another customer.
+pub(crate) async fn orders_changed(conn: &mut Conn, placed: &[i64]) -> Result<()> {
+    let days = placed.iter().copied().map(day_of).collect();
+    bump_kind(conn, Kind::Orders, days, SETTLED_DAYS).await
+}
+
+async fn survey_days(conn: &mut Conn, id: ConversationId) -> Result<BTreeSet<i64>> {
+    let times: Vec<i64> = sqlx::query_scalar(
+        "SELECT answered_at FROM surveys WHERE conversation_id = $1 AND answered_at IS NOT NULL",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(times.into_iter().map(day_of).collect())
+}
