@@ -431,8 +431,9 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         let brand = if lang == 1 { 1 } else { 2 };
         let (subject, opener, answer) = TEXT[lang][rng.usize(0..3)];
         let channel = Channel::at_retail_percentile(rng.u32(0..100));
-        // Newer conversations are more frequent: the shop is growing.
-        let age = (rng.f64().powf(1.6) * 365.0 * DAY as f64) as i64;
+        // Newer conversations are more frequent: the shop is growing, twice as busy now as
+        // a year ago (density 2 - age/365; this inverts its distribution function).
+        let age = ((730.0 - 730.0 * (1.0 - 0.75 * rng.f64()).sqrt()) * DAY as f64) as i64;
         let created = now - age - rng.i64(0..HOUR);
         let assignee = (rng.u32(0..10) > 0).then(|| rng.i64(1..=scale.agents as i64));
         let team = rng.i64(1..=3);
