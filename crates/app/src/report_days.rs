@@ -172,6 +172,15 @@ fn spread<T>(cells: Vec<Cell<T>>, run_start: usize, days: &mut [Vec<Cell<T>>]) {
 }
 
 impl App {
+    /// The clock that decides which days are settled: the application's, but never ahead of
+    /// the system's, which decides which days changes bump (`kpi_days`), so a test's clock set
+    /// in the future cannot make the cache keep a day no change would bump.
+    fn settled_clock(&self) -> Timestamp {
+        #[allow(clippy::disallowed_methods)]
+        let system = chrono::Utc::now();
+        self.now().min(system)
+    }
+
     /// The per-conversation figures of `days` (a report's period, day by day), grouped by
     /// `by` and by each day's bucket: settled days from the cache when their versions are
     /// unchanged, the rest read now (and kept when settled).
@@ -183,7 +192,7 @@ impl App {
         by: Option<seva_store::reports::Dimension>,
         days: &[Day],
     ) -> Result<Measured> {
-        let cut = self.now().min(chrono::Utc::now());
+        let cut = self.settled_clock();
         let settled: Vec<bool> = days
             .iter()
             .map(|d| d.end <= cut - Duration::days(SETTLED_DAYS))
@@ -317,17 +326,16 @@ impl FreshDays {
         }
     }
 
-    fn add(&mut self, run_start: usize, m: Measured) {
-        let [a, b, c, d] = m.durations;
-        for (which, cells) in [a, b, c, d].into_iter().enumerate() {
+    fn add(&mut self, run_start: usize, read: Measured) {
+        for (which, cells) in read.durations.into_iter().enumerate() {
             for cell in cells {
                 if let Some(day) = self.durations.get_mut(run_start + cell.bucket) {
                     day[which].push(cell);
                 }
             }
         }
-        spread(m.resolutions, run_start, &mut self.resolutions);
-        spread(m.answers, run_start, &mut self.answers);
+        spread(read.resolutions, run_start, &mut self.resolutions);
+        spread(read.answers, run_start, &mut self.answers);
     }
 }
 
@@ -335,7 +343,7 @@ impl App {
     /// Customers who ordered (not cancelled) on `days`, and how many orders each: settled days
     /// from the cache while their versions are unchanged, the rest read now.
     pub(crate) async fn buyers_of_days(&self, days: &[Day]) -> Result<HashMap<i64, i64>> {
-        let cut = self.now().min(chrono::Utc::now());
+        let cut = self.settled_clock();
         let settled = |d: &Day| d.end <= cut - Duration::days(SETTLED_DAYS);
         let utc_days = |d: &Day| {
             kpi_days::day_of(seva_store::to_micros(d.start))
@@ -412,7 +420,7 @@ impl App {
     /// settled instant, read once per version of the orders before it; later, from the last
     /// settled day's start and the change since (two short windows of orders).
     pub(crate) async fn churned_at(&self, at: Timestamp, horizon: Duration) -> Result<i64> {
-        let cut = self.now().min(chrono::Utc::now()) - Duration::days(SETTLED_DAYS);
+        let cut = self.settled_clock() - Duration::days(SETTLED_DAYS);
         let base = if at <= cut {
             at
         } else {
@@ -439,20 +447,14 @@ impl App {
             ),
             date: chrono::NaiveDate::default(),
         };
-        let churned = match self.report_days.get(&key, &[fingerprint]) {
-            Some(Kept::Churned(n)) => n,
-            _ => {
-                let n = seva_store::reports::churned(
-                    &mut conn,
-                    base - horizon,
-                    base,
-                    &Scope::default(),
-                )
-                .await?;
-                self.report_days
-                    .put(key, vec![fingerprint], Kept::Churned(n));
-                n
-            }
+        let churned = if let Some(Kept::Churned(n)) = self.report_days.get(&key, &[fingerprint]) {
+            n
+        } else {
+            let scope = Scope::default();
+            let n = seva_store::reports::churned(&mut conn, base - horizon, base, &scope).await?;
+            self.report_days
+                .put(key, vec![fingerprint], Kept::Churned(n));
+            n
         };
         if base == at {
             return Ok(churned);

@@ -132,6 +132,17 @@ pub async fn refresh(conn: &mut Conn, conversation: ConversationId) -> Result<()
 /// turns to delete. That matters: on a freshly migrated PostgreSQL the planner sees an empty
 /// `turn_responses` and scans it for each delete, quadratic over a million conversations.
 async fn recompute(conn: &mut Conn, conversation: ConversationId, first: bool) -> Result<()> {
+    if first {
+        // The start-up backfill: nothing before, and no report has kept a day yet.
+        return write_facts(conn, conversation, true).await;
+    }
+    // What it counted before, to bump the reports' kept days the change moves.
+    let before = crate::kpi_days::counted(conn, conversation).await?;
+    write_facts(conn, conversation, false).await?;
+    crate::kpi_days::changed(conn, conversation, before).await
+}
+
+async fn write_facts(conn: &mut Conn, conversation: ConversationId, first: bool) -> Result<()> {
     let row = sqlx::query(
         "SELECT customer_id, brand_id, team_id, assignee_id, channel, status, created_at
          FROM conversations WHERE id = $1",
@@ -140,13 +151,6 @@ async fn recompute(conn: &mut Conn, conversation: ConversationId, first: bool) -
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
-    // What it counted before, to bump the cached report days the change moves (the start-up
-    // backfill has nothing before, and no cache is built yet).
-    let before = if first {
-        None
-    } else {
-        crate::kpi_days::counted(conn, conversation).await?
-    };
     let f = facts(&steps(conn, conversation).await?);
     let hours = crate::hours::of_conversation(conn, conversation).await?;
     let business = hours
@@ -232,10 +236,7 @@ async fn recompute(conn: &mut Conn, conversation: ConversationId, first: bool) -
         .execute(&mut *conn)
         .await?;
     }
-    if first {
-        return Ok(());
-    }
-    crate::kpi_days::changed(conn, conversation, before).await
+    Ok(())
 }
 
 /// Facts for conversations recorded before facts were kept (or loaded in bulk), at start. Every

@@ -618,7 +618,7 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
             reply.body
         }
     };
-    let a = shop
+    let early = shop
         .one_touch(
             "a@example.com",
             "2026-01-05T09:00:00Z",
@@ -626,7 +626,7 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
             "2026-01-05T09:20:00Z",
         )
         .await;
-    let b = shop
+    let middle = shop
         .one_touch(
             "b@example.com",
             "2026-01-15T09:00:00Z",
@@ -634,7 +634,7 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
             "2026-01-15T09:40:00Z",
         )
         .await;
-    let c = shop
+    let late = shop
         .one_touch(
             "c@example.com",
             "2026-01-17T09:00:00Z",
@@ -720,10 +720,11 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
         .call(Method::GET, "/api/v1/me", &t.admin, None, None)
         .await;
     let admin_id = me.body["id"].as_i64().unwrap();
+    let admin_key = admin_id.to_string();
     let assigned = t
         .call(
             Method::PATCH,
-            &format!("/api/v1/conversations/{a}"),
+            &format!("/api/v1/conversations/{early}"),
             &t.admin,
             Some(json!({"assignee_id": admin_id})),
             None,
@@ -735,7 +736,7 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["key"] == admin_id.to_string())
+        .find(|r| r["key"] == admin_key.as_str())
         .unwrap_or_else(|| panic!("no row for the agent: {k}"));
     assert_eq!(row["first_response"]["count"], 1, "{row}");
 
@@ -744,7 +745,7 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
     let tagged = t
         .call(
             Method::PATCH,
-            &format!("/api/v1/conversations/{b}"),
+            &format!("/api/v1/conversations/{middle}"),
             &t.admin,
             Some(json!({"tags": ["refund"]})),
             None,
@@ -769,7 +770,7 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
             reply.body["customer_id"].as_i64().unwrap()
         }
     };
-    let (into, from) = (customer_of(b).await, customer_of(c).await);
+    let (into, from) = (customer_of(middle).await, customer_of(late).await);
     let merged = t
         .call(
             Method::POST,
@@ -785,7 +786,7 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
 
     // A survey answered on 16 January, then changed: the change shows on that day.
     let mut conn = t.app.store.conn().await.unwrap();
-    let conversation = seva_store::conversations::get(&mut conn, seva_domain::ConversationId(b))
+    let conversation = seva_store::conversations::get(&mut conn, seva_domain::ConversationId(middle))
         .await
         .unwrap();
     let survey = seva_store::surveys::insert(
