@@ -323,7 +323,11 @@ impl App {
             period
         };
         let mut conn = self.store.conn().await?;
-        Ok(store::drill(&mut conn, which, period, &scope, 500).await?)
+        let fcr = store::FcrAsOf {
+            now: self.now(),
+            window: Duration::days(REPEAT_WINDOW_DAYS),
+        };
+        Ok(store::drill(&mut conn, which, period, &scope, fcr, 500).await?)
     }
 
     /// What every report starts with: the caller may read reports (supervisors and admins),

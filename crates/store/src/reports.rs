@@ -631,12 +631,20 @@ pub struct DrillRow {
     pub detail: Option<String>,
 }
 
+/// FCR as of `now` with repeat window `window`: decided once the window has passed.
+#[derive(Debug, Clone, Copy)]
+pub struct FcrAsOf {
+    pub now: Timestamp,
+    pub window: chrono::Duration,
+}
+
 /// The conversations behind a figure, newest first, at most `limit`.
 pub async fn drill(
     conn: &mut Conn,
     which: Drill,
     period: Period,
     scope: &Scope,
+    fcr: FcrAsOf,
     limit: i64,
 ) -> Result<Vec<DrillRow>> {
     let mut args = vec![
@@ -646,7 +654,7 @@ pub async fn drill(
     ];
     let scope_sql = scope.condition(&mut args);
     let (at, seconds, detail, from, filter) =
-        drill_parts(which, period.suffix(), to_micros(period.to));
+        drill_parts(which, period.suffix(), to_micros(period.to), fcr);
     let extra = if which == Drill::Answers {
         ", s.csat, s.ces, s.nps"
     } else {
@@ -686,37 +694,54 @@ pub async fn drill(
 
 /// What a drill-down selects: (time column, seconds, detail, FROM, condition). `$1` and `$2`
 /// are the period; figures at the period's end use `end` and keep both placeholders used.
+/// Numbers written into the SQL are computed here, never input.
 fn drill_parts(
     which: Drill,
     c: &str,
     end: i64,
-) -> (&'static str, String, &'static str, &'static str, String) {
+    fcr: FcrAsOf,
+) -> (&'static str, String, String, &'static str, String) {
+    let window = fcr.window.num_microseconds().unwrap_or(i64::MAX);
+    let due = to_micros(fcr.now - fcr.window);
+    // Resolved: `one_touch=1 fcr=yes|no|pending`, as the report counts them.
+    let resolved = format!(
+        "'one_touch=' || CAST(f.one_touch AS TEXT) || ' fcr=' ||
+         CASE WHEN f.final_resolved_at > {due} THEN 'pending'
+              WHEN f.one_touch = 1 AND NOT EXISTS (SELECT 1 FROM conversation_facts n
+                   WHERE n.customer_id = f.customer_id
+                     AND n.created_at >= f.final_resolved_at
+                     AND n.created_at < f.final_resolved_at + {window}
+                     AND n.conversation_id <> f.conversation_id
+                     AND n.customer_started = 1) THEN 'yes'
+              ELSE 'no' END"
+    );
+    let null = || "NULL".to_owned();
     match which {
         Drill::FirstResponse => (
             "f.first_reply_at",
             format!("f.first_response_{c}"),
-            "NULL",
+            null(),
             "conversation_facts f",
             format!("f.first_reply_at >= $1 AND f.first_reply_at < $2 AND f.first_response_{c} IS NOT NULL"),
         ),
         Drill::FirstResolution => (
             "f.first_resolved_at",
             format!("f.first_resolution_{c}"),
-            "NULL",
+            null(),
             "conversation_facts f",
             format!("f.first_resolved_at >= $1 AND f.first_resolved_at < $2 AND f.first_resolution_{c} IS NOT NULL"),
         ),
         Drill::FullResolution => (
             "f.final_resolved_at",
             format!("f.full_resolution_{c}"),
-            "NULL",
+            null(),
             "conversation_facts f",
             format!("f.final_resolved_at >= $1 AND f.final_resolved_at < $2 AND f.full_resolution_{c} IS NOT NULL"),
         ),
         Drill::Resolved => (
             "f.final_resolved_at",
             "CAST(NULL AS BIGINT)".to_owned(),
-            "CAST(f.one_touch AS TEXT)",
+            resolved,
             "conversation_facts f",
             "f.final_resolved_at >= $1 AND f.final_resolved_at < $2 AND f.one_touch IS NOT NULL"
                 .to_owned(),
@@ -724,7 +749,7 @@ fn drill_parts(
         Drill::Unanswered => (
             "f.first_customer_at",
             "CAST(NULL AS BIGINT)".to_owned(),
-            "NULL",
+            null(),
             "conversation_facts f",
             format!(
                 "f.customer_started = 1 AND f.first_customer_at < {end}
@@ -736,7 +761,7 @@ fn drill_parts(
         Drill::Backlog => (
             "f.created_at",
             "CAST(NULL AS BIGINT)".to_owned(),
-            "f.status",
+            "f.status".to_owned(),
             "conversation_facts f",
             format!(
                 "f.created_at < {end} AND (f.final_resolved_at IS NULL OR f.final_resolved_at >= {end})
@@ -746,7 +771,7 @@ fn drill_parts(
         Drill::Answers => (
             "s.answered_at",
             "CAST(NULL AS BIGINT)".to_owned(),
-            "s.asks",
+            "s.asks".to_owned(),
             "surveys s JOIN conversation_facts f ON f.conversation_id = s.conversation_id",
             "s.answered_at >= $1 AND s.answered_at < $2".to_owned(),
         ),

@@ -402,6 +402,27 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
             .iter()
             .any(|r| r["seconds"] == 147_600)
     );
+    // Each resolution with its FCR outcome, as the report counted them: 4 yes, 2 no, 1 pending.
+    let resolved = drill("resolved").await;
+    let outcomes = |fcr: &str| {
+        resolved
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["detail"].as_str().unwrap_or("").ends_with(fcr))
+            .count()
+    };
+    assert_eq!(
+        (
+            outcomes("fcr=yes"),
+            outcomes("fcr=no"),
+            outcomes("fcr=pending")
+        ),
+        (4, 2, 1),
+        "{}",
+        resolved.text
+    );
     assert_eq!(drill("unanswered").await.body.as_array().unwrap().len(), 1);
     assert_eq!(drill("backlog").await.body.as_array().unwrap().len(), 3);
     assert_eq!(drill("sideways").await.code(), "invalid_query");
@@ -786,9 +807,10 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
 
     // A survey answered on 16 January, then changed: the change shows on that day.
     let mut conn = t.app.store.conn().await.unwrap();
-    let conversation = seva_store::conversations::get(&mut conn, seva_domain::ConversationId(middle))
-        .await
-        .unwrap();
+    let conversation =
+        seva_store::conversations::get(&mut conn, seva_domain::ConversationId(middle))
+            .await
+            .unwrap();
     let survey = seva_store::surveys::insert(
         &mut conn,
         &seva_store::surveys::NewSurvey {

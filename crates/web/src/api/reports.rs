@@ -365,8 +365,9 @@ pub struct DrillJson {
     /// When it counted (the reply, the resolution, the answer), or since when it waits.
     pub at: DateTime<Utc>,
     pub seconds: Option<i64>,
-    /// `1`/`0` one-touch for resolved conversations, the status for the backlog, the scores
-    /// for survey answers.
+    /// For resolved conversations `one_touch=1 fcr=yes` (one-touch 1 or 0; FCR `yes`, `no`,
+    /// or `pending` inside the repeat window), the status for the backlog, the scores for
+    /// survey answers (`csat=4 nps=9`).
     pub detail: Option<String>,
 }
 

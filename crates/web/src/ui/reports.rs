@@ -1041,11 +1041,22 @@ pub async fn conversations(
     let value = |r: &DrillRow| match (r.seconds, which) {
         #[allow(clippy::cast_precision_loss)]
         (Some(s), _) => duration(&tr, fmt, s as f64),
-        (None, Drill::Resolved) => tr.t(if r.detail.as_deref() == Some("1") {
-            "kpi-one-touch-yes"
-        } else {
-            "kpi-one-touch-no"
-        }),
+        (None, Drill::Resolved) => {
+            let detail = r.detail.as_deref().unwrap_or("");
+            let one_touch = tr.t(if detail.contains("one_touch=1") {
+                "kpi-one-touch-yes"
+            } else {
+                "kpi-one-touch-no"
+            });
+            let fcr = tr.t(if detail.contains("fcr=yes") {
+                "kpi-fcr-yes"
+            } else if detail.contains("fcr=pending") {
+                "kpi-fcr-pending"
+            } else {
+                "kpi-fcr-no"
+            });
+            format!("{one_touch} · {fcr}")
+        }
         (None, Drill::Backlog) => r
             .detail
             .as_deref()
