@@ -231,12 +231,14 @@ impl App {
         let mut found: Vec<Option<(Measured, bool)>> = days
             .iter()
             .zip(&settled)
-            .map(
-                |(d, &s)| match self.report_days.get(&key(d), &versions_of(d)) {
-                    Some(Kept::Conversations(m, r)) if s => Some((m, r)),
+            .zip(&fcr_settled)
+            .map(|((d, &s), &fcr)| {
+                match self.report_days.get(&key(d), &versions_of(d)) {
+                    // Resolutions kept when FCR had settled are not for a clock set back since.
+                    Some(Kept::Conversations(m, r)) if s => Some((m, r && fcr)),
                     _ => None,
-                },
-            )
+                }
+            })
             .collect();
         let need_main: Vec<bool> = found.iter().map(Option::is_none).collect();
         let need_resolutions: Vec<bool> = found

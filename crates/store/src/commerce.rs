@@ -5,6 +5,7 @@ use seva_domain::commerce::{
     OrderSource, Product, ProductId, RequestItem, RequestKind, RequestStatus,
 };
 use seva_domain::{ConversationId, CustomerId, Timestamp, UserId};
+use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::rows::{col, parse, placeholders, time};
@@ -75,10 +76,17 @@ fn bind_content<'q>(
 /// Creates the order, or updates the one with the same source and external id, with its lines
 /// replaced. Call inside a transaction.
 pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Result<Recorded> {
-    let existing = sqlx::query(
+    // Locked on PostgreSQL (SQLite's writers take turns anyway): two deliveries of one order
+    // compare with what the other wrote, so neither misses a change reports must see.
+    let lock = if crate::dialect::is_postgres(conn) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let existing = sqlx::query(AssertSqlSafe(format!(
         "SELECT id, fingerprint, source_updated_at, placed_at, status, customer_id FROM orders
-             WHERE source = $1 AND external_id = $2",
-    )
+             WHERE source = $1 AND external_id = $2{lock}"
+    )))
     .bind(new.source.as_str())
     .bind(new.external_id)
     .fetch_optional(&mut *conn)

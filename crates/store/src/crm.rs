@@ -263,33 +263,15 @@ pub async fn merge(
     now: Timestamp,
 ) -> Result<Moved> {
     let mut moved = Moved::default();
-    // The moved conversations change FCR (the customer's other conversations decide it):
-    // reports' cached days they count in are recomputed.
-    let conversations: Vec<i64> =
-        sqlx::query_scalar("SELECT conversation_id FROM conversation_facts WHERE customer_id = $1")
-            .bind(from.0)
-            .fetch_all(&mut *conn)
-            .await?;
-    for id in conversations {
-        crate::kpi_days::touch(conn, seva_domain::ConversationId(id)).await?;
-    }
-    let placed: Vec<i64> =
-        sqlx::query_scalar("SELECT placed_at FROM orders WHERE customer_id = $1")
-            .bind(from.0)
-            .fetch_all(&mut *conn)
-            .await?;
-    crate::kpi_days::orders_changed(conn, &placed).await?;
     for table in [
         "customer_identities",
         "conversations",
-        "orders",
         "order_requests",
         "customer_notes",
         "events",
         "chat_visitors",
         "portal_links",
         "portal_sessions",
-        "conversation_facts",
         "surveys",
     ] {
         let sql = format!("UPDATE {table} SET customer_id = $1 WHERE customer_id = $2");
@@ -301,10 +283,30 @@ pub async fn merge(
         match table {
             "customer_identities" => moved.identities = done.rows_affected(),
             "conversations" => moved.conversations = done.rows_affected(),
-            "orders" => moved.orders = done.rows_affected(),
             _ => {}
         }
     }
+    // What reports' kept days count moves with the rows: the orders' days, and every day the
+    // conversations count in (the customer's other conversations decide FCR). Read from
+    // the rows moved, so a row written meanwhile is not missed; moved after the
+    // conversations and bumped last, so rows are locked in the order every change takes.
+    let placed: Vec<i64> = sqlx::query_scalar(
+        "UPDATE orders SET customer_id = $1 WHERE customer_id = $2 RETURNING placed_at",
+    )
+    .bind(into.0)
+    .bind(from.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    moved.orders = u64::try_from(placed.len()).unwrap_or(u64::MAX);
+    let facts: Vec<i64> = sqlx::query_scalar(
+        "UPDATE conversation_facts SET customer_id = $1 WHERE customer_id = $2
+         RETURNING conversation_id",
+    )
+    .bind(into.0)
+    .bind(from.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    crate::kpi_days::moved(conn, &facts, &placed).await?;
     for (table, column) in [
         ("customer_tags", "tag"),
         ("customer_match_keys", "kind, value"),

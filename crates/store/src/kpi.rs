@@ -259,8 +259,18 @@ pub(crate) async fn backfill(conn: &mut Conn) -> Result<()> {
     )
     .fetch_all(&mut *conn)
     .await?;
+    let oldest: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(c.created_at) FROM conversations c
+         WHERE NOT EXISTS (SELECT 1 FROM conversation_facts f WHERE f.conversation_id = c.id)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     for id in missing {
         recompute(conn, ConversationId(id), true).await?;
+    }
+    // Other instances already running may keep days these conversations count in.
+    if let Some(oldest) = oldest {
+        crate::kpi_days::loaded_since(conn, oldest).await?;
     }
     // The tables went from empty to full in one go: without fresh statistics PostgreSQL plans
     // the reports' per-customer lookups as scans (39 s instead of 47 ms at 100k).

@@ -78,22 +78,25 @@ pub async fn fingerprint_before(conn: &mut Conn, kind: Kind, day: i64) -> Result
     Ok((col(&row, "v")?, col(&row, "n")?))
 }
 
-/// Bumps the days a cache may hold: those that started more than `settled - 1` days ago (the
-/// cache waits `settled` days; the day between covers instances' clocks drifting apart). The
-/// system clock, not the application's: the application caches only days settled by both.
+/// Bumps, in day order, the days a cache waiting `settled` days may hold.
 async fn bump(conn: &mut Conn, days: BTreeSet<i64>, settled: i64) -> Result<()> {
     bump_kind(conn, Kind::Conversations, days, settled).await
 }
 
-async fn bump_kind(conn: &mut Conn, kind: Kind, days: BTreeSet<i64>, settled: i64) -> Result<()> {
+/// The days a cache waiting `settled` days may hold: those that started more than
+/// `settled - 1` days ago (the day between covers instances' clocks drifting apart).
+fn settled_only(days: BTreeSet<i64>, settled: i64) -> BTreeSet<i64> {
     // The system clock on purpose: the bound must hold whatever a test sets the application's
     // clock to, and the application caches only days settled by both clocks.
     #[allow(clippy::disallowed_methods)]
     let limit = chrono::Utc::now().timestamp_micros() - (settled - 1) * DAY_MICROS;
-    for day in days
-        .into_iter()
+    days.into_iter()
         .filter(|d| d.saturating_mul(DAY_MICROS) < limit)
-    {
+        .collect()
+}
+
+async fn bump_kind(conn: &mut Conn, kind: Kind, days: BTreeSet<i64>, settled: i64) -> Result<()> {
+    for day in settled_only(days, settled) {
         sqlx::query(
             "INSERT INTO kpi_day_versions (kind, day, version) VALUES ($1, $2, 1)
              ON CONFLICT (kind, day) DO UPDATE SET version = kpi_day_versions.version + 1",
@@ -228,34 +231,56 @@ pub(crate) async fn changed(
     }
     let before = before.unwrap_or_default();
     let after = after.unwrap_or_default();
-    let moved: BTreeSet<i64> = before
+    // One bump, in day order: transactions lock version rows in the same order.
+    let mut days: BTreeSet<i64> = before
         .items
         .symmetric_difference(&after.items)
         .map(|(day, _)| *day)
         .collect();
-    bump(conn, moved, SETTLED_DAYS).await?;
-    if before.opened != after.opened {
-        let mut days = before.fcr_days();
-        days.extend(after.fcr_days());
-        bump(conn, days, FCR_SETTLED_DAYS).await?;
-    }
     if before.groups != after.groups {
         // Its survey answers are grouped by the conversation's groups too.
-        let days = survey_days(conn, id).await?;
-        bump(conn, days, SETTLED_DAYS).await?;
+        days.extend(survey_days(conn, id).await?);
     }
-    Ok(())
+    let mut all = settled_only(days, SETTLED_DAYS);
+    if before.opened != after.opened {
+        let mut fcr = before.fcr_days();
+        fcr.extend(after.fcr_days());
+        all.extend(settled_only(fcr, FCR_SETTLED_DAYS));
+    }
+    bump(conn, all, SETTLED_DAYS).await
 }
 
-/// Bumps every day the conversation counts in (for a change reports filter or group on that
-/// its facts do not hold: its tags, its customer).
+/// Bumps every day the conversation counts in, for a change reports filter or group on that
+/// its facts do not hold (its tags).
 pub(crate) async fn touch(conn: &mut Conn, id: ConversationId) -> Result<()> {
     let Some(counted) = counted(conn, id).await? else {
         return Ok(());
     };
     let mut days = counted.days();
-    days.extend(counted.fcr_days());
     days.extend(survey_days(conn, id).await?);
+    bump(conn, days, SETTLED_DAYS).await
+}
+
+/// After conversations (their facts) and orders moved to another customer: bumps every day
+/// they count in, and the days whose FCR their openings decide, once and in order.
+pub(crate) async fn moved(conn: &mut Conn, conversations: &[i64], placed: &[i64]) -> Result<()> {
+    let mut days = BTreeSet::new();
+    for &id in conversations {
+        if let Some(counted) = counted(conn, ConversationId(id)).await? {
+            days.extend(counted.days());
+            days.extend(counted.fcr_days());
+        }
+    }
+    bump(conn, days, SETTLED_DAYS).await?;
+    orders_changed(conn, placed).await
+}
+
+/// After conversations created since `oldest` got their facts in bulk (the start-up
+/// backfill): bumps every day since, so instances already running forget what they kept.
+pub(crate) async fn loaded_since(conn: &mut Conn, oldest: i64) -> Result<()> {
+    #[allow(clippy::disallowed_methods)] // see `settled_only`
+    let today = day_of(chrono::Utc::now().timestamp_micros());
+    let days = (day_of(oldest)..=today).collect();
     bump(conn, days, SETTLED_DAYS).await
 }
 

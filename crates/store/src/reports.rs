@@ -607,6 +607,8 @@ pub async fn churn_change(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drill {
     FirstResponse,
+    /// Every customer turn answered in the period (average response), one row per turn.
+    Turns,
     FirstResolution,
     FullResolution,
     /// Resolved in the period with a public reply: one-touch or not, FCR yes/no/pending.
@@ -723,6 +725,13 @@ fn drill_parts(
             null(),
             "conversation_facts f",
             format!("f.first_reply_at >= $1 AND f.first_reply_at < $2 AND f.first_response_{c} IS NOT NULL"),
+        ),
+        Drill::Turns => (
+            "r.answered_at",
+            format!("r.seconds_{c}"),
+            null(),
+            "turn_responses r JOIN conversation_facts f ON f.conversation_id = r.conversation_id",
+            "r.answered_at >= $1 AND r.answered_at < $2".to_owned(),
         ),
         Drill::FirstResolution => (
             "f.first_resolved_at",

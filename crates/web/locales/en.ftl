@@ -625,6 +625,7 @@ kpi-note-retention = Customers who ordered in the previous period of the same le
 kpi-note-churned = Customers whose last order, as of the period's end, is older than 180 days.
 kpi-note-backlog = Conversations created before the period's end and not resolved by then, by their status now.
 kpi-drill-first_response = Conversations first answered in the period
+kpi-drill-average_response = Customer messages answered in the period, one row per wait
 kpi-drill-first_resolution = Conversations first resolved in the period
 kpi-drill-full_resolution = Conversations resolved in the period
 kpi-drill-resolved = Resolved conversations with a public reply (one-touch and FCR)

@@ -619,6 +619,7 @@ kpi-note-retention = उतनी ही लंबी पिछली अवध�
 kpi-note-churned = वे ग्राहक जिनका आखिरी ऑर्डर, अवधि के अंत तक, १८० दिनों से पुराना है।
 kpi-note-backlog = अवधि खत्म होने से पहले बनी और तब तक न सुलझी बातचीत, उनकी अभी की स्थिति के अनुसार।
 kpi-drill-first_response = इस अवधि में पहला जवाब पाई बातचीत
+kpi-drill-average_response = इस अवधि में जवाब पाए ग्राहक संदेश, हर इंतज़ार की एक पंक्ति
 kpi-drill-first_resolution = इस अवधि में पहली बार सुलझी बातचीत
 kpi-drill-full_resolution = इस अवधि में सुलझी बातचीत
 kpi-drill-resolved = सार्वजनिक जवाब वाली सुलझी बातचीत (एक जवाब और FCR)

@@ -402,6 +402,17 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
             .iter()
             .any(|r| r["seconds"] == 147_600)
     );
+    // Every answered customer turn, one row each: the ten of the average response.
+    let turns = drill("average_response").await;
+    assert_eq!(turns.body.as_array().unwrap().len(), 10, "{}", turns.text);
+    assert!(
+        turns
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["seconds"] == 1200)
+    );
     // Each resolution with its FCR outcome, as the report counted them: 4 yes, 2 no, 1 pending.
     let resolved = drill("resolved").await;
     let outcomes = |fcr: &str| {

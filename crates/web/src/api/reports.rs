@@ -375,6 +375,7 @@ pub struct DrillJson {
 pub(crate) fn drill_of(name: &str) -> Option<Drill> {
     Some(match name {
         "first_response" => Drill::FirstResponse,
+        "average_response" => Drill::Turns,
         "first_resolution" => Drill::FirstResolution,
         "full_resolution" => Drill::FullResolution,
         "resolved" => Drill::Resolved,
@@ -399,7 +400,7 @@ pub async fn list_kpi_conversations(
     let which = q.figure.as_deref().and_then(drill_of).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidQuery,
-            "figure must be first_response, first_resolution, full_resolution, resolved, unanswered, backlog or answers",
+            "figure must be first_response, average_response, first_resolution, full_resolution, resolved, unanswered, backlog or answers",
         )
     })?;
     let rows = state.app.kpi_drill(&caller, &query, which).await?;

@@ -224,7 +224,7 @@ impl Ctx<'_, '_> {
                 ),
                 pf.and_then(|p| p.average_response.mean)
                     .map(|m| duration(tr, fmt, m)),
-                None,
+                Some(self.drill("average_response")),
             ),
             card(
                 "first-resolution",
