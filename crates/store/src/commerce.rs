@@ -126,18 +126,7 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
             .bind(id.0)
             .execute(&mut *conn)
             .await?;
-        // Reports may hold the days it counted in: a new placing day, customer or
-        // cancellation moves them (its shipping does not).
-        let placed: i64 = col(&row, "placed_at")?;
-        let status: String = col(&row, "status")?;
-        let customer: i64 = col(&row, "customer_id")?;
-        let cancelled = |status: &str| status == "cancelled";
-        if placed != to_micros(new.placed_at)
-            || customer != new.customer_id.0
-            || cancelled(&status) != cancelled(new.status.as_str())
-        {
-            crate::kpi_days::orders_changed(conn, &[placed, to_micros(new.placed_at)]).await?;
-        }
+        counted_change(conn, &row, new).await?;
         Recorded::Updated(id)
     } else {
         let row = bind_content(
@@ -181,6 +170,22 @@ pub async fn record(conn: &mut Conn, new: &NewOrder<'_>, now: Timestamp) -> Resu
         .await?;
     }
     Ok(recorded)
+}
+
+/// Reports may keep the days an updated order counted in (`row`: as it was): a new placing
+/// day, customer or cancellation moves them (its shipping does not).
+async fn counted_change(conn: &mut Conn, row: &AnyRow, new: &NewOrder<'_>) -> Result<()> {
+    let placed: i64 = col(row, "placed_at")?;
+    let status: String = col(row, "status")?;
+    let customer: i64 = col(row, "customer_id")?;
+    let cancelled = |status: &str| status == "cancelled";
+    if placed != to_micros(new.placed_at)
+        || customer != new.customer_id.0
+        || cancelled(&status) != cancelled(new.status.as_str())
+    {
+        crate::kpi_days::orders_changed(conn, &[placed, to_micros(new.placed_at)]).await?;
+    }
+    Ok(())
 }
 
 pub async fn get(conn: &mut Conn, id: OrderId) -> Result<Order> {

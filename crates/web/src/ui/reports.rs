@@ -974,6 +974,36 @@ pub async fn export(
     csv_response("seva-kpis", lines)
 }
 
+/// How a drill-down row shows what it contributed.
+fn drill_value(tr: &Tr<'_>, fmt: Format, which: Drill, r: &DrillRow) -> String {
+    match (r.seconds, which) {
+        #[allow(clippy::cast_precision_loss)]
+        (Some(s), _) => duration(tr, fmt, s as f64),
+        (None, Drill::Resolved) => {
+            let detail = r.detail.as_deref().unwrap_or("");
+            let one_touch = tr.t(if detail.contains("one_touch=1") {
+                "kpi-one-touch-yes"
+            } else {
+                "kpi-one-touch-no"
+            });
+            let fcr = tr.t(if detail.contains("fcr=yes") {
+                "kpi-fcr-yes"
+            } else if detail.contains("fcr=pending") {
+                "kpi-fcr-pending"
+            } else {
+                "kpi-fcr-no"
+            });
+            format!("{one_touch} · {fcr}")
+        }
+        (None, Drill::Backlog) => r
+            .detail
+            .as_deref()
+            .map(|s| tr.t(&format!("status-{s}")))
+            .unwrap_or_default(),
+        (None, _) => fmt.digits(r.detail.as_deref().unwrap_or("")),
+    }
+}
+
 /// The conversations behind a figure, as a page or (`table=csv`) a file.
 pub async fn conversations(
     State(state): State<AppState>,
@@ -1038,32 +1068,7 @@ pub async fn conversations(
         }));
         return csv_response(&format!("seva-{}", page.figure), lines);
     }
-    let value = |r: &DrillRow| match (r.seconds, which) {
-        #[allow(clippy::cast_precision_loss)]
-        (Some(s), _) => duration(&tr, fmt, s as f64),
-        (None, Drill::Resolved) => {
-            let detail = r.detail.as_deref().unwrap_or("");
-            let one_touch = tr.t(if detail.contains("one_touch=1") {
-                "kpi-one-touch-yes"
-            } else {
-                "kpi-one-touch-no"
-            });
-            let fcr = tr.t(if detail.contains("fcr=yes") {
-                "kpi-fcr-yes"
-            } else if detail.contains("fcr=pending") {
-                "kpi-fcr-pending"
-            } else {
-                "kpi-fcr-no"
-            });
-            format!("{one_touch} · {fcr}")
-        }
-        (None, Drill::Backlog) => r
-            .detail
-            .as_deref()
-            .map(|s| tr.t(&format!("status-{s}")))
-            .unwrap_or_default(),
-        (None, _) => fmt.digits(r.detail.as_deref().unwrap_or("")),
-    };
+    let value = |r: &DrillRow| drill_value(&tr, fmt, which, r);
     let query_text = query_string(&q);
     let page_view = DrillPage {
         shell: Shell::new(&agent, &tr, String::new()),
