@@ -330,6 +330,28 @@ impl App {
         Ok(store::drill(&mut conn, which, period, &scope, fcr, 500).await?)
     }
 
+    /// The customers behind a purchase figure of a report (repeat purchase: the period's
+    /// buyers; retention: the earlier days' buyers; churn: those churned at its end), latest
+    /// order first, at most 500.
+    pub async fn kpi_customers(
+        &self,
+        caller: &Caller,
+        q: &ReportQuery,
+        which: store::CustomerDrill,
+    ) -> Result<Vec<store::CustomerRow>> {
+        let (period, scope) = self.report_of(caller, q).await?;
+        let length = Duration::days((q.to - q.from).num_days() + 1);
+        let windows = store::OrderWindows {
+            earlier: day_start(q.tz, q.from - length)?,
+            from: period.from,
+            to: period.to,
+            at: period.to.min(self.now()),
+            horizon: Duration::days(CHURN_HORIZON_DAYS),
+        };
+        let mut conn = self.store.conn().await?;
+        Ok(store::drill_customers(&mut conn, which, windows, &scope, 500).await?)
+    }
+
     /// What every report starts with: the caller may read reports (supervisors and admins),
     /// and the query's period and scope, checked.
     async fn report_of(&self, caller: &Caller, q: &ReportQuery) -> Result<(Period, Scope)> {

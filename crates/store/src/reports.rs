@@ -603,6 +603,101 @@ pub async fn churn_change(
     Ok(lapsed - back)
 }
 
+/// What a customer drill-down lists: the customers behind a purchase figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerDrill {
+    /// Customers who ordered in the period, with how many orders (repeat purchase).
+    Buyers,
+    /// Customers who ordered in the days before, and whether again in the period (retention).
+    Earlier,
+    /// Customers churned at the period's end, by their last order.
+    Churned,
+}
+
+/// A customer behind a purchase figure: their latest order that counted, and what they
+/// contributed (`orders=3`, `again=yes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRow {
+    pub customer_id: seva_domain::CustomerId,
+    pub at: Timestamp,
+    pub detail: Option<String>,
+}
+
+/// The windows a customer drill-down reads: the period `[from, to)`, the days before it
+/// from `earlier`, and churn at `at` with `horizon`.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderWindows {
+    pub earlier: Timestamp,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub at: Timestamp,
+    pub horizon: chrono::Duration,
+}
+
+/// The customers behind a purchase figure, latest order first, at most `limit`.
+pub async fn drill_customers(
+    conn: &mut Conn,
+    which: CustomerDrill,
+    w: OrderWindows,
+    scope: &Scope,
+    limit: i64,
+) -> Result<Vec<CustomerRow>> {
+    let (a, b) = match which {
+        CustomerDrill::Buyers => (w.from, w.to),
+        CustomerDrill::Earlier => (w.earlier, w.from),
+        CustomerDrill::Churned => (w.at - w.horizon, w.at),
+    };
+    let mut args = vec![
+        Arg::Int(to_micros(a)),
+        Arg::Int(to_micros(b)),
+        Arg::Int(limit),
+    ];
+    if which == CustomerDrill::Earlier {
+        args.push(Arg::Int(to_micros(w.to)));
+    }
+    let segment = order_scope(scope, &mut args);
+    let sql = match which {
+        CustomerDrill::Buyers => format!(
+            "SELECT o.customer_id, MAX(o.placed_at) AS at,
+                    'orders=' || CAST(COUNT(*) AS TEXT) AS detail
+             FROM orders o
+             WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'{segment}
+             GROUP BY o.customer_id ORDER BY at DESC LIMIT $3"
+        ),
+        CustomerDrill::Earlier => format!(
+            "SELECT p.customer_id, p.at,
+                    CASE WHEN EXISTS (SELECT 1 FROM orders a WHERE a.customer_id = p.customer_id
+                                        AND a.placed_at >= $2 AND a.placed_at < $4
+                                        AND a.status <> 'cancelled')
+                         THEN 'again=yes' ELSE 'again=no' END AS detail
+             FROM (SELECT o.customer_id, MAX(o.placed_at) AS at FROM orders o
+                   WHERE o.placed_at >= $1 AND o.placed_at < $2
+                     AND o.status <> 'cancelled'{segment}
+                   GROUP BY o.customer_id) AS p
+             ORDER BY p.at DESC LIMIT $3"
+        ),
+        CustomerDrill::Churned => format!(
+            "SELECT o.customer_id, MAX(o.placed_at) AS at, CAST(NULL AS TEXT) AS detail
+             FROM orders o
+             WHERE o.status <> 'cancelled' AND o.placed_at < $2{segment}
+             GROUP BY o.customer_id HAVING MAX(o.placed_at) < $1
+             ORDER BY at DESC LIMIT $3"
+        ),
+    };
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(CustomerRow {
+                customer_id: seva_domain::CustomerId(col(row, "customer_id")?),
+                at: crate::rows::time(row, "at")?,
+                detail: col(row, "detail")?,
+            })
+        })
+        .collect()
+}
+
 /// What a drill-down lists: the conversations behind one figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drill {

@@ -329,6 +329,42 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
         json!({"numerator": 1, "denominator": 2, "percent": 50.0})
     );
     assert_eq!(k["churned_customers"]["count"], 1);
+    // The customers behind them.
+    let customers = |figure: &str| {
+        let path = format!(
+            "/api/v1/reports/kpis/customers?from=2026-11-01&to=2026-11-21&tz=Asia/Tehran&figure={figure}"
+        );
+        let t = &t;
+        async move {
+            let reply = t.call(Method::GET, &path, &t.admin, None, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            let mut details: Vec<String> = reply
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["detail"].as_str().unwrap_or("").to_owned())
+                .collect();
+            details.sort();
+            details
+        }
+    };
+    assert_eq!(
+        customers("repeat_purchase").await,
+        ["orders=1", "orders=1", "orders=2"]
+    );
+    assert_eq!(customers("retention").await, ["again=no", "again=yes"]);
+    assert_eq!(customers("churned").await, [""]);
+    let wrong = t
+        .call(
+            Method::GET,
+            "/api/v1/reports/kpis/customers?from=2026-11-01&to=2026-11-21&tz=UTC&figure=backlog",
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(wrong.code(), "invalid_query");
 
     // The business clock: A 2 h, B 1 h (the holiday and the night skipped), the rest inside
     // opening hours: 300, 600, 600, 600, 1200, 1800, 3600, 7200.
@@ -458,6 +494,23 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
         "the first response's sample"
     );
     assert!(page.text.contains("How this is calculated"));
+    assert!(page.text.contains("/reports/customers?figure=retention"));
+    let buyers = t
+        .page(
+            Method::GET,
+            &format!("/reports/customers?figure=repeat_purchase&{query}"),
+            None,
+            &cookie,
+            None,
+        )
+        .await;
+    assert_eq!(buyers.status, StatusCode::OK, "{}", buyers.text);
+    let text = plain(&buyers.text);
+    assert!(
+        text.contains("Customers who ordered in the period"),
+        "{text}"
+    );
+    assert!(text.contains("2 orders"), "{text}");
     let list = t
         .page(
             Method::GET,

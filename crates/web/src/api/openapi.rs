@@ -43,6 +43,7 @@ use crate::AppState;
         super::crm::list_products,
         super::reports::show_kpis,
         super::reports::list_kpi_conversations,
+        super::reports::list_kpi_customers,
         super::reports::show_service_impact,
         super::surveys::list_survey_settings,
         super::surveys::save_survey_settings,

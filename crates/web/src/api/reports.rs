@@ -13,7 +13,7 @@ use seva_app::reports::{Figures, KpiReport, ReportQuery, ReportScope, Step};
 use seva_domain::kpi::{Answers, CHURN_HORIZON_DAYS, Ratio, Stats};
 use seva_domain::survey::SurveyKind;
 use seva_domain::{BrandId, Channel, SegmentId, TeamId, UserId};
-use seva_store::reports::{Dimension, Drill};
+use seva_store::reports::{CustomerDrill, Dimension, Drill};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/reports/kpis", get(show_kpis))
         .route("/reports/kpis/conversations", get(list_kpi_conversations))
+        .route("/reports/kpis/customers", get(list_kpi_customers))
         .route("/reports/service-impact", get(show_service_impact))
 }
 
@@ -410,6 +411,61 @@ pub async fn list_kpi_conversations(
                 conversation_id: r.conversation_id.0,
                 at: r.at,
                 seconds: r.seconds,
+                detail: r.detail,
+            })
+            .collect(),
+    ))
+}
+
+/// A customer behind a purchase figure.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerDrillJson {
+    pub customer_id: i64,
+    /// Their latest order that counted (for churn: their last order).
+    pub at: DateTime<Utc>,
+    /// `orders=3` for the period's buyers (repeat purchase: 2 or more), `again=yes` or
+    /// `again=no` for the earlier days' buyers (retention).
+    pub detail: Option<String>,
+}
+
+/// What `figure=` names for a customer drill-down.
+pub(crate) fn customer_drill_of(name: &str) -> Option<CustomerDrill> {
+    Some(match name {
+        "repeat_purchase" => CustomerDrill::Buyers,
+        "retention" => CustomerDrill::Earlier,
+        "churned" => CustomerDrill::Churned,
+        _ => return None,
+    })
+}
+
+/// The customers behind a purchase figure (latest order first, at most 500): the period's
+/// buyers with their order counts (repeat purchase), the buyers of the same number of days
+/// before and whether they ordered again (retention), or the customers churned at its end.
+#[utoipa::path(get, path = "/api/v1/reports/kpis/customers", tag = "reports",
+    params(KpiQuery),
+    responses((status = 200, body = [CustomerDrillJson]), (status = "4XX", body = ErrorBody)))]
+pub async fn list_kpi_customers(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<KpiQuery>,
+) -> ApiResult<Json<Vec<CustomerDrillJson>>> {
+    let (query, _) = report_query(&q)?;
+    let which = q
+        .figure
+        .as_deref()
+        .and_then(customer_drill_of)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidQuery,
+                "figure must be repeat_purchase, retention or churned",
+            )
+        })?;
+    let rows = state.app.kpi_customers(&caller, &query, which).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| CustomerDrillJson {
+                customer_id: r.customer_id.0,
+                at: r.at,
                 detail: r.detail,
             })
             .collect(),

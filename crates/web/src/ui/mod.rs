@@ -89,6 +89,7 @@ pub fn router() -> Router<AppState> {
         .route("/reports", get(reports::show))
         .route("/reports/export.csv", get(reports::export))
         .route("/reports/conversations", get(reports::conversations))
+        .route("/reports/customers", get(reports::customers))
         .route("/reports/impact", get(reports::impact))
         .route("/settings", get(settings::show).post(settings::save))
         .route(

@@ -88,6 +88,8 @@ pub struct DrillPage<'a> {
     pub shell: Shell,
     pub tr: Tr<'a>,
     pub title: String,
+    /// What the rows are: conversations or customers.
+    pub id_header: String,
     pub back: String,
     pub csv: String,
     pub rows: Vec<DrillView>,
@@ -180,6 +182,10 @@ struct Ctx<'t, 'a> {
 impl Ctx<'_, '_> {
     fn drill(&self, figure: &str) -> String {
         format!("/reports/conversations?figure={figure}&{}", self.query)
+    }
+
+    fn customers(&self, figure: &str) -> String {
+        format!("/reports/customers?figure={figure}&{}", self.query)
     }
 
     /// The cards of one period, each with the previous period's value.
@@ -315,14 +321,14 @@ impl Ctx<'_, '_> {
                 percent(fmt, r.repeat_purchase.percent()),
                 ratio_basis(tr, fmt, r.repeat_purchase),
                 p.map(|p| percent(fmt, p.repeat_purchase.percent())),
-                None,
+                Some(self.customers("repeat_purchase")),
             ),
             card(
                 "retention",
                 percent(fmt, r.retention.percent()),
                 ratio_basis(tr, fmt, r.retention),
                 p.map(|p| percent(fmt, p.retention.percent())),
-                None,
+                Some(self.customers("retention")),
             ),
             card(
                 "churned",
@@ -333,7 +339,7 @@ impl Ctx<'_, '_> {
                     &fmt.number(seva_domain::kpi::CHURN_HORIZON_DAYS),
                 ),
                 p.map(|p| fmt.number(p.churned)),
-                None,
+                Some(self.customers("churned")),
             ),
         ]
     }
@@ -1004,6 +1010,120 @@ fn drill_value(tr: &Tr<'_>, fmt: Format, which: Drill, r: &DrillRow) -> String {
     }
 }
 
+/// The report query of a drill-down page (with the dashboard's defaults), or the page that
+/// refuses it.
+fn drill_query(
+    state: &AppState,
+    agent: &Agent,
+    tr: &Tr<'_>,
+    page: &PageQuery,
+) -> Result<(KpiQuery, seva_app::reports::ReportQuery), Box<Response>> {
+    let invalid = || {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            tr.t("error-invalid-value"),
+        )
+            .into_response()
+    };
+    let q = match page.kpi() {
+        Ok(q) => with_defaults(agent, q, today(agent, state.app.now())),
+        Err(_) => return Err(Box::new(invalid())),
+    };
+    match report_query(&q) {
+        Ok((query, _)) => Ok((q, query)),
+        Err(e) => Err(Box::new(
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                tr.t1("kpi-error-query", "detail", &e.message),
+            )
+                .into_response(),
+        )),
+    }
+}
+
+/// The page for a drill-down the app refused.
+fn drill_refused(tr: &Tr<'_>, e: &AppError) -> Response {
+    match refusal(tr, e) {
+        Some(message) if matches!(e, AppError::Forbidden) => {
+            (StatusCode::FORBIDDEN, message).into_response()
+        }
+        Some(message) => (StatusCode::UNPROCESSABLE_ENTITY, message).into_response(),
+        None => unavailable(e),
+    }
+}
+
+/// The customers behind a purchase figure, as a page or (`table=csv`) a file.
+pub async fn customers(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(page): Query<PageQuery>,
+) -> Response {
+    let tr = agent.tr(&state);
+    let Some(which) = crate::api::reports::customer_drill_of(&page.figure) else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            tr.t("error-invalid-value"),
+        )
+            .into_response();
+    };
+    let (q, query) = match drill_query(&state, &agent, &tr, &page) {
+        Ok(both) => both,
+        Err(refused) => return *refused,
+    };
+    let rows = match state.app.kpi_customers(&agent.caller, &query, which).await {
+        Ok(rows) => rows,
+        Err(e) => return drill_refused(&tr, &e),
+    };
+    if page.table == "csv" {
+        let mut lines = vec![vec![
+            "customer_id".to_owned(),
+            "at".to_owned(),
+            "detail".to_owned(),
+        ]];
+        lines.extend(rows.iter().map(|r| {
+            vec![
+                r.customer_id.0.to_string(),
+                r.at.to_rfc3339(),
+                r.detail.clone().unwrap_or_default(),
+            ]
+        }));
+        return csv_response(&format!("seva-{}", page.figure), lines);
+    }
+    let fmt = agent.fmt.in_zone(query.tz);
+    let query_text = query_string(&q);
+    let value = |detail: Option<&str>| match detail {
+        Some(d) if d.starts_with("orders=") => tr.t1(
+            "kpi-orders-count",
+            "count",
+            &fmt.digits(d.trim_start_matches("orders=")),
+        ),
+        Some("again=yes") => tr.t("kpi-ordered-again"),
+        Some("again=no") => tr.t("kpi-not-again"),
+        _ => String::new(),
+    };
+    let page_view = DrillPage {
+        shell: Shell::new(&agent, &tr, String::new()),
+        title: tr.t(&format!("kpi-drill-{}", page.figure)),
+        id_header: tr.t("kpi-col-customer"),
+        back: format!("/reports?{query_text}"),
+        csv: format!(
+            "/reports/customers?figure={}&table=csv&{query_text}",
+            page.figure
+        ),
+        rows: rows
+            .iter()
+            .map(|r| DrillView {
+                href: format!("/customers/{}", r.customer_id.0),
+                id: fmt.number(r.customer_id.0),
+                at: fmt.date_time(r.at),
+                value: value(r.detail.as_deref()),
+            })
+            .collect(),
+        tr,
+    };
+    render(&page_view, StatusCode::OK)
+}
+
 /// The conversations behind a figure, as a page or (`table=csv`) a file.
 pub async fn conversations(
     State(state): State<AppState>,
@@ -1018,37 +1138,13 @@ pub async fn conversations(
         )
             .into_response();
     };
-    let q = match page.kpi() {
-        Ok(q) => with_defaults(&agent, q, today(&agent, state.app.now())),
-        Err(_) => {
-            return (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                tr.t("error-invalid-value"),
-            )
-                .into_response();
-        }
-    };
-    let query = match report_query(&q) {
-        Ok((query, _)) => query,
-        Err(e) => {
-            return (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                tr.t1("kpi-error-query", "detail", &e.message),
-            )
-                .into_response();
-        }
+    let (q, query) = match drill_query(&state, &agent, &tr, &page) {
+        Ok(both) => both,
+        Err(refused) => return *refused,
     };
     let rows = match state.app.kpi_drill(&agent.caller, &query, which).await {
         Ok(rows) => rows,
-        Err(e) => {
-            return match refusal(&tr, &e) {
-                Some(message) if matches!(e, AppError::Forbidden) => {
-                    (StatusCode::FORBIDDEN, message).into_response()
-                }
-                Some(message) => (StatusCode::UNPROCESSABLE_ENTITY, message).into_response(),
-                None => unavailable(&e),
-            };
-        }
+        Err(e) => return drill_refused(&tr, &e),
     };
     let fmt = agent.fmt.in_zone(query.tz);
     if page.table == "csv" {
@@ -1073,6 +1169,7 @@ pub async fn conversations(
     let page_view = DrillPage {
         shell: Shell::new(&agent, &tr, String::new()),
         title: tr.t(&format!("kpi-drill-{}", page.figure)),
+        id_header: tr.t("kpi-col-conversation"),
         back: format!("/reports?{query_text}"),
         csv: format!(
             "/reports/conversations?figure={}&table=csv&{query_text}",
