@@ -405,7 +405,11 @@ impl App {
             async {
                 match by {
                     None => Ok(None),
-                    Some(by) => self.grouped(r, scope, Some(by)).await.map(Some),
+                    Some(Dimension::Segment) => self.by_segment(r, scope).await.map(Some),
+                    Some(by) => self
+                        .grouped(r, scope, Some(by))
+                        .await
+                        .map(|m| Some(m.by_key())),
                 }
             },
             async {
@@ -431,7 +435,7 @@ impl App {
         } else {
             starts.iter().copied().zip(per_bucket).collect()
         };
-        let breakdown = breakdown.map(Measured::by_key).unwrap_or_default();
+        let breakdown = breakdown.unwrap_or_default();
         let (repeat_purchase, retention, churned) = orders;
         Ok(KpiReport {
             from: period.from,
@@ -471,6 +475,32 @@ impl App {
             })
             .collect();
         Box::pin(self.measured_days(&format!("{view}|{by:?}"), r.period, scope, by, &days)).await
+    }
+
+    /// A breakdown by saved segment: each segment's figures, measured with it as the filter
+    /// (in place of any segment filter of the report), at most 50 segments, in name order.
+    async fn by_segment(
+        &self,
+        r: &Reading<'_>,
+        scope: &Scope,
+    ) -> Result<Vec<(Option<String>, Figures)>> {
+        let mut conn = self.store.conn().await?;
+        let mut segments = seva_store::segments::all(&mut conn).await?;
+        drop(conn);
+        segments.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut rows = Vec::new();
+        for segment in segments.into_iter().take(50) {
+            let filtered = Scope {
+                segment: Some((segment.rules, self.now())),
+                ..scope.clone()
+            };
+            let grouping = Grouping::default();
+            let measured =
+                Box::pin(self.measured_parts(r.period, &filtered, grouping, true, true)).await?;
+            let figures = measured.figures(&[()], |_, _| ()).remove(0);
+            rows.push((Some(segment.id.0.to_string()), figures));
+        }
+        Ok(rows)
     }
 
     /// Repeat purchase and retention of the period (against the same number of days before),

@@ -88,12 +88,16 @@ pub enum Dimension {
     Agent,
     Brand,
     Tag,
+    /// Saved segments: one row per segment, measured with it as the filter (the app runs
+    /// one report per segment; a customer may be in several, so no single SQL key exists).
+    Segment,
 }
 
 impl Dimension {
     /// The group key's SQL (text; NULL for "none"), and the join it needs.
     fn key(self) -> (&'static str, &'static str) {
         match self {
+            Dimension::Segment => ("NULL", ""),
             Dimension::Channel => ("f.channel", ""),
             Dimension::Team => ("CAST(f.team_id AS TEXT)", ""),
             Dimension::Agent => ("CAST(f.assignee_id AS TEXT)", ""),

@@ -555,6 +555,7 @@ kpi-by-team = Team
 kpi-by-agent = Agent (assignee)
 kpi-by-brand = Brand
 kpi-by-tag = Tag
+kpi-by-segment = Segment (each saved segment)
 kpi-none = None
 kpi-period-note = Whole days in the chosen time zone; each figure beside the previous period of the same length.
 kpi-csv = Download CSV

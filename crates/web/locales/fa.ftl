@@ -549,6 +549,7 @@ kpi-by-team = تیم
 kpi-by-agent = کارشناس (مسئول)
 kpi-by-brand = برند
 kpi-by-tag = برچسب
+kpi-by-segment = بخش (هر بخش ذخیره‌شده)
 kpi-none = هیچ
 kpi-period-note = روزهای کامل در منطقهٔ زمانی انتخاب‌شده؛ هر عدد در کنار دورهٔ پیشین با همان طول.
 kpi-csv = دریافت CSV

@@ -549,6 +549,7 @@ kpi-by-team = टीम
 kpi-by-agent = एजेंट (ज़िम्मेदार)
 kpi-by-brand = ब्रांड
 kpi-by-tag = टैग
+kpi-by-segment = समूह (हर सहेजा समूह)
 kpi-none = कोई नहीं
 kpi-period-note = चुने गए समय क्षेत्र के पूरे दिन; हर आँकड़ा उतनी ही लंबी पिछली अवधि के साथ।
 kpi-csv = CSV डाउनलोड करें

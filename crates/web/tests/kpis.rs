@@ -366,6 +366,38 @@ async fn every_kpi_matches_its_hand_computed_value(backend: Backend) {
         .await;
     assert_eq!(wrong.code(), "invalid_query");
 
+    // A breakdown by saved segment: a and b ordered twice; their conversations A and B.
+    let segment = t
+        .call(
+            Method::POST,
+            "/api/v1/segments",
+            &t.admin,
+            Some(json!({"name": "Came back to buy",
+                        "rules": {"all": [{"type": "orders_at_least", "count": 2}]}})),
+            None,
+        )
+        .await;
+    assert_eq!(segment.status, StatusCode::CREATED, "{}", segment.text);
+    let by_segment = t
+        .call(
+            Method::GET,
+            "/api/v1/reports/kpis?from=2026-11-01&to=2026-11-21&tz=Asia/Tehran&by=segment",
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(by_segment.status, StatusCode::OK, "{}", by_segment.text);
+    let segment_id = segment.body["id"].as_i64().unwrap().to_string();
+    let row = by_segment.body["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == segment_id.as_str())
+        .unwrap_or_else(|| panic!("no row for the segment: {}", by_segment.text));
+    assert_eq!(row["first_response"]["count"], 2, "{row}");
+    assert_eq!(row["first_response"]["p90_seconds"], 147_600, "{row}");
+
     // The business clock: A 2 h, B 1 h (the holiday and the night skipped), the rest inside
     // opening hours: 300, 600, 600, 600, 1200, 1800, 3600, 7200.
     let bus = report("business").await;

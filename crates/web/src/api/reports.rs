@@ -82,7 +82,12 @@ pub(crate) fn report_query(q: &KpiQuery) -> Result<(ReportQuery, String), ApiErr
         "agent" => Some(Dimension::Agent),
         "brand" => Some(Dimension::Brand),
         "tag" => Some(Dimension::Tag),
-        _ => return Err(invalid("by must be channel, team, agent, brand or tag")),
+        "segment" => Some(Dimension::Segment),
+        _ => {
+            return Err(invalid(
+                "by must be channel, team, agent, brand, tag or segment",
+            ));
+        }
     };
     let step = match q.step.as_deref().unwrap_or("") {
         "" => None,
@@ -282,7 +287,7 @@ pub struct SeriesJson {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BreakdownJson {
-    /// The channel, or the team's, agent's or brand's id, or the tag; null: none.
+    /// The channel, or the team's, agent's, brand's or segment's id, or the tag; null: none.
     pub key: Option<String>,
     #[serde(flatten)]
     pub figures: FiguresJson,

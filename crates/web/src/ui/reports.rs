@@ -462,7 +462,13 @@ fn charts(c: &Ctx<'_, '_>, r: &KpiReport) -> Vec<Chart> {
         .collect()
 }
 
-fn breakdown_label(tr: &Tr<'_>, directory: &Directory, by: Dimension, key: Option<&str>) -> String {
+fn breakdown_label(
+    tr: &Tr<'_>,
+    directory: &Directory,
+    segments: &[Choice],
+    by: Dimension,
+    key: Option<&str>,
+) -> String {
     let Some(key) = key else {
         return tr.t("kpi-none");
     };
@@ -479,6 +485,10 @@ fn breakdown_label(tr: &Tr<'_>, directory: &Directory, by: Dimension, key: Optio
             .and_then(|i| directory.brand_name(seva_domain::BrandId(i)))
             .map_or_else(|| key.to_owned(), str::to_owned),
         Dimension::Tag => key.to_owned(),
+        Dimension::Segment => segments
+            .iter()
+            .find(|s| s.value == key)
+            .map_or_else(|| key.to_owned(), |s| s.label.clone()),
     }
 }
 
@@ -664,7 +674,7 @@ async fn form_view(
         tag: q.tag.clone().unwrap_or_default(),
         by: std::iter::once((String::new(), tr.t("kpi-no-breakdown")))
             .chain(
-                ["channel", "team", "agent", "brand", "tag"]
+                ["channel", "team", "agent", "brand", "tag", "segment"]
                     .iter()
                     .map(|d| ((*d).to_owned(), tr.t(&format!("kpi-by-{d}")))),
             )
@@ -794,7 +804,7 @@ pub async fn show(
             .breakdown
             .iter()
             .map(|(key, f)| TableRow {
-                label: breakdown_label(&tr, &directory, by, key.as_deref()),
+                label: breakdown_label(&tr, &directory, &form.segments, by, key.as_deref()),
                 cells: row_cells(&tr, fmt, f),
             })
             .collect(),
