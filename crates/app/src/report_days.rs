@@ -8,7 +8,7 @@
 //! changes with time).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use seva_domain::Timestamp;
@@ -60,6 +60,10 @@ struct Entry {
 #[derive(Default)]
 pub(crate) struct DayCache {
     inner: Mutex<Inner>,
+    /// One reader at a time per group of days (a view's period, a range of buyers, a churn
+    /// instant): requests arriving together wait for the first to keep the days, then find
+    /// them, instead of all reading the same days at once.
+    readers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for DayCache {
@@ -93,6 +97,20 @@ fn size(kept: &Kept) -> usize {
 }
 
 impl DayCache {
+    /// Waits for any other reader of the same group of days; the guard lets the next in.
+    async fn reading(&self, group: String) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut readers = self
+                .readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Forget groups nobody waits on, so the map stays small.
+            readers.retain(|_, l| Arc::strong_count(l) > 1);
+            Arc::clone(readers.entry(group).or_default())
+        };
+        lock.lock_owned().await
+    }
+
     /// What was kept for `key` if it was read under the same versions.
     fn get(&self, key: &Key, versions: &[(i64, i64)]) -> Option<Kept> {
         let mut inner = self
@@ -192,6 +210,8 @@ impl App {
         by: Option<seva_store::reports::Dimension>,
         days: &[Day],
     ) -> Result<Measured> {
+        let first = days.first().map_or(0, |d| seva_store::to_micros(d.start));
+        let _reading = self.report_days.reading(format!("{view}|{first}")).await;
         let cut = self.settled_clock();
         let settled: Vec<bool> = days
             .iter()
@@ -345,6 +365,8 @@ impl App {
     /// Customers who ordered (not cancelled) on `days`, and how many orders each: settled days
     /// from the cache while their versions are unchanged, the rest read now.
     pub(crate) async fn buyers_of_days(&self, days: &[Day]) -> Result<HashMap<i64, i64>> {
+        let first = days.first().map_or(0, |d| seva_store::to_micros(d.start));
+        let _reading = self.report_days.reading(format!("buyers|{first}")).await;
         let cut = self.settled_clock();
         let settled = |d: &Day| d.end <= cut - Duration::days(SETTLED_DAYS);
         let utc_days = |d: &Day| {
@@ -429,6 +451,10 @@ impl App {
             let day = kpi_days::day_of(seva_store::to_micros(cut));
             seva_store::from_micros(day * kpi_days::DAY_MICROS)?
         };
+        let _reading = self
+            .report_days
+            .reading(format!("churned|{}", seva_store::to_micros(base)))
+            .await;
         let mut conn = self.store.conn().await?;
         if at - base > horizon / 2 {
             // A clock far ahead of the system's (a test's): the change is not short; read it.

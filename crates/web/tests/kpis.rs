@@ -788,6 +788,18 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
         first,
         "the same report twice"
     );
+    // Views asked at once wait for one another's reading, and all answer the same.
+    let (x, y, z) = tokio::join!(
+        read("&step=day&by=agent&compare=previous"),
+        read("&step=day&by=agent&compare=previous"),
+        read("&step=week&compare=previous"),
+    );
+    assert_eq!(x, y);
+    assert_eq!(x["first_response"], z["first_response"]);
+    assert_eq!(
+        x["previous"]["first_response"]["count"], 0,
+        "nothing in December"
+    );
 
     // An import on a day already read.
     shop.one_touch(
