@@ -789,13 +789,13 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
         "the same report twice"
     );
     // Views asked at once wait for one another's reading, and all answer the same.
-    let (x, y, z) = tokio::join!(
+    let (daily, again, weekly) = tokio::join!(
         read("&step=day&by=agent&compare=previous"),
         read("&step=day&by=agent&compare=previous"),
         read("&step=week&compare=previous"),
     );
-    assert_eq!(x, y);
-    assert_eq!(x["first_response"], z["first_response"]);
+    assert_eq!(daily, again);
+    assert_eq!(daily["first_response"], weekly["first_response"]);
     assert_eq!(
         x["previous"]["first_response"]["count"], 0,
         "nothing in December"
