@@ -797,7 +797,7 @@ async fn cached_days_follow_every_change_to_an_old_day(backend: Backend) {
     assert_eq!(daily, again);
     assert_eq!(daily["first_response"], weekly["first_response"]);
     assert_eq!(
-        x["previous"]["first_response"]["count"], 0,
+        daily["previous"]["first_response"]["count"], 0,
         "nothing in December"
     );
 
