@@ -111,6 +111,30 @@ impl DayCache {
         lock.lock_owned().await
     }
 
+    /// Whether something is kept under every one of `keys` (whatever its versions): then
+    /// a reader need not wait for others, as there is little or nothing to read.
+    fn holds_all(&self, mut keys: impl Iterator<Item = Key>) -> bool {
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.all(|k| inner.entries.contains_key(&k))
+    }
+
+    /// Waits for other readers of `group` only when some of `keys` is not kept yet (the
+    /// first view after a start): reads of recent days, never kept, go side by side.
+    async fn reading_if_missing(
+        &self,
+        group: String,
+        keys: impl Iterator<Item = Key>,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if self.holds_all(keys) {
+            None
+        } else {
+            Some(self.reading(group).await)
+        }
+    }
+
     /// What was kept for `key` if it was read under the same versions.
     fn get(&self, key: &Key, versions: &[(i64, i64)]) -> Option<Kept> {
         let mut inner = self
@@ -199,6 +223,12 @@ impl App {
         self.now().min(system)
     }
 
+    /// Which of `days` ended at least `after` days ago on the settling clock.
+    fn settled(&self, days: &[Day], after: i64) -> Vec<bool> {
+        let cut = self.settled_clock() - Duration::days(after);
+        days.iter().map(|d| d.end <= cut).collect()
+    }
+
     /// The per-conversation figures of `days` (a report's period, day by day), grouped by
     /// `by` and by each day's bucket: settled days from the cache when their versions are
     /// unchanged, the rest read now (and kept when settled).
@@ -210,17 +240,20 @@ impl App {
         by: Option<seva_store::reports::Dimension>,
         days: &[Day],
     ) -> Result<Measured> {
+        let settled = self.settled(days, SETTLED_DAYS);
+        let fcr_settled = self.settled(days, FCR_SETTLED_DAYS);
         let first = days.first().map_or(0, |d| seva_store::to_micros(d.start));
-        let _reading = self.report_days.reading(format!("{view}|{first}")).await;
-        let cut = self.settled_clock();
-        let settled: Vec<bool> = days
-            .iter()
-            .map(|d| d.end <= cut - Duration::days(SETTLED_DAYS))
-            .collect();
-        let fcr_settled: Vec<bool> = days
-            .iter()
-            .map(|d| d.end <= cut - Duration::days(FCR_SETTLED_DAYS))
-            .collect();
+        let kept = days.iter().zip(&settled).filter(|(_, s)| **s);
+        let _reading = self
+            .report_days
+            .reading_if_missing(
+                format!("{view}|{first}"),
+                kept.map(|(d, _)| Key {
+                    view: view.to_owned(),
+                    date: d.date,
+                }),
+            )
+            .await;
         let utc_days = |d: &Day| {
             kpi_days::day_of(seva_store::to_micros(d.start))
                 ..=kpi_days::day_of(seva_store::to_micros(d.end) - 1)
@@ -365,8 +398,6 @@ impl App {
     /// Customers who ordered (not cancelled) on `days`, and how many orders each: settled days
     /// from the cache while their versions are unchanged, the rest read now.
     pub(crate) async fn buyers_of_days(&self, days: &[Day]) -> Result<HashMap<i64, i64>> {
-        let first = days.first().map_or(0, |d| seva_store::to_micros(d.start));
-        let _reading = self.report_days.reading(format!("buyers|{first}")).await;
         let cut = self.settled_clock();
         let settled = |d: &Day| d.end <= cut - Duration::days(SETTLED_DAYS);
         let utc_days = |d: &Day| {
@@ -400,6 +431,14 @@ impl App {
             ),
             date: d.date,
         };
+        let first = days.first().map_or(0, |d| seva_store::to_micros(d.start));
+        let _reading = self
+            .report_days
+            .reading_if_missing(
+                format!("buyers|{first}"),
+                days.iter().filter(|d| settled(d)).map(key),
+            )
+            .await;
         let mut per_day: Vec<Option<Vec<(i64, i64)>>> = days
             .iter()
             .map(|d| match self.report_days.get(&key(d), &versions_of(d)) {
@@ -451,9 +490,17 @@ impl App {
             let day = kpi_days::day_of(seva_store::to_micros(cut));
             seva_store::from_micros(day * kpi_days::DAY_MICROS)?
         };
+        let key = Key {
+            view: format!(
+                "churned|{}|{}",
+                seva_store::to_micros(base),
+                horizon.num_seconds()
+            ),
+            date: chrono::NaiveDate::default(),
+        };
         let _reading = self
             .report_days
-            .reading(format!("churned|{}", seva_store::to_micros(base)))
+            .reading_if_missing(key.view.clone(), std::iter::once(key.clone()))
             .await;
         let mut conn = self.store.conn().await?;
         if at - base > horizon / 2 {
@@ -467,14 +514,6 @@ impl App {
             kpi_days::day_of(seva_store::to_micros(base) - 1) + 1,
         )
         .await?;
-        let key = Key {
-            view: format!(
-                "churned|{}|{}",
-                seva_store::to_micros(base),
-                horizon.num_seconds()
-            ),
-            date: chrono::NaiveDate::default(),
-        };
         let churned = if let Some(Kept::Churned(n)) = self.report_days.get(&key, &[fingerprint]) {
             n
         } else {

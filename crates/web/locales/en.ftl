@@ -567,6 +567,7 @@ kpi-breakdown = Breakdown
 kpi-per-bucket = Per day or week
 kpi-error-query = This report cannot be made: { $detail }
 kpi-drill-empty = No conversations.
+kpi-drill-empty-customers = No customers.
 kpi-col-conversation = Conversation
 kpi-col-when = When
 kpi-col-value = Value

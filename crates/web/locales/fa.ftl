@@ -561,6 +561,7 @@ kpi-breakdown = تفکیک
 kpi-per-bucket = به تفکیک روز یا هفته
 kpi-error-query = این گزارش ساخته نمی‌شود: { $detail }
 kpi-drill-empty = گفتگویی نیست.
+kpi-drill-empty-customers = مشتری‌ای نیست.
 kpi-col-conversation = گفتگو
 kpi-col-when = زمان
 kpi-col-value = مقدار

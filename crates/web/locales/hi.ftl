@@ -561,6 +561,7 @@ kpi-breakdown = बँटवारा
 kpi-per-bucket = दिन या सप्ताह के अनुसार
 kpi-error-query = यह रिपोर्ट नहीं बन सकती: { $detail }
 kpi-drill-empty = कोई बातचीत नहीं।
+kpi-drill-empty-customers = कोई ग्राहक नहीं।
 kpi-col-conversation = बातचीत
 kpi-col-when = कब
 kpi-col-value = मान

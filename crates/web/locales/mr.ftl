@@ -561,6 +561,7 @@ kpi-breakdown = विभागणी
 kpi-per-bucket = दिवस किंवा आठवड्यानुसार
 kpi-error-query = हा अहवाल तयार करता येत नाही: { $detail }
 kpi-drill-empty = संभाषणे नाहीत.
+kpi-drill-empty-customers = एकही ग्राहक नाही.
 kpi-col-conversation = संभाषण
 kpi-col-when = केव्हा
 kpi-col-value = मूल्य

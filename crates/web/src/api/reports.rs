@@ -46,13 +46,15 @@ pub struct KpiQuery {
     pub brand: Option<i64>,
     pub tag: Option<String>,
     pub segment: Option<i64>,
-    /// A breakdown: `channel`, `team`, `agent`, `brand` or `tag`.
+    /// A breakdown: `channel`, `team`, `agent`, `brand`, `tag` or `segment` (each saved
+    /// segment as the filter, in place of `segment`).
     pub by: Option<String>,
     /// A series: `day` or `week`.
     pub step: Option<String>,
     /// `previous`: the same figures for the previous period of the same length.
     pub compare: Option<String>,
-    /// Drill-down only: which figure's conversations (see `/reports/kpis/conversations`).
+    /// Drill-downs only: which figure's conversations (see `/reports/kpis/conversations`)
+    /// or customers (see `/reports/kpis/customers`).
     pub figure: Option<String>,
 }
 

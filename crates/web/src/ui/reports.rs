@@ -90,6 +90,8 @@ pub struct DrillPage<'a> {
     pub title: String,
     /// What the rows are: conversations or customers.
     pub id_header: String,
+    /// What the page says when there are none.
+    pub empty: String,
     pub back: String,
     pub csv: String,
     pub rows: Vec<DrillView>,
@@ -1115,6 +1117,7 @@ pub async fn customers(
         shell: Shell::new(&agent, &tr, String::new()),
         title: tr.t(&format!("kpi-drill-{}", page.figure)),
         id_header: tr.t("kpi-col-customer"),
+        empty: tr.t("kpi-drill-empty-customers"),
         back: format!("/reports?{query_text}"),
         csv: format!(
             "/reports/customers?figure={}&table=csv&{query_text}",
@@ -1180,6 +1183,7 @@ pub async fn conversations(
         shell: Shell::new(&agent, &tr, String::new()),
         title: tr.t(&format!("kpi-drill-{}", page.figure)),
         id_header: tr.t("kpi-col-conversation"),
+        empty: tr.t("kpi-drill-empty"),
         back: format!("/reports?{query_text}"),
         csv: format!(
             "/reports/conversations?figure={}&table=csv&{query_text}",
