@@ -187,6 +187,15 @@ impl DayCache {
     }
 }
 
+/// The versions read for day `d` of `days` (consecutive days: its place is its distance from
+/// the first).
+fn versions_at(days: &[Day], versions: &[Vec<(i64, i64)>], d: &Day) -> Vec<(i64, i64)> {
+    days.first()
+        .and_then(|first| usize::try_from((d.date - first.date).num_days()).ok())
+        .and_then(|i| versions.get(i).cloned())
+        .unwrap_or_default()
+}
+
 /// Consecutive runs of the days `wanted` marks, as index ranges.
 fn runs(wanted: &[bool]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
@@ -223,6 +232,40 @@ impl App {
         self.now().min(system)
     }
 
+    /// The versions of the UTC days under each of `days`, read once for the settled ones.
+    async fn versions_of_days(
+        &self,
+        kind: kpi_days::Kind,
+        days: &[Day],
+        settled: &[bool],
+    ) -> Result<Vec<Vec<(i64, i64)>>> {
+        let utc_days = |d: &Day| {
+            kpi_days::day_of(seva_store::to_micros(d.start))
+                ..=kpi_days::day_of(seva_store::to_micros(d.end) - 1)
+        };
+        let versions = match (days.first(), settled.iter().rposition(|s| *s)) {
+            (Some(first), Some(last)) => {
+                let mut conn = self.store.conn().await?;
+                kpi_days::versions(
+                    &mut conn,
+                    kind,
+                    *utc_days(first).start(),
+                    *utc_days(&days[last]).end(),
+                )
+                .await?
+            }
+            _ => HashMap::new(),
+        };
+        Ok(days
+            .iter()
+            .map(|d| {
+                utc_days(d)
+                    .map(|u| (u, versions.get(&u).copied().unwrap_or(0)))
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Which of `days` ended at least `after` days ago on the settling clock.
     fn settled(&self, days: &[Day], after: i64) -> Vec<bool> {
         let cut = self.settled_clock() - Duration::days(after);
@@ -254,28 +297,10 @@ impl App {
                 }),
             )
             .await;
-        let utc_days = |d: &Day| {
-            kpi_days::day_of(seva_store::to_micros(d.start))
-                ..=kpi_days::day_of(seva_store::to_micros(d.end) - 1)
-        };
-        let versions = match (days.first(), settled.iter().rposition(|s| *s)) {
-            (Some(first), Some(last)) => {
-                let mut conn = self.store.conn().await?;
-                kpi_days::versions(
-                    &mut conn,
-                    kpi_days::Kind::Conversations,
-                    *utc_days(first).start(),
-                    *utc_days(&days[last]).end(),
-                )
-                .await?
-            }
-            _ => HashMap::new(),
-        };
-        let versions_of = |d: &Day| -> Vec<(i64, i64)> {
-            utc_days(d)
-                .map(|u| (u, versions.get(&u).copied().unwrap_or(0)))
-                .collect()
-        };
+        let versions = self
+            .versions_of_days(kpi_days::Kind::Conversations, days, &settled)
+            .await?;
+        let versions_of = |d: &Day| versions_at(days, &versions, d);
         let key = |d: &Day| Key {
             view: view.to_owned(),
             date: d.date,
@@ -400,28 +425,11 @@ impl App {
     pub(crate) async fn buyers_of_days(&self, days: &[Day]) -> Result<HashMap<i64, i64>> {
         let cut = self.settled_clock();
         let settled = |d: &Day| d.end <= cut - Duration::days(SETTLED_DAYS);
-        let utc_days = |d: &Day| {
-            kpi_days::day_of(seva_store::to_micros(d.start))
-                ..=kpi_days::day_of(seva_store::to_micros(d.end) - 1)
-        };
-        let versions = match (days.first(), days.iter().rposition(settled)) {
-            (Some(first), Some(last)) => {
-                let mut conn = self.store.conn().await?;
-                kpi_days::versions(
-                    &mut conn,
-                    kpi_days::Kind::Orders,
-                    *utc_days(first).start(),
-                    *utc_days(&days[last]).end(),
-                )
-                .await?
-            }
-            _ => HashMap::new(),
-        };
-        let versions_of = |d: &Day| -> Vec<(i64, i64)> {
-            utc_days(d)
-                .map(|u| (u, versions.get(&u).copied().unwrap_or(0)))
-                .collect()
-        };
+        let all_settled: Vec<bool> = days.iter().map(settled).collect();
+        let versions = self
+            .versions_of_days(kpi_days::Kind::Orders, days, &all_settled)
+            .await?;
+        let versions_of = |d: &Day| versions_at(days, &versions, d);
         // The same local day in any time zone with the same midnights: the same buyers.
         let key = |d: &Day| Key {
             view: format!(
