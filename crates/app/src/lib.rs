@@ -18,6 +18,7 @@ mod report_days;
 pub mod reports;
 mod secrets;
 mod segments;
+pub mod sla;
 pub mod surveys;
 pub mod workspace;
 

@@ -1,11 +1,11 @@
 //! The reports' cache of closed days. A report over 30 days at a million conversations would
 //! otherwise read every duration of the period on each view; instead each local day's
-//! per-conversation figures (durations, survey answers, one-touch and FCR counts) are read
-//! once, kept in memory per view (time zone, clock, filters, breakdown), and reused while the
-//! versions of the UTC days under it are unchanged (`seva_store::kpi_days` bumps them when an
-//! old day's figures move). Only settled days are kept: recent ones, which live traffic still
-//! changes, are read each time, and so is everything under a segment filter (membership
-//! changes with time).
+//! per-conversation figures (durations, survey answers, SLA targets, one-touch and FCR
+//! counts) are read once, kept in memory per view (time zone, clock, filters, breakdown), and
+//! reused while the versions of the UTC days under it are unchanged (`seva_store::kpi_days`
+//! bumps them when an old day's figures move). Only settled days are kept: recent ones, which
+//! live traffic still changes, are read each time, and so is everything under a segment
+//! filter (membership changes with time).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -89,7 +89,7 @@ fn size(kept: &Kept) -> usize {
                 .flatten()
                 .map(|c| cell + c.value.len() * 8)
                 .sum();
-            durations + (m.resolutions.len() + m.answers.len()) * 128 + 256
+            durations + (m.resolutions.len() + m.answers.len() + m.sla.len()) * 128 + 256
         }
         Kept::Buyers(b) => b.len() * 16 + 256,
         Kept::Churned(_) => 256,
@@ -342,6 +342,7 @@ impl App {
             if need_main[i] {
                 figures.durations = std::mem::take(&mut fresh.durations[i]);
                 figures.answers = std::mem::take(&mut fresh.answers[i]);
+                figures.sla = std::mem::take(&mut fresh.sla[i]);
             }
             if need_resolutions[i] {
                 figures.resolutions = std::mem::take(&mut fresh.resolutions[i]);
@@ -395,6 +396,7 @@ struct FreshDays {
     durations: Vec<[Vec<Cell<Vec<i64>>>; 4]>,
     resolutions: Vec<Vec<Cell<seva_store::reports::Resolutions>>>,
     answers: Vec<Vec<Cell<[seva_domain::kpi::Answers; 3]>>>,
+    sla: Vec<Vec<Cell<seva_domain::sla::Attainment>>>,
 }
 
 impl FreshDays {
@@ -403,6 +405,7 @@ impl FreshDays {
             durations: (0..n).map(|_| Default::default()).collect(),
             resolutions: (0..n).map(|_| Vec::new()).collect(),
             answers: (0..n).map(|_| Vec::new()).collect(),
+            sla: (0..n).map(|_| Vec::new()).collect(),
         }
     }
 
@@ -416,6 +419,7 @@ impl FreshDays {
         }
         spread(read.resolutions, run_start, &mut self.resolutions);
         spread(read.answers, run_start, &mut self.answers);
+        spread(read.sla, run_start, &mut self.sla);
     }
 }
 

@@ -7,6 +7,7 @@
 use chrono::{Duration, NaiveDate, TimeZone as _};
 use chrono_tz::Tz;
 use seva_domain::kpi::{Answers, CHURN_HORIZON_DAYS, REPEAT_WINDOW_DAYS, Ratio, Stats, stats};
+use seva_domain::sla::Attainment;
 use seva_domain::{BrandId, Channel, Role, SegmentId, TeamId, Timestamp, UserId, ValueError};
 use seva_store::reports::{
     self as store, Cell, Dimension, Drill, DrillRow, Durations, Grouping, Period, Resolutions,
@@ -81,6 +82,8 @@ pub struct Figures {
     pub csat: Answers,
     pub ces: Answers,
     pub nps: Answers,
+    /// SLA targets met ÷ due, per target (`seva_domain::sla::slot`).
+    pub sla: Attainment,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +153,7 @@ pub(crate) struct Measured {
     pub durations: [Vec<Cell<Vec<i64>>>; 4],
     pub resolutions: Vec<Cell<Resolutions>>,
     pub answers: Vec<Cell<[Answers; 3]>>,
+    pub sla: Vec<Cell<Attainment>>,
 }
 
 impl Measured {
@@ -164,6 +168,7 @@ impl Measured {
         }
         into(&mut self.resolutions, day.resolutions, bucket);
         into(&mut self.answers, day.answers, bucket);
+        into(&mut self.sla, day.sla, bucket);
     }
 
     /// A breakdown's rows: one per key present in any figure.
@@ -185,6 +190,7 @@ impl Measured {
                 .iter()
                 .map(|c| c.key.clone())
                 .collect::<Vec<_>>(),
+            &self.sla.iter().map(|c| c.key.clone()).collect::<Vec<_>>(),
         ]);
         let rows = self.figures(&keys, |k, _| k.cloned());
         keys.into_iter().zip(rows).collect()
@@ -234,6 +240,16 @@ impl Measured {
                 f.csat = f.csat.plus(csat);
                 f.ces = f.ces.plus(ces);
                 f.nps = f.nps.plus(nps);
+            }
+        }
+        for cell in &self.sla {
+            if let Some(i) = keys
+                .iter()
+                .position(|k| *k == key_of(cell.key.as_ref(), cell.bucket))
+            {
+                for (mine, theirs) in out[i].sla.iter_mut().zip(cell.value) {
+                    *mine = mine.plus(theirs);
+                }
             }
         }
         out
@@ -556,7 +572,7 @@ impl App {
             let mut conn = self.store.conn().await?;
             Ok::<_, AppError>(store::durations(&mut conn, which, period, scope, grouping).await?)
         };
-        let (fr, ar, first, full, resolutions, answers) = tokio::try_join!(
+        let (fr, ar, first, full, resolutions, answers, sla) = tokio::try_join!(
             durations(Durations::FirstResponse),
             durations(Durations::Turn),
             durations(Durations::FirstResolution),
@@ -587,11 +603,19 @@ impl App {
                     store::answers(&mut conn, period.from, period.to, scope, grouping).await?,
                 )
             },
+            async {
+                if !main {
+                    return Ok(Vec::new());
+                }
+                let mut conn = self.store.conn().await?;
+                Ok::<_, AppError>(store::sla(&mut conn, period, self.now(), scope, grouping).await?)
+            },
         )?;
         Ok(Measured {
             durations: [fr, ar, first, full],
             resolutions,
             answers,
+            sla,
         })
     }
 }

@@ -268,6 +268,32 @@ impl Schedule {
             .sum()
     }
 
+    /// The instant at which `seconds` open seconds have passed since `from` (the inverse of
+    /// [`Schedule::open_seconds`]: `open_seconds(from, t) == seconds`, the earliest such `t`);
+    /// `None` when the schedule does not open that long within two years.
+    pub fn after_open_seconds(&self, from: Timestamp, seconds: i64) -> Option<Timestamp> {
+        if seconds <= 0 {
+            return Some(from);
+        }
+        let mut left = seconds;
+        let mut date = self.local_date(from).pred_opt()?;
+        for _ in 0..LOOKAHEAD_DAYS {
+            for (start, end) in self.open_on(date) {
+                let start = start.max(from);
+                if end <= start {
+                    continue;
+                }
+                let here = (end - start).num_seconds();
+                if here >= left {
+                    return Some(start + Duration::seconds(left));
+                }
+                left -= here;
+            }
+            date = date.succ_opt()?;
+        }
+        None
+    }
+
     fn local_date(&self, at: Timestamp) -> NaiveDate {
         at.with_timezone(&self.tz).date_naive()
     }

@@ -16,6 +16,7 @@ mod macros;
 pub mod mail;
 pub mod search;
 pub mod segment;
+pub mod sla;
 pub mod survey;
 pub mod user;
 pub mod values;

@@ -4,9 +4,12 @@
 //! `seva_domain::kpi`.
 
 use seva_domain::kpi::{Clock, Facts, Step, facts};
-use seva_domain::{Change, ConversationId, MessageKind, Status};
+use seva_domain::sla::{self, Activity, Outcome, SlaPolicy, SlaPolicyId, Subject};
+use seva_domain::{
+    BrandId, Change, Channel, ConversationId, MessageKind, Priority, Status, TeamId,
+};
 
-use crate::rows::{col, time};
+use crate::rows::{col, parse, time};
 use crate::{Conn, Result, StoreError, to_micros};
 
 /// Keeps the conversation's facts in step with a change just recorded: a full recompute when
@@ -24,7 +27,10 @@ pub async fn on_event(
             kind: MessageKind::Customer | MessageKind::Reply,
             ..
         } => refresh(conn, conversation).await,
-        Change::StatusChanged { from, to } if resolved(*from) != resolved(*to) => {
+        // Resolutions and reopenings, and the SLA clock stopping or starting.
+        Change::StatusChanged { from, to }
+            if resolved(*from) != resolved(*to) || running(*from) != running(*to) =>
+        {
             refresh(conn, conversation).await
         }
         _ => Ok(()),
@@ -32,11 +38,12 @@ pub async fn on_event(
 }
 
 /// After the conversation row is saved: its status, team, brand and assignee into its facts;
-/// a new team or brand may mean a new schedule, so the business-hours durations are
-/// recomputed then.
+/// a new team or brand may mean a new schedule, and a new priority another SLA policy, so
+/// everything is recomputed then.
 pub async fn sync_columns(conn: &mut Conn, c: &seva_domain::Conversation) -> Result<()> {
     let row = sqlx::query(
-        "SELECT team_id, brand_id, assignee_id FROM conversation_facts WHERE conversation_id = $1",
+        "SELECT team_id, brand_id, assignee_id, priority FROM conversation_facts
+         WHERE conversation_id = $1",
     )
     .bind(c.id.0)
     .fetch_optional(&mut *conn)
@@ -47,7 +54,12 @@ pub async fn sync_columns(conn: &mut Conn, c: &seva_domain::Conversation) -> Res
     };
     let team: Option<i64> = col(&row, "team_id")?;
     let brand: Option<i64> = col(&row, "brand_id")?;
-    if team != c.team_id.map(|t| t.0) || brand != c.brand_id.map(|b| b.0) {
+    let priority: Option<String> = col(&row, "priority")?;
+    // The priority may bring another SLA policy.
+    if team != c.team_id.map(|t| t.0)
+        || brand != c.brand_id.map(|b| b.0)
+        || priority.as_deref() != Some(c.priority.as_str())
+    {
         return refresh(conn, c.id).await;
     }
     let assignee: Option<i64> = col(&row, "assignee_id")?;
@@ -76,9 +88,19 @@ fn resolved(status: Status) -> bool {
     matches!(status, Status::Resolved | Status::Closed)
 }
 
+/// Whether the SLA clock runs: not while pending, on hold, resolved or closed.
+fn running(status: Status) -> bool {
+    status == Status::Open
+}
+
 /// The conversation's steps: its messages (customer messages and public agent replies) and its
-/// resolutions and reopenings, in time order.
-async fn steps(conn: &mut Conn, conversation: ConversationId) -> Result<Vec<Step>> {
+/// resolutions and reopenings, in time order; and when its SLA clock ran (`now`: its status
+/// now, which it had all along if it never changed).
+async fn steps(
+    conn: &mut Conn,
+    conversation: ConversationId,
+    now: Status,
+) -> Result<(Vec<Step>, Activity)> {
     let mut steps = Vec::new();
     let rows = sqlx::query(
         // Automatic mail (bounces, auto-replies, lists) is not the customer writing.
@@ -107,6 +129,11 @@ async fn steps(conn: &mut Conn, conversation: ConversationId) -> Result<Vec<Step
     .bind(conversation.0)
     .fetch_all(&mut *conn)
     .await?;
+    let mut activity = Activity {
+        initially: running(now),
+        changes: Vec::new(),
+    };
+    let mut first = true;
     for row in rows {
         let data: String = col(&row, "data")?;
         let at = time(&row, "at")?;
@@ -116,46 +143,66 @@ async fn steps(conn: &mut Conn, conversation: ConversationId) -> Result<Vec<Step
                 (true, false) => steps.push(Step::Reopened(at)),
                 _ => {}
             }
+            if first {
+                // Before its first change, it had the status that change left.
+                activity.initially = running(from);
+                first = false;
+            }
+            if running(from) != running(to) {
+                activity.changes.push((at, running(to)));
+            }
         }
     }
     // Stable: at one instant, messages come before the status change they caused.
     steps.sort_by_key(|s| s.at());
-    Ok(steps)
+    activity.changes.sort_by_key(|(at, _)| *at);
+    Ok((steps, activity))
 }
 
 /// Recomputes and stores the conversation's facts. Call inside the transaction that changed it.
 pub async fn refresh(conn: &mut Conn, conversation: ConversationId) -> Result<()> {
-    recompute(conn, conversation, false).await
-}
-
-/// `first`: the conversation has no facts yet (the start-up backfill), so there are no old
-/// turns to delete. That matters: on a freshly migrated PostgreSQL the planner sees an empty
-/// `turn_responses` and scans it for each delete, quadratic over a million conversations.
-async fn recompute(conn: &mut Conn, conversation: ConversationId, first: bool) -> Result<()> {
-    if first {
-        // The start-up backfill: nothing before, and no report has kept a day yet.
-        return write_facts(conn, conversation, true).await;
-    }
+    let policies = crate::sla::all(conn).await?;
     // What it counted before, to bump the reports' kept days the change moves.
     let before = crate::kpi_days::counted(conn, conversation).await?;
-    write_facts(conn, conversation, false).await?;
+    write_facts(conn, conversation, &policies, false).await?;
     crate::kpi_days::changed(conn, conversation, before).await
 }
 
-async fn write_facts(conn: &mut Conn, conversation: ConversationId, first: bool) -> Result<()> {
+/// `first`: the conversation has no facts yet (the start-up backfill, where no report has kept
+/// a day yet), so there are no old turns to delete. That matters: on a freshly migrated
+/// PostgreSQL the planner sees an empty `turn_responses` and scans it for each delete,
+/// quadratic over a million conversations.
+async fn write_facts(
+    conn: &mut Conn,
+    conversation: ConversationId,
+    policies: &[SlaPolicy],
+    first: bool,
+) -> Result<()> {
     let row = sqlx::query(
-        "SELECT customer_id, brand_id, team_id, assignee_id, channel, status, created_at
+        "SELECT customer_id, brand_id, team_id, assignee_id, channel, status, priority,
+                created_at
          FROM conversations WHERE id = $1",
     )
     .bind(conversation.0)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
-    let f = facts(&steps(conn, conversation).await?);
+    let status: Status = parse(&row, "status")?;
+    let priority: Priority = parse(&row, "priority")?;
+    let channel: Channel = parse(&row, "channel")?;
+    let (steps, activity) = steps(conn, conversation, status).await?;
+    let f = facts(&steps);
     let hours = crate::hours::of_conversation(conn, conversation).await?;
     let business = hours
         .as_ref()
         .map_or(Clock::Calendar, |h| Clock::Business(&h.schedule));
+    let subject = Subject {
+        brand: col::<Option<i64>>(&row, "brand_id")?.map(BrandId),
+        team: col::<Option<i64>>(&row, "team_id")?.map(TeamId),
+        channel,
+        priority,
+    };
+    let (policy, outcomes) = targets(policies, &subject, &f, &activity, business);
     let both = |get: &dyn Fn(&Facts, Clock<'_>) -> Option<i64>| {
         (get(&f, Clock::Calendar), get(&f, business))
     };
@@ -171,9 +218,9 @@ async fn write_facts(conn: &mut Conn, conversation: ConversationId, first: bool)
              assignee_id, channel, status, created_at, customer_started, first_customer_at,
              first_reply_at, first_response_cal, first_response_bus, first_resolved_at,
              first_resolution_cal, first_resolution_bus, final_resolved_at, full_resolution_cal,
-             full_resolution_bus, reopened, public_replies, one_touch)
+             full_resolution_bus, reopened, public_replies, one_touch, priority)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22)
+                 $18, $19, $20, $21, $22, $23)
          ON CONFLICT (conversation_id) DO UPDATE SET customer_id = EXCLUDED.customer_id,
              brand_id = EXCLUDED.brand_id, team_id = EXCLUDED.team_id,
              assignee_id = EXCLUDED.assignee_id, channel = EXCLUDED.channel,
@@ -190,15 +237,15 @@ async fn write_facts(conn: &mut Conn, conversation: ConversationId, first: bool)
              full_resolution_cal = EXCLUDED.full_resolution_cal,
              full_resolution_bus = EXCLUDED.full_resolution_bus,
              reopened = EXCLUDED.reopened, public_replies = EXCLUDED.public_replies,
-             one_touch = EXCLUDED.one_touch",
+             one_touch = EXCLUDED.one_touch, priority = EXCLUDED.priority",
     )
     .bind(conversation.0)
     .bind(customer_id)
     .bind(col::<Option<i64>>(&row, "brand_id")?)
     .bind(col::<Option<i64>>(&row, "team_id")?)
     .bind(col::<Option<i64>>(&row, "assignee_id")?)
-    .bind(col::<String>(&row, "channel")?)
-    .bind(col::<String>(&row, "status")?)
+    .bind(channel.as_str())
+    .bind(status.as_str())
     .bind(col::<i64>(&row, "created_at")?)
     .bind(i64::from(f.customer_started))
     .bind(micros(f.first_customer_message))
@@ -214,8 +261,21 @@ async fn write_facts(conn: &mut Conn, conversation: ConversationId, first: bool)
     .bind(i64::try_from(f.reopened_at.len()).unwrap_or(i64::MAX))
     .bind(i64::from(f.public_replies))
     .bind(f.one_touch().map(i64::from))
+    .bind(priority.as_str())
     .execute(&mut *conn)
     .await?;
+    crate::sla::write(conn, conversation, policy, &outcomes, first).await?;
+    write_turns(conn, conversation, &f, business, first).await
+}
+
+/// Replaces the conversation's answered turns (`first`: it had none, skip the delete).
+async fn write_turns(
+    conn: &mut Conn,
+    conversation: ConversationId,
+    f: &Facts,
+    business: Clock<'_>,
+    first: bool,
+) -> Result<()> {
     if !first {
         sqlx::query("DELETE FROM turn_responses WHERE conversation_id = $1")
             .bind(conversation.0)
@@ -237,6 +297,26 @@ async fn write_facts(conn: &mut Conn, conversation: ConversationId, first: bool)
         .await?;
     }
     Ok(())
+}
+
+/// The SLA targets of a conversation under the first policy covering it (`business`: the
+/// business-hours clock of its team or brand, for policies counting business hours only).
+fn targets(
+    policies: &[SlaPolicy],
+    subject: &Subject,
+    f: &Facts,
+    activity: &Activity,
+    business: Clock<'_>,
+) -> (Option<SlaPolicyId>, Vec<Outcome>) {
+    let Some(p) = sla::policy_for(policies, subject) else {
+        return (None, Vec::new());
+    };
+    let clock = if p.business_hours {
+        business
+    } else {
+        Clock::Calendar
+    };
+    (Some(p.id), sla::outcomes(f, activity, &p.targets, clock))
 }
 
 /// Facts for conversations recorded before facts were kept (or loaded in bulk), at start. Every
@@ -265,8 +345,9 @@ pub(crate) async fn backfill(conn: &mut Conn) -> Result<()> {
     )
     .fetch_one(&mut *conn)
     .await?;
+    let policies = crate::sla::all(conn).await?;
     for id in missing {
-        recompute(conn, ConversationId(id), true).await?;
+        write_facts(conn, ConversationId(id), &policies, true).await?;
     }
     // Other instances already running may keep days these conversations count in.
     if let Some(oldest) = oldest {
@@ -278,6 +359,9 @@ pub(crate) async fn backfill(conn: &mut Conn) -> Result<()> {
         .execute(&mut *conn)
         .await?;
     sqlx::query("ANALYZE turn_responses")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("ANALYZE sla_outcomes")
         .execute(&mut *conn)
         .await?;
     Ok(())

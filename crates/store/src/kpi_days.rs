@@ -29,7 +29,7 @@ pub fn day_of(micros: i64) -> i64 {
 /// What a day's version covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// What conversations count (facts, turns, tags, survey answers).
+    /// What conversations count (facts, turns, SLA targets, tags, survey answers).
     Conversations,
     /// Orders placed that day.
     Orders,
@@ -206,6 +206,19 @@ pub(crate) async fn counted(conn: &mut Conn, id: ConversationId) -> Result<Optio
         let cal: i64 = col(turn, "seconds_cal")?;
         let bus: i64 = col(turn, "seconds_bus")?;
         items.insert((day_of(at), format!("turn {at} {cal} {bus} {groups}")));
+    }
+    let targets = sqlx::query(
+        "SELECT target, settled_at, met FROM sla_outcomes
+         WHERE conversation_id = $1 AND settled_at IS NOT NULL",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    for target in &targets {
+        let at: i64 = col(target, "settled_at")?;
+        let kind: String = col(target, "target")?;
+        let met: i64 = col(target, "met")?;
+        items.insert((day_of(at), format!("sla {kind} {at} {met} {groups}")));
     }
     let opened = (
         col(&row, "created_at")?,

@@ -28,6 +28,7 @@ pub mod reports;
 mod rows;
 pub mod search;
 pub mod segments;
+pub mod sla;
 pub mod staff;
 pub mod surveys;
 #[cfg(any(test, feature = "testing"))]
@@ -299,6 +300,7 @@ fn migrator(backend: Backend) -> Migrator {
         (14, "kpi", "0014_kpi.sql"),
         (15, "surveys", "0015_surveys.sql"),
         (16, "kpi days", "0016_kpi_days.sql"),
+        (17, "sla", "0017_sla.sql"),
     );
     let migrations = files
         .iter()

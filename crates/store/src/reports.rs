@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use seva_domain::kpi::{Answers, Ratio};
 use seva_domain::segment::Rules;
+use seva_domain::sla::{Attainment, Target, slot};
 use seva_domain::survey::SurveyKind;
 use seva_domain::{ConversationId, Timestamp};
 use sqlx::AssertSqlSafe;
@@ -353,6 +354,60 @@ pub async fn resolutions(
             })
         })
         .collect()
+}
+
+/// SLA targets settled in the period, by `now` (`seva_domain::sla`): met and due, per target
+/// and group. A target counts at the reply or resolution that met it, else at its breach.
+pub async fn sla(
+    conn: &mut Conn,
+    period: Period,
+    now: Timestamp,
+    scope: &Scope,
+    grouping: Grouping<'_>,
+) -> Result<Vec<Cell<Attainment>>> {
+    let (select, join) = grouping.select("o.settled_at");
+    let mut args = vec![
+        Arg::Int(to_micros(period.from)),
+        Arg::Int(to_micros(period.to)),
+        Arg::Int(to_micros(now)),
+    ];
+    let scope = scope.condition(&mut args);
+    let sql = format!(
+        "SELECT {select}, o.target AS t, COUNT(*) AS due,
+                CAST(COALESCE(SUM(o.met), 0) AS BIGINT) AS met
+         FROM sla_outcomes o
+         JOIN conversation_facts f ON f.conversation_id = o.conversation_id{join}
+         WHERE o.settled_at >= $1 AND o.settled_at < $2 AND o.settled_at <= $3{scope}
+         GROUP BY k, b, t"
+    );
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut cells: Vec<Cell<Attainment>> = Vec::new();
+    for row in &rows {
+        let (key, bucket) = cell_head(row)?;
+        let target: String = col(row, "t")?;
+        let Ok(target) = target.parse::<Target>() else {
+            continue;
+        };
+        let count =
+            |c: &str| -> Result<u64> { Ok(u64::try_from(col::<i64>(row, c)?).unwrap_or(0)) };
+        let ratio = Ratio {
+            numerator: count("met")?,
+            denominator: count("due")?,
+        };
+        if let Some(cell) = cells
+            .iter_mut()
+            .find(|c| c.key == key && c.bucket == bucket)
+        {
+            cell.value[slot(target)] = ratio;
+        } else {
+            let mut value = Attainment::default();
+            value[slot(target)] = ratio;
+            cells.push(Cell { key, bucket, value });
+        }
+    }
+    Ok(cells)
 }
 
 /// Survey answers first given in the period: CSAT, CES and NPS counts by score. Relationship
@@ -718,6 +773,8 @@ pub enum Drill {
     Backlog,
     /// Survey answers given in the period.
     Answers,
+    /// SLA targets settled in the period: `first_reply met`, `resolution missed`, ...
+    Sla,
 }
 
 /// A conversation behind a figure, with what it contributed.
@@ -882,6 +939,16 @@ fn drill_parts(
             "s.asks".to_owned(),
             "surveys s JOIN conversation_facts f ON f.conversation_id = s.conversation_id",
             "s.answered_at >= $1 AND s.answered_at < $2".to_owned(),
+        ),
+        Drill::Sla => (
+            "o.settled_at",
+            "CAST(NULL AS BIGINT)".to_owned(),
+            "o.target || CASE WHEN o.met = 1 THEN ' met' ELSE ' missed' END".to_owned(),
+            "sla_outcomes o JOIN conversation_facts f ON f.conversation_id = o.conversation_id",
+            format!(
+                "o.settled_at >= $1 AND o.settled_at < $2 AND o.settled_at <= {}",
+                to_micros(fcr.now)
+            ),
         ),
     }
 }

@@ -44,6 +44,7 @@ pub enum ErrorCode {
     OrderNotFound,
     OrderRequestNotFound,
     SegmentNotFound,
+    SlaPolicyNotFound,
     // 409
     InvalidStatusTransition,
     ConversationClosed,
@@ -110,7 +111,8 @@ impl ErrorCode {
             | C::BusinessHoursNotFound
             | C::OrderNotFound
             | C::OrderRequestNotFound
-            | C::SegmentNotFound => StatusCode::NOT_FOUND,
+            | C::SegmentNotFound
+            | C::SlaPolicyNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::InvalidStatusTransition
             | C::ConversationClosed
@@ -242,6 +244,7 @@ impl From<AppError> for ApiError {
                 "order" => C::OrderNotFound,
                 "order request" => C::OrderRequestNotFound,
                 "segment" => C::SegmentNotFound,
+                "SLA policy" => C::SlaPolicyNotFound,
                 _ => C::NotFound,
             },
             AppError::Forbidden => C::Forbidden,

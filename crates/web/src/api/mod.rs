@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod orders;
 pub mod reports;
 pub mod segments;
+pub mod sla;
 pub mod surveys;
 pub mod widgets;
 
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(surveys::router())
         .merge(directory::router())
         .merge(hours::router())
+        .merge(sla::router())
         .merge(mailboxes::router())
         .merge(orders::router())
         .merge(widgets::router())

@@ -247,6 +247,29 @@ pub struct FiguresJson {
     pub csat: SurveyJson,
     pub ces: SurveyJson,
     pub nps: SurveyJson,
+    pub sla_attainment: SlaJson,
+}
+
+/// SLA targets met ÷ targets due in the period, per target. A target counts when it was met
+/// (at the reply or resolution) or breached (at the breach, replied since or not); targets
+/// still running count in neither.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SlaJson {
+    pub first_reply: RatioJson,
+    pub next_reply: RatioJson,
+    pub resolution: RatioJson,
+    /// All three together.
+    pub all: RatioJson,
+}
+
+fn sla_json(a: &seva_domain::sla::Attainment) -> SlaJson {
+    let [first_reply, next_reply, resolution] = *a;
+    SlaJson {
+        first_reply: first_reply.into(),
+        next_reply: next_reply.into(),
+        resolution: resolution.into(),
+        all: seva_domain::sla::total(a).into(),
+    }
 }
 
 fn figures_json(f: &Figures) -> FiguresJson {
@@ -264,6 +287,7 @@ fn figures_json(f: &Figures) -> FiguresJson {
         csat: survey_json(f.csat, SurveyKind::Csat),
         ces: survey_json(f.ces, SurveyKind::Ces),
         nps: survey_json(f.nps, SurveyKind::Nps),
+        sla_attainment: sla_json(&f.sla),
     }
 }
 
@@ -317,8 +341,6 @@ pub struct KpiJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(no_recursion)]
     pub previous: Option<Box<KpiJson>>,
-    /// KPIs of the table Seva does not measure yet.
-    pub not_yet_measured: Vec<&'static str>,
 }
 
 pub(crate) fn to_json(r: &KpiReport, time_zone: &str, clock: &str) -> KpiJson {
@@ -362,7 +384,6 @@ pub(crate) fn to_json(r: &KpiReport, time_zone: &str, clock: &str) -> KpiJson {
             .previous
             .as_ref()
             .map(|p| Box::new(to_json(p, time_zone, clock))),
-        not_yet_measured: vec!["sla_attainment"],
     }
 }
 
@@ -375,7 +396,8 @@ pub struct DrillJson {
     pub seconds: Option<i64>,
     /// For resolved conversations `one_touch=1 fcr=yes` (one-touch 1 or 0; FCR `yes`, `no`,
     /// or `pending` inside the repeat window), the status for the backlog, the scores for
-    /// survey answers (`csat=4 nps=9`).
+    /// survey answers (`csat=4 nps=9`), the target and its outcome for SLA targets
+    /// (`first_reply met`, `resolution missed`).
     pub detail: Option<String>,
 }
 
@@ -390,6 +412,7 @@ pub(crate) fn drill_of(name: &str) -> Option<Drill> {
         "unanswered" => Drill::Unanswered,
         "backlog" => Drill::Backlog,
         "answers" => Drill::Answers,
+        "sla" => Drill::Sla,
         _ => return None,
     })
 }
@@ -408,7 +431,7 @@ pub async fn list_kpi_conversations(
     let which = q.figure.as_deref().and_then(drill_of).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidQuery,
-            "figure must be first_response, average_response, first_resolution, full_resolution, resolved, unanswered, backlog or answers",
+            "figure must be first_response, average_response, first_resolution, full_resolution, resolved, unanswered, backlog, answers or sla",
         )
     })?;
     let rows = state.app.kpi_drill(&caller, &query, which).await?;

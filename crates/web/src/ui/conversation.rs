@@ -131,6 +131,14 @@ pub struct ConversationPage<'a> {
     pub closed: bool,
 }
 
+/// One SLA target in the sidebar.
+pub struct SlaLine {
+    pub target: String,
+    /// `met`, `missed` or `running`: the style.
+    pub state: &'static str,
+    pub text: String,
+}
+
 /// The part of the page that live updates replace.
 #[derive(Template)]
 #[template(path = "conversation_live.html")]
@@ -138,6 +146,8 @@ pub struct LivePart<'a> {
     pub tr: Tr<'a>,
     /// The customer's survey answers on this conversation: scores and comments.
     pub feedback: Vec<String>,
+    /// Its SLA targets: which, and met, missed or due when.
+    pub sla: Vec<SlaLine>,
     pub csrf: String,
     pub id: i64,
     /// The id as the reader writes numbers.
@@ -645,6 +655,36 @@ fn assignee_choices(tr: &Tr<'_>, directory: &Directory, current: Option<UserId>)
     assignees
 }
 
+/// The conversation's SLA targets, for the sidebar: met when, missed when, or due when.
+async fn sla_lines(
+    state: &AppState,
+    agent: &Agent,
+    tr: &Tr<'_>,
+    id: ConversationId,
+) -> Result<Vec<SlaLine>, AppError> {
+    let now = state.app.now();
+    Ok(state
+        .app
+        .conversation_sla(id)
+        .await?
+        .iter()
+        .map(|t| {
+            let state = crate::api::sla::state_of(t, now);
+            let text = match (state, t.settled) {
+                ("met", Some(at)) => tr.t1("sla-met-at", "time", &agent.fmt.date_time(at)),
+                ("missed", Some(at)) => tr.t1("sla-missed-at", "time", &agent.fmt.date_time(at)),
+                (_, Some(at)) => tr.t1("sla-due-at", "time", &agent.fmt.date_time(at)),
+                _ => tr.t("sla-paused"),
+            };
+            SlaLine {
+                target: tr.t(&format!("sla-target-{}", t.target)),
+                state,
+                text,
+            }
+        })
+        .collect())
+}
+
 async fn live_part<'a>(
     state: &'a AppState,
     agent: &Agent,
@@ -664,6 +704,7 @@ async fn live_part<'a>(
         .filter(|s| s.answered_at.is_some() || s.comment.is_some())
         .map(|s| feedback_line(&tr, agent.fmt, s))
         .collect();
+    let sla = sla_lines(state, agent, &tr, page.conversation.id).await?;
     let PageData {
         conversation: c,
         messages,
@@ -702,6 +743,7 @@ async fn live_part<'a>(
     let assignees = assignee_choices(&tr, &directory, c.assignee_id);
     Ok(LivePart {
         feedback,
+        sla,
         csrf: agent.csrf.clone(),
         id: c.id.0,
         number: agent.fmt.number(c.id.0),

@@ -406,7 +406,7 @@ async fn save(
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct CsrfOnly {
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// Deletes a schedule no brand or team keeps.

@@ -23,6 +23,7 @@ mod reports;
 mod segments;
 mod session;
 mod settings;
+mod sla;
 pub(crate) mod surveys;
 mod widgets;
 
@@ -125,6 +126,10 @@ pub fn router() -> Router<AppState> {
             get(hours::show).post(hours::update),
         )
         .route("/settings/business-hours/{id}/delete", post(hours::delete))
+        .route("/settings/sla", get(sla::list).post(sla::create))
+        .route("/settings/sla/new", get(sla::new))
+        .route("/settings/sla/{id}", get(sla::show).post(sla::update))
+        .route("/settings/sla/{id}/delete", post(sla::delete))
         .route(
             "/settings/widgets/{id}",
             get(widgets::show).post(widgets::update),

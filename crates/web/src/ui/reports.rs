@@ -14,6 +14,7 @@ use seva_app::AppError;
 use seva_app::reports::{Figures, KpiReport, ReportQuery};
 use seva_app::workspace::Directory;
 use seva_domain::kpi::{Answers, Ratio, Stats};
+use seva_domain::sla::total;
 use seva_store::reports::{Dimension, Drill, DrillRow};
 
 use super::format::Format;
@@ -63,7 +64,6 @@ pub struct ReportsPage<'a> {
     pub columns: Vec<String>,
     pub rows: Vec<TableRow>,
     pub query: String,
-    pub not_measured: Vec<String>,
 }
 
 /// The form's current values and choices.
@@ -265,6 +265,24 @@ impl Ctx<'_, '_> {
                 ),
                 pf.map(|p| percent(fmt, p.fcr.percent())),
                 Some(self.drill("resolved")),
+            ),
+            card(
+                "sla",
+                percent(fmt, total(&f.sla).percent()),
+                format!(
+                    "{} · {}",
+                    ratio_basis(tr, fmt, total(&f.sla)),
+                    tr.t_args(
+                        "kpi-sla-basis",
+                        &[
+                            ("first", &percent(fmt, f.sla[0].percent())),
+                            ("next", &percent(fmt, f.sla[1].percent())),
+                            ("resolution", &percent(fmt, f.sla[2].percent())),
+                        ],
+                    )
+                ),
+                pf.map(|p| percent(fmt, total(&p.sla).percent())),
+                Some(self.drill("sla")),
             ),
         ]
     }
@@ -506,6 +524,7 @@ fn row_cells(tr: &Tr<'_>, fmt: Format, f: &Figures) -> Vec<String> {
         fmt.number(f.full_resolution.count),
         percent(fmt, f.one_touch.percent()),
         percent(fmt, f.fcr.percent()),
+        percent(fmt, total(&f.sla).percent()),
         percent(fmt, f.csat.csat().percent()),
         fmt.number(f.csat.count()),
     ]
@@ -520,6 +539,7 @@ fn columns(tr: &Tr<'_>) -> Vec<String> {
         "kpi-col-resolved",
         "kpi-one-touch",
         "kpi-fcr",
+        "kpi-sla",
         "kpi-csat",
         "kpi-col-answers",
     ]
@@ -855,7 +875,6 @@ pub async fn show(
         columns: columns(&tr),
         rows,
         query: ctx.query.clone(),
-        not_measured: vec![tr.t("kpi-sla")],
         form,
         tr,
     };
@@ -905,7 +924,7 @@ fn csv_response(name: &str, lines: Vec<Vec<String>>) -> Response {
 /// (`table=series` or `table=breakdown`), or the period's summary (`table=summary`).
 fn csv_row(label: &str, f: &Figures) -> Vec<String> {
     let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
-    vec![
+    let mut row = vec![
         label.to_owned(),
         f.first_response.count.to_string(),
         opt(f.first_response.median),
@@ -929,10 +948,15 @@ fn csv_row(label: &str, f: &Figures) -> Vec<String> {
         f.nps.count().to_string(),
         opt(f.ces.mean()),
         f.ces.count().to_string(),
-    ]
+    ];
+    for r in f.sla {
+        row.push(r.numerator.to_string());
+        row.push(r.denominator.to_string());
+    }
+    row
 }
 
-const CSV_HEADER: [&str; 20] = [
+const CSV_HEADER: [&str; 26] = [
     "group",
     "first_responses",
     "first_response_median_seconds",
@@ -953,6 +977,12 @@ const CSV_HEADER: [&str; 20] = [
     "nps_answers",
     "ces_mean",
     "ces_answers",
+    "sla_first_reply_met",
+    "sla_first_reply_due",
+    "sla_next_reply_met",
+    "sla_next_reply_due",
+    "sla_resolution_met",
+    "sla_resolution_due",
 ];
 
 pub async fn export(
@@ -1012,6 +1042,16 @@ fn drill_value(tr: &Tr<'_>, fmt: Format, which: Drill, r: &DrillRow) -> String {
                 "kpi-fcr-no"
             });
             format!("{one_touch} · {fcr}")
+        }
+        (None, Drill::Sla) => {
+            // `first_reply met`: the target's name and its outcome, translated.
+            let detail = r.detail.as_deref().unwrap_or("");
+            let (target, outcome) = detail.split_once(' ').unwrap_or((detail, ""));
+            format!(
+                "{} · {}",
+                tr.t(&format!("sla-target-{target}")),
+                tr.t(&format!("sla-{outcome}"))
+            )
         }
         (None, Drill::Backlog) => r
             .detail
