@@ -248,6 +248,49 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         teams.push([V::I(i as i64 + 1), V::S(name), V::I(now - 400 * DAY)]);
     }
     teams.flush(&mut tx).await?;
+    // SLA policies, as a shop would set them: urgent conversations answered within an hour
+    // on the calendar; the rest within 4 business hours, next replies within 8, resolved
+    // within 3 business days (the facts computed at start measure every target).
+    let mut policies = Rows::new(
+        "sla_policies",
+        &[
+            "id",
+            "name",
+            "position",
+            "priority",
+            "first_reply_secs",
+            "next_reply_secs",
+            "resolution_secs",
+            "business_hours",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    policies.push([
+        V::I(1),
+        V::S("Urgent"),
+        V::I(1),
+        V::S("urgent"),
+        V::I(3600),
+        V::NullI,
+        V::NullI,
+        V::I(0),
+        V::I(now - 400 * DAY),
+        V::I(now - 400 * DAY),
+    ]);
+    policies.push([
+        V::I(2),
+        V::S("Standard"),
+        V::I(2),
+        V::NullT,
+        V::I(4 * 3600),
+        V::I(8 * 3600),
+        V::I(3 * 24 * 3600),
+        V::I(1),
+        V::I(now - 400 * DAY),
+        V::I(now - 400 * DAY),
+    ]);
+    policies.flush(&mut tx).await?;
     let mut users = Rows::new(
         "users",
         &[
@@ -648,6 +691,7 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         for table in [
             "brands",
             "teams",
+            "sla_policies",
             "users",
             "customers",
             "customer_identities",
