@@ -94,6 +94,8 @@ impl App {
             .map_err(taken)?;
         let hours = store::get(&mut tx, id).await?;
         tx.commit().await?;
+        // Deadlines of running SLA targets move with the hours.
+        self.reapply_sla().await?;
         Ok(hours)
     }
 
@@ -145,7 +147,7 @@ impl App {
             .map_err(not_found("brand"))?;
         tx.commit().await?;
         self.directory_changed();
-        Ok(())
+        self.reapply_sla().await
     }
 
     /// Gives a team a schedule, or none (its conversations' brand decides).
@@ -167,7 +169,7 @@ impl App {
             .map_err(not_found("team"))?;
         tx.commit().await?;
         self.directory_changed();
-        Ok(())
+        self.reapply_sla().await
     }
 
     /// Whether the widget's brand is open now; a widget without a brand, or a brand without

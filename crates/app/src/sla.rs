@@ -1,7 +1,7 @@
 //! SLA policies: admins set first reply, next reply and resolution targets for the
-//! conversations a policy's conditions cover; the reports measure attainment. A policy applies
-//! to a conversation from its next change (a message, a status change, a new team or
-//! priority), as in Zendesk: targets already settled keep their outcome.
+//! conversations a policy's conditions cover; the reports measure attainment. A new, changed or
+//! deleted policy applies at once to every target still running (of unresolved
+//! conversations); a target already done (replied to, resolved) keeps the outcome it had.
 
 use seva_domain::sla::{Conditions, SlaPolicy, SlaPolicyId, Targets};
 use seva_domain::values::{bounded_text, limits};
@@ -59,6 +59,20 @@ fn checked(input: &PolicyInput) -> Result<(String, Targets)> {
     Ok((name, targets))
 }
 
+fn new_policy<'a>(
+    input: &'a PolicyInput,
+    name: &'a str,
+    targets: &'a Targets,
+) -> store::NewPolicy<'a> {
+    store::NewPolicy {
+        name,
+        position: input.position,
+        conditions: &input.conditions,
+        targets,
+        business_hours: input.business_hours,
+    }
+}
+
 fn taken(e: StoreError) -> AppError {
     match e {
         StoreError::Conflict { .. } => AppError::AlreadyExists("an SLA policy with this name"),
@@ -70,14 +84,40 @@ impl App {
     /// The brand and team a policy names must exist.
     async fn check_conditions(&self, conn: &mut seva_store::Conn, c: &Conditions) -> Result<()> {
         if let Some(brand) = c.brand
-            && !staff::brands(conn).await?.iter().any(|b| b.id == brand)
+            && !staff::brand_exists(conn, brand).await?
         {
             return Err(AppError::NotFound("brand"));
         }
         if let Some(team) = c.team
-            && !staff::teams(conn).await?.iter().any(|t| t.id == team)
+            && !staff::team_exists(conn, team).await?
         {
             return Err(AppError::NotFound("team"));
+        }
+        Ok(())
+    }
+
+    /// Judges the targets of every unresolved conversation again, after the policies or the
+    /// business hours changed: a target still running follows the change at once (one done
+    /// keeps its outcome). A batch of conversations per transaction, each locked as any change
+    /// to it is, so a message arriving meanwhile is never overwritten with older facts.
+    pub(crate) async fn reapply_sla(&self) -> Result<()> {
+        let ids = {
+            let mut conn = self.store.conn().await?;
+            if !store::in_use(&mut conn).await? {
+                return Ok(());
+            }
+            store::unresolved(&mut conn).await?
+        };
+        for batch in ids.chunks(200) {
+            let mut tx = self.store.begin().await?;
+            for &id in batch {
+                match seva_store::conversations::get(&mut tx, id).await {
+                    Ok(_) => seva_store::kpi::refresh(&mut tx, id).await?,
+                    Err(StoreError::NotFound) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -91,18 +131,13 @@ impl App {
         let (name, targets) = checked(input)?;
         let mut tx = self.store.begin().await?;
         self.check_conditions(&mut tx, &input.conditions).await?;
-        let new = store::NewPolicy {
-            name: &name,
-            position: input.position,
-            conditions: &input.conditions,
-            targets: &targets,
-            business_hours: input.business_hours,
-        };
+        let new = new_policy(input, &name, &targets);
         let id = store::insert(&mut tx, &new, self.now())
             .await
             .map_err(taken)?;
         let policy = store::get(&mut tx, id).await?;
         tx.commit().await?;
+        self.reapply_sla().await?;
         Ok(policy)
     }
 
@@ -116,18 +151,13 @@ impl App {
         let (name, targets) = checked(input)?;
         let mut tx = self.store.begin().await?;
         self.check_conditions(&mut tx, &input.conditions).await?;
-        let new = store::NewPolicy {
-            name: &name,
-            position: input.position,
-            conditions: &input.conditions,
-            targets: &targets,
-            business_hours: input.business_hours,
-        };
+        let new = new_policy(input, &name, &targets);
         store::update(&mut tx, id, &new, self.now())
             .await
             .map_err(taken)?;
         let policy = store::get(&mut tx, id).await?;
         tx.commit().await?;
+        self.reapply_sla().await?;
         Ok(policy)
     }
 
@@ -138,7 +168,7 @@ impl App {
             .await
             .map_err(not_found("SLA policy"))?;
         tx.commit().await?;
-        Ok(())
+        self.reapply_sla().await
     }
 
     /// Every policy, in the order they are tried; anyone signed in may read them.

@@ -275,6 +275,9 @@ impl Schedule {
         if seconds <= 0 {
             return Some(from);
         }
+        if !self.ever_open() {
+            return None;
+        }
         let mut left = seconds;
         let mut date = self.local_date(from).pred_opt()?;
         for _ in 0..LOOKAHEAD_DAYS {

@@ -182,6 +182,73 @@ impl Outcome {
     }
 }
 
+/// One target of a conversation, whatever the policy: what it measures, when its clock
+/// started, and the reply or resolution that ended it, if any yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instance {
+    pub target: Target,
+    pub started: Timestamp,
+    pub done: Option<Timestamp>,
+}
+
+/// The targets a conversation has, from its facts: a first reply when the customer started
+/// it, a next reply for each customer turn after the first reply, and its resolution.
+pub fn instances(facts: &Facts) -> Vec<Instance> {
+    let mut out = Vec::new();
+    if facts.customer_started
+        && let Some(first) = facts.first_customer_message
+    {
+        out.push(Instance {
+            target: Target::FirstReply,
+            started: first,
+            done: facts.first_reply,
+        });
+    }
+    // Later turns: those that began after the first reply.
+    for &(start, answered) in &facts.turns {
+        if facts.first_reply.is_some_and(|r| start > r) {
+            out.push(Instance {
+                target: Target::NextReply,
+                started: start,
+                done: answered,
+            });
+        }
+    }
+    if let Some(first) = facts.first_customer_message {
+        out.push(Instance {
+            target: Target::Resolution,
+            started: first,
+            done: facts.final_resolution,
+        });
+    }
+    out
+}
+
+/// A target judged under a policy's `targets` on `clock` (`None`: the policy sets no such
+/// target).
+pub fn judge(
+    i: &Instance,
+    activity: &Activity,
+    targets: &Targets,
+    clock: Clock<'_>,
+) -> Option<Outcome> {
+    let limit = targets.of(i.target)?;
+    let met = i
+        .done
+        .is_some_and(|d| activity.running_seconds(i.started, d, clock) <= limit);
+    Some(Outcome {
+        target: i.target,
+        started: i.started,
+        done: i.done,
+        due: if met {
+            None
+        } else {
+            activity.deadline(i.started, limit, clock)
+        },
+        met,
+    })
+}
+
 /// A conversation's targets under a policy's `targets`, with its facts and its activity,
 /// measured on `clock`.
 pub fn outcomes(
@@ -190,37 +257,38 @@ pub fn outcomes(
     targets: &Targets,
     clock: Clock<'_>,
 ) -> Vec<Outcome> {
-    let judge = |target: Target, started: Timestamp, done: Option<Timestamp>| {
-        let limit = targets.of(target)?;
-        let met = done.is_some_and(|d| activity.running_seconds(started, d, clock) <= limit);
-        Some(Outcome {
-            target,
-            started,
-            done,
-            due: if met {
-                None
-            } else {
-                activity.deadline(started, limit, clock)
-            },
-            met,
+    instances(facts)
+        .iter()
+        .filter_map(|i| judge(i, activity, targets, clock))
+        .collect()
+}
+
+/// The targets to keep for a conversation: a target already done (replied to, resolved) keeps
+/// the outcome it was given then, whatever policy applies now (a new priority, an edited or
+/// deleted policy); the others are judged under `policy` now, or dropped without one. `kept`
+/// holds its done targets as last written, with the policy that judged them.
+pub fn settle<P: Copy>(
+    facts: &Facts,
+    activity: &Activity,
+    kept: &[(Outcome, P)],
+    policy: Option<(P, &Targets, Clock<'_>)>,
+) -> Vec<(Outcome, P)> {
+    instances(facts)
+        .iter()
+        .filter_map(|i| {
+            let done_before = kept.iter().find(|(o, _)| {
+                i.done.is_some()
+                    && o.target == i.target
+                    && o.started == i.started
+                    && o.done == i.done
+            });
+            if let Some(old) = done_before {
+                return Some(*old);
+            }
+            let (id, targets, clock) = policy?;
+            judge(i, activity, targets, clock).map(|o| (o, id))
         })
-    };
-    let mut out = Vec::new();
-    if facts.customer_started
-        && let Some(first) = facts.first_customer_message
-    {
-        out.extend(judge(Target::FirstReply, first, facts.first_reply));
-    }
-    // Later turns: those that began after the first reply.
-    for &(start, answered) in &facts.turns {
-        if facts.first_reply.is_some_and(|r| start > r) {
-            out.extend(judge(Target::NextReply, start, answered));
-        }
-    }
-    if let Some(first) = facts.first_customer_message {
-        out.extend(judge(Target::Resolution, first, facts.final_resolution));
-    }
-    out
+        .collect()
 }
 
 /// Met and due targets of one kind, summed (a `Ratio`: met ÷ due).
@@ -401,6 +469,41 @@ mod tests {
             tehran.open_seconds(at("2026-05-04T09:00:00Z"), at("2026-05-04T14:00:00Z")),
             2 * HOUR
         );
+    }
+
+    #[test]
+    fn a_done_target_keeps_its_outcome_and_a_waiting_one_follows_the_policy_now() {
+        let f = facts(&[
+            Step::CustomerMessage(at("2026-05-04T09:00:00Z")),
+            Step::AgentReply(at("2026-05-04T11:00:00Z")),
+            Step::CustomerMessage(at("2026-05-04T12:00:00Z")),
+        ]);
+        let normal = Targets {
+            first_reply: Some(3 * HOUR),
+            next_reply: Some(3 * HOUR),
+            ..Targets::default()
+        };
+        let urgent = Targets {
+            first_reply: Some(HOUR / 2),
+            next_reply: Some(HOUR / 2),
+            ..Targets::default()
+        };
+        let before = settle(&f, &always(), &[], Some((1, &normal, Clock::Calendar)));
+        assert!(before[0].0.met, "first reply in 2 h of 3");
+        // Urgent now: the first reply, done, stays met under policy 1; the waiting next reply
+        // is judged under policy 2.
+        let done: Vec<_> = before
+            .iter()
+            .filter(|(o, _)| o.done.is_some())
+            .copied()
+            .collect();
+        let after = settle(&f, &always(), &done, Some((2, &urgent, Clock::Calendar)));
+        assert_eq!(after[0], before[0]);
+        assert_eq!(after[1].1, 2);
+        assert_eq!(after[1].0.due, Some(at("2026-05-04T12:30:00Z")));
+        // No policy any more: the done target stays, the waiting one goes.
+        let none = settle::<i32>(&f, &always(), &done, None);
+        assert_eq!(none, vec![before[0]]);
     }
 
     #[test]

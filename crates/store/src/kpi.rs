@@ -129,11 +129,7 @@ async fn steps(
     .bind(conversation.0)
     .fetch_all(&mut *conn)
     .await?;
-    let mut activity = Activity {
-        initially: running(now),
-        changes: Vec::new(),
-    };
-    let mut first = true;
+    let mut changes = Vec::new();
     for row in rows {
         let data: String = col(&row, "data")?;
         let at = time(&row, "at")?;
@@ -143,19 +139,24 @@ async fn steps(
                 (true, false) => steps.push(Step::Reopened(at)),
                 _ => {}
             }
-            if first {
-                // Before its first change, it had the status that change left.
-                activity.initially = running(from);
-                first = false;
-            }
-            if running(from) != running(to) {
-                activity.changes.push((at, running(to)));
-            }
+            changes.push((at, from, to));
         }
     }
     // Stable: at one instant, messages come before the status change they caused.
     steps.sort_by_key(|s| s.at());
-    activity.changes.sort_by_key(|(at, _)| *at);
+    // In time order (an import may record an earlier change later); before the first change
+    // it had the status that change left, and, without any, the status it has now.
+    changes.sort_by_key(|(at, _, _)| *at);
+    let activity = Activity {
+        initially: changes
+            .first()
+            .map_or(running(now), |(_, from, _)| running(*from)),
+        changes: changes
+            .iter()
+            .filter(|(_, from, to)| running(*from) != running(*to))
+            .map(|(at, _, to)| (*at, running(*to)))
+            .collect(),
+    };
     Ok((steps, activity))
 }
 
@@ -202,7 +203,12 @@ async fn write_facts(
         channel,
         priority,
     };
-    let (policy, outcomes) = targets(policies, &subject, &f, &activity, business);
+    let kept = if first {
+        Vec::new()
+    } else {
+        crate::sla::done_targets(conn, conversation).await?
+    };
+    let targets = targets(policies, &subject, &f, &activity, business, &kept);
     let both = |get: &dyn Fn(&Facts, Clock<'_>) -> Option<i64>| {
         (get(&f, Clock::Calendar), get(&f, business))
     };
@@ -264,7 +270,7 @@ async fn write_facts(
     .bind(priority.as_str())
     .execute(&mut *conn)
     .await?;
-    crate::sla::write(conn, conversation, policy, &outcomes, first).await?;
+    crate::sla::write(conn, conversation, &targets, first).await?;
     write_turns(conn, conversation, &f, business, first).await
 }
 
@@ -299,24 +305,26 @@ async fn write_turns(
     Ok(())
 }
 
-/// The SLA targets of a conversation under the first policy covering it (`business`: the
-/// business-hours clock of its team or brand, for policies counting business hours only).
+/// The SLA targets of a conversation: those already done as `kept`, the others under the first
+/// policy covering it now (`business`: the business-hours clock of its team or brand, for
+/// policies counting business hours only).
 fn targets(
     policies: &[SlaPolicy],
     subject: &Subject,
     f: &Facts,
     activity: &Activity,
     business: Clock<'_>,
-) -> (Option<SlaPolicyId>, Vec<Outcome>) {
-    let Some(p) = sla::policy_for(policies, subject) else {
-        return (None, Vec::new());
-    };
-    let clock = if p.business_hours {
-        business
-    } else {
-        Clock::Calendar
-    };
-    (Some(p.id), sla::outcomes(f, activity, &p.targets, clock))
+    kept: &[(Outcome, SlaPolicyId)],
+) -> Vec<(Outcome, SlaPolicyId)> {
+    let policy = sla::policy_for(policies, subject).map(|p| {
+        let clock = if p.business_hours {
+            business
+        } else {
+            Clock::Calendar
+        };
+        (p.id, &p.targets, clock)
+    });
+    sla::settle(f, activity, kept, policy)
 }
 
 /// Facts for conversations recorded before facts were kept (or loaded in bulk), at start. Every

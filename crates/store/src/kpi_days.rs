@@ -208,7 +208,7 @@ pub(crate) async fn counted(conn: &mut Conn, id: ConversationId) -> Result<Optio
         items.insert((day_of(at), format!("turn {at} {cal} {bus} {groups}")));
     }
     let targets = sqlx::query(
-        "SELECT target, settled_at, met FROM sla_outcomes
+        "SELECT target, started_at, settled_at, met FROM sla_outcomes
          WHERE conversation_id = $1 AND settled_at IS NOT NULL",
     )
     .bind(id.0)
@@ -218,7 +218,12 @@ pub(crate) async fn counted(conn: &mut Conn, id: ConversationId) -> Result<Optio
         let at: i64 = col(target, "settled_at")?;
         let kind: String = col(target, "target")?;
         let met: i64 = col(target, "met")?;
-        items.insert((day_of(at), format!("sla {kind} {at} {met} {groups}")));
+        // Its start tells apart two turns breached at one instant (a shop opening).
+        let started: i64 = col(target, "started_at")?;
+        items.insert((
+            day_of(at),
+            format!("sla {kind} {started} {at} {met} {groups}"),
+        ));
     }
     let opened = (
         col(&row, "created_at")?,

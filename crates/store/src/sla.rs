@@ -5,7 +5,7 @@ use seva_domain::sla::{Conditions, Outcome, SlaPolicy, SlaPolicyId, Targets};
 use seva_domain::{BrandId, Channel, ConversationId, Priority, TeamId, Timestamp};
 use sqlx::any::AnyRow;
 
-use crate::rows::{col, opt_time, time};
+use crate::rows::{col, opt_time, parse, time};
 use crate::{Conn, Result, StoreError, to_micros};
 
 /// A policy as written: everything but its id.
@@ -138,8 +138,7 @@ fn from_row(row: &AnyRow) -> Result<SlaPolicy> {
 pub(crate) async fn write(
     conn: &mut Conn,
     conversation: ConversationId,
-    policy: Option<SlaPolicyId>,
-    outcomes: &[Outcome],
+    targets: &[(Outcome, SlaPolicyId)],
     first: bool,
 ) -> Result<()> {
     if !first {
@@ -148,10 +147,7 @@ pub(crate) async fn write(
             .execute(&mut *conn)
             .await?;
     }
-    let Some(policy) = policy else {
-        return Ok(());
-    };
-    for o in outcomes {
+    for (o, policy) in targets {
         sqlx::query(
             "INSERT INTO sla_outcomes (conversation_id, target, started_at, done_at, settled_at,
                  met, policy_id)
@@ -168,6 +164,61 @@ pub(crate) async fn write(
         .await?;
     }
     Ok(())
+}
+
+/// A conversation's targets already done (replied to, resolved), with the policy that judged
+/// each: they keep their outcome (`seva_domain::sla::settle`).
+pub(crate) async fn done_targets(
+    conn: &mut Conn,
+    conversation: ConversationId,
+) -> Result<Vec<(Outcome, SlaPolicyId)>> {
+    let rows = sqlx::query(
+        "SELECT target, started_at, done_at, settled_at, met, policy_id FROM sla_outcomes
+         WHERE conversation_id = $1 AND done_at IS NOT NULL",
+    )
+    .bind(conversation.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let met = col::<i64>(row, "met")? != 0;
+            let settled = opt_time(row, "settled_at")?;
+            Ok((
+                Outcome {
+                    target: parse(row, "target")?,
+                    started: time(row, "started_at")?,
+                    done: opt_time(row, "done_at")?,
+                    due: if met { None } else { settled },
+                    met,
+                },
+                SlaPolicyId(col(row, "policy_id")?),
+            ))
+        })
+        .collect()
+}
+
+/// Whether any policy exists or any target still runs: otherwise a change of policies or
+/// business hours has nothing to judge again.
+pub async fn in_use(conn: &mut Conn) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 WHERE EXISTS (SELECT 1 FROM sla_policies)
+            OR EXISTS (SELECT 1 FROM sla_outcomes WHERE done_at IS NULL)",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Conversations whose targets may still be running (not resolved), to judge again under
+/// changed policies or business hours.
+pub async fn unresolved(conn: &mut Conn) -> Result<Vec<ConversationId>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT conversation_id FROM conversation_facts WHERE final_resolved_at IS NULL
+         ORDER BY conversation_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids.into_iter().map(ConversationId).collect())
 }
 
 /// A conversation's targets, as the conversation page shows them.
@@ -208,4 +259,15 @@ pub struct Kept {
     pub met: bool,
     /// The policy's name (`None` when it was deleted since).
     pub policy: Option<String>,
+}
+
+impl Kept {
+    /// `met`, `missed` (breached by `now`) or `running`.
+    pub fn state(&self, now: Timestamp) -> &'static str {
+        match (self.met, self.settled) {
+            (true, _) => "met",
+            (false, Some(due)) if due <= now => "missed",
+            _ => "running",
+        }
+    }
 }

@@ -90,6 +90,23 @@ async fn targets(t: &TestApp, id: i64) -> Vec<Value> {
     r.body.as_array().unwrap().clone()
 }
 
+async fn names_to_ids(t: &TestApp) -> std::collections::HashMap<String, i64> {
+    let listed = t
+        .call(Method::GET, "/api/v1/sla-policies", &t.admin, None, None)
+        .await;
+    listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 async fn attainment_matches_its_hand_computed_value(backend: Backend) {
     let t = TestApp::new(backend).await;
     let mut conn = t.app.store.conn().await.unwrap();
@@ -282,6 +299,18 @@ async fn attainment_matches_its_hand_computed_value(backend: Backend) {
     assert_eq!(of_c3[0]["due_at"], "2026-11-02T12:30:00Z");
     assert_eq!(of_c3[0]["policy"], "Urgent");
     assert_eq!(attainment(&t).await, [(1, 4), (1, 1), (1, 1)]);
+    // 1 becomes urgent after its replies: targets already done keep their outcome.
+    ok(
+        &t,
+        Method::PATCH,
+        &format!("/api/v1/conversations/{c1}"),
+        json!({"priority": "urgent"}),
+    )
+    .await;
+    let of_c1 = targets(&t, c1).await;
+    assert_eq!(of_c1[0]["state"], "met");
+    assert_eq!(of_c1[0]["policy"], "Standard");
+    assert_eq!(attainment(&t).await, [(1, 4), (1, 1), (1, 1)]);
 
     // The dashboard shows it, its note, and the drill-down in the reader's language.
     let cookies = sign_in(&t, "admin@shop.example").await;
@@ -397,7 +426,26 @@ async fn attainment_matches_its_hand_computed_value(backend: Backend) {
         )
         .await;
     assert_eq!(gone.code(), "sla_policy_not_found");
-    // Targets it set keep their outcome.
+    // Targets it judged that were done keep their outcome (2's late reply); 3, still waiting,
+    // falls to the standard policy at once, and is missed there too.
     assert_eq!(attainment(&t).await, [(1, 4), (1, 1), (1, 1)]);
+    let of_c3 = targets(&t, c3).await;
+    assert_eq!(of_c3[0]["policy"], "Standard");
+    assert_eq!(of_c3[0]["due_at"], "2026-11-03T06:00:00Z");
+    // A day for a first reply: the waiting ones move at once. 3: 1 h 30 Monday, 8 h Tuesday,
+    // the holiday, 4 h Thursday, 8 h Saturday, 2 h 30 Sunday. 4: 10 min Monday, then from
+    // Tuesday 09:00 on. Both now fall after the period.
+    let standard = &names_to_ids(&t).await["Standard"];
+    ok(
+        &t,
+        Method::PUT,
+        &format!("/api/v1/sla-policies/{standard}"),
+        json!({"name": "Standard", "position": 2, "first_reply_minutes": 1440,
+               "next_reply_minutes": 240, "resolution_minutes": 1440}),
+    )
+    .await;
+    assert_eq!(targets(&t, c3).await[0]["due_at"], "2026-11-08T08:00:00Z");
+    assert_eq!(targets(&t, c4).await[0]["due_at"], "2026-11-08T09:20:00Z");
+    assert_eq!(attainment(&t).await, [(1, 2), (1, 1), (1, 1)]);
     t.finish().await;
 }

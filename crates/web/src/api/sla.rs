@@ -205,7 +205,7 @@ pub struct TargetJson {
     /// The reply or resolution that ended it.
     pub done_at: Option<DateTime<Utc>>,
     /// When it is (or was) breached, unless met; null while its clock is stopped (pending, on
-    /// hold) short of the limit.
+    /// hold, resolved) short of the limit.
     pub due_at: Option<DateTime<Utc>>,
     /// `met`, `missed` (breached), or `running`.
     pub state: &'static str,
@@ -232,18 +232,9 @@ pub async fn conversation_sla(
                 started_at: t.started,
                 done_at: t.done,
                 due_at: if t.met { None } else { t.settled },
-                state: state_of(&t, now),
+                state: t.state(now),
                 policy: t.policy,
             })
             .collect(),
     ))
-}
-
-/// `met`, `missed` or `running` at `now`.
-pub(crate) fn state_of(t: &seva_store::sla::Kept, now: DateTime<Utc>) -> &'static str {
-    match (t.met, t.settled) {
-        (true, _) => "met",
-        (false, Some(due)) if due <= now => "missed",
-        _ => "running",
-    }
 }

@@ -669,7 +669,7 @@ async fn sla_lines(
         .await?
         .iter()
         .map(|t| {
-            let state = crate::api::sla::state_of(t, now);
+            let state = t.state(now);
             let text = match (state, t.settled) {
                 ("met", Some(at)) => tr.t1("sla-met-at", "time", &agent.fmt.date_time(at)),
                 ("missed", Some(at)) => tr.t1("sla-missed-at", "time", &agent.fmt.date_time(at)),
