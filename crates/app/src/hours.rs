@@ -95,7 +95,7 @@ impl App {
         let hours = store::get(&mut tx, id).await?;
         tx.commit().await?;
         // Deadlines of running SLA targets move with the hours.
-        self.reapply_sla().await?;
+        self.reapply_sla_later();
         Ok(hours)
     }
 
@@ -147,7 +147,8 @@ impl App {
             .map_err(not_found("brand"))?;
         tx.commit().await?;
         self.directory_changed();
-        self.reapply_sla().await
+        self.reapply_sla_later();
+        Ok(())
     }
 
     /// Gives a team a schedule, or none (its conversations' brand decides).
@@ -169,7 +170,8 @@ impl App {
             .map_err(not_found("team"))?;
         tx.commit().await?;
         self.directory_changed();
-        self.reapply_sla().await
+        self.reapply_sla_later();
+        Ok(())
     }
 
     /// Whether the widget's brand is open now; a widget without a brand, or a brand without

@@ -94,6 +94,8 @@ pub struct App {
     survey_mail: Option<Arc<dyn surveys::SurveyMail>>,
     /// Closed days of reports; see `report_days`.
     report_days: Arc<report_days::DayCache>,
+    /// Re-judging running SLA targets takes turns; see `App::reapply_sla_later`.
+    sla_reapply: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl App {
@@ -108,6 +110,7 @@ impl App {
             mail_ca: None,
             survey_mail: None,
             report_days: Arc::default(),
+            sla_reapply: Arc::default(),
         }
     }
 

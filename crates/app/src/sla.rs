@@ -1,6 +1,6 @@
 //! SLA policies: admins set first reply, next reply and resolution targets for the
 //! conversations a policy's conditions cover; the reports measure attainment. A new, changed or
-//! deleted policy applies at once to every target still running (of unresolved
+//! deleted policy applies, within moments, to every target still running (of unresolved
 //! conversations); a target already done (replied to, resolved) keeps the outcome it had.
 
 use seva_domain::sla::{Conditions, SlaPolicy, SlaPolicyId, Targets};
@@ -96,11 +96,24 @@ impl App {
         Ok(())
     }
 
-    /// Judges the targets of every unresolved conversation again, after the policies or the
-    /// business hours changed: a target still running follows the change at once (one done
-    /// keeps its outcome). A batch of conversations per transaction, each locked as any change
-    /// to it is, so a message arriving meanwhile is never overwritten with older facts.
-    pub(crate) async fn reapply_sla(&self) -> Result<()> {
+    /// After the policies or the business hours changed: judges the running targets again in
+    /// the background (every unresolved conversation: some seconds per ten thousand), one
+    /// round at a time. Until it is done, a conversation's next change judges it anyway.
+    pub(crate) fn reapply_sla_later(&self) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let _turn = app.sla_reapply.lock().await;
+            if let Err(e) = app.reapply_sla().await {
+                tracing::warn!(error = %e, "SLA targets not judged again; each follows its next change");
+            }
+        });
+    }
+
+    /// Judges the targets of every unresolved conversation again: a target still running
+    /// follows the change (one done keeps its outcome). Small batches of conversations per
+    /// transaction, each locked as any change to it is, so a message arriving meanwhile is
+    /// never overwritten with older facts, and live traffic waits little for the writer.
+    pub async fn reapply_sla(&self) -> Result<()> {
         let ids = {
             let mut conn = self.store.conn().await?;
             if !store::in_use(&mut conn).await? {
@@ -108,7 +121,7 @@ impl App {
             }
             store::unresolved(&mut conn).await?
         };
-        for batch in ids.chunks(200) {
+        for batch in ids.chunks(50) {
             let mut tx = self.store.begin().await?;
             for &id in batch {
                 match seva_store::conversations::get(&mut tx, id).await {
@@ -137,7 +150,7 @@ impl App {
             .map_err(taken)?;
         let policy = store::get(&mut tx, id).await?;
         tx.commit().await?;
-        self.reapply_sla().await?;
+        self.reapply_sla_later();
         Ok(policy)
     }
 
@@ -157,7 +170,7 @@ impl App {
             .map_err(taken)?;
         let policy = store::get(&mut tx, id).await?;
         tx.commit().await?;
-        self.reapply_sla().await?;
+        self.reapply_sla_later();
         Ok(policy)
     }
 
@@ -168,7 +181,8 @@ impl App {
             .await
             .map_err(not_found("SLA policy"))?;
         tx.commit().await?;
-        self.reapply_sla().await
+        self.reapply_sla_later();
+        Ok(())
     }
 
     /// Every policy, in the order they are tried; anyone signed in may read them.
