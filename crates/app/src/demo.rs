@@ -472,6 +472,24 @@ impl App {
         for name in TEAMS {
             teams.push(staff::insert_team(&mut conn, name, now).await?);
         }
+        // One SLA policy, so the dashboard's attainment and the conversations' targets show:
+        // a first reply within 4 hours, next replies within 8, resolved within 2 days.
+        seva_store::sla::insert(
+            &mut conn,
+            &seva_store::sla::NewPolicy {
+                name: "Standard",
+                position: 1,
+                conditions: &seva_domain::sla::Conditions::default(),
+                targets: &seva_domain::sla::Targets {
+                    first_reply: Some(4 * 3600),
+                    next_reply: Some(8 * 3600),
+                    resolution: Some(48 * 3600),
+                },
+                business_hours: true,
+            },
+            now,
+        )
+        .await?;
         drop(conn);
         let mut agents: Vec<User> = Vec::new();
         for (i, (name, email, role, language)) in AGENTS.into_iter().enumerate() {

@@ -47,6 +47,13 @@ async fn the_demo_shop_loads(backend: Backend) {
         report.messages
     );
     assert_eq!(db.count("brands").await, 2);
+    assert_eq!(db.count("sla_policies").await, 1);
+    // Every conversation the customer started has a first reply target under it.
+    assert!(
+        db.count("sla_outcomes").await >= 200,
+        "targets for the dashboard's attainment: {}",
+        db.count("sla_outcomes").await
+    );
     assert_eq!(db.count("orders").await, report.orders as i64);
     assert!(
         report.orders > 60,
