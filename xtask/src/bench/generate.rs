@@ -216,6 +216,16 @@ impl Rows {
     }
 }
 
+/// `count` times drawn by `draw`, oldest first. Ids are given in this order, as in a live shop
+/// where each new conversation or order gets the next id, so a day's rows lie together on
+/// disk (ids in random time order would scatter them: one page read per row of a day).
+fn in_time_order(seed: u64, count: usize, mut draw: impl FnMut(&mut Rng) -> i64) -> Vec<i64> {
+    let mut rng = Rng::with_seed(seed);
+    let mut times: Vec<i64> = (0..count).map(|_| draw(&mut rng)).collect();
+    times.sort_unstable();
+    times
+}
+
 fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -467,6 +477,12 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         ],
     );
     let (mut message_id, mut event_id) = (0_i64, 0_i64);
+    // Newer conversations are more frequent: the shop is growing, twice as busy now as a year
+    // ago (density 2 - age/365; this inverts its distribution function).
+    let created_times = in_time_order(seed ^ 0x5eed_7105, scale.conversations, |r| {
+        let age = ((730.0 - 730.0 * (1.0 - 0.75 * r.f64()).sqrt()) * DAY as f64) as i64;
+        now - age - r.i64(0..HOUR)
+    });
     let mut tx = store.begin().await?;
     for id in 1..=scale.conversations as i64 {
         let customer = rng.i64(1..=scale.customers as i64);
@@ -474,10 +490,7 @@ pub async fn generate(store: &Store, scale: Scale, seed: u64) -> anyhow::Result<
         let brand = if lang == 1 { 1 } else { 2 };
         let (subject, opener, answer) = TEXT[lang][rng.usize(0..3)];
         let channel = Channel::at_retail_percentile(rng.u32(0..100));
-        // Newer conversations are more frequent: the shop is growing, twice as busy now as
-        // a year ago (density 2 - age/365; this inverts its distribution function).
-        let age = ((730.0 - 730.0 * (1.0 - 0.75 * rng.f64()).sqrt()) * DAY as f64) as i64;
-        let created = now - age - rng.i64(0..HOUR);
+        let created = created_times[(id - 1) as usize];
         let assignee = (rng.u32(0..10) > 0).then(|| rng.i64(1..=scale.agents as i64));
         let team = rng.i64(1..=3);
         let mut at = created;
@@ -768,6 +781,7 @@ async fn generate_orders(
         ],
     );
     let count = scale.conversations / 2;
+    let placed_times = in_time_order(0x0_7de5, count, |r| now - r.i64(HOUR..400 * DAY));
     let mut tx = store.begin().await?;
     for id in 1..=count as i64 {
         let customer = rng.i64(1..=scale.customers as i64);
@@ -777,7 +791,7 @@ async fn generate_orders(
         } else {
             ("INR", PRODUCTS[1])
         };
-        let placed = now - rng.i64(HOUR..400 * DAY);
+        let placed = placed_times[(id - 1) as usize];
         let mut total = 0;
         for position in 0..rng.i64(1..3) {
             let (sku, title, price) = products[rng.usize(0..2)];
