@@ -301,6 +301,7 @@ fn migrator(backend: Backend) -> Migrator {
         (15, "surveys", "0015_surveys.sql"),
         (16, "kpi days", "0016_kpi_days.sql"),
         (17, "sla", "0017_sla.sql"),
+        (18, "sla index", "0018_sla_index.sql"),
     );
     let migrations = files
         .iter()

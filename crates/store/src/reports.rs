@@ -371,12 +371,17 @@ pub async fn sla(
         Arg::Int(to_micros(period.to)),
         Arg::Int(to_micros(now)),
     ];
+    // Unfiltered and not broken down, the targets alone answer, from their covering index.
+    let from = if grouping.by.is_none() && scope.is_empty() {
+        "sla_outcomes o"
+    } else {
+        "sla_outcomes o JOIN conversation_facts f ON f.conversation_id = o.conversation_id"
+    };
     let scope = scope.condition(&mut args);
     let sql = format!(
         "SELECT {select}, o.target AS t, COUNT(*) AS due,
                 CAST(COALESCE(SUM(o.met), 0) AS BIGINT) AS met
-         FROM sla_outcomes o
-         JOIN conversation_facts f ON f.conversation_id = o.conversation_id{join}
+         FROM {from}{join}
          WHERE o.settled_at >= $1 AND o.settled_at < $2 AND o.settled_at <= $3{scope}
          GROUP BY k, b, t"
     );

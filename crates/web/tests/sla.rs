@@ -459,5 +459,23 @@ async fn attainment_matches_its_hand_computed_value(backend: Backend) {
     settled_into(&t, c3, "due_at", "2026-11-08T08:00:00Z").await;
     settled_into(&t, c4, "due_at", "2026-11-08T09:20:00Z").await;
     assert_eq!(attainment(&t).await, [(1, 2), (1, 1), (1, 1)]);
+    // The same per brand, and under a brand filter (through the conversations' facts).
+    let by_brand = t
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/reports/kpis?from=2026-11-02&to=2026-11-03&tz=Asia/Tehran&by=brand&brand={brand}"
+            ),
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(by_brand.status, StatusCode::OK, "{}", by_brand.text);
+    let row = &by_brand.body["breakdown"][0];
+    assert_eq!(row["key"], brand.to_string());
+    assert_eq!(row["sla_attainment"]["first_reply"]["numerator"], 1);
+    assert_eq!(row["sla_attainment"]["first_reply"]["denominator"], 2);
+    assert_eq!(row["sla_attainment"]["all"]["denominator"], 4);
     t.finish().await;
 }
