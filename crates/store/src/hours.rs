@@ -158,12 +158,17 @@ pub async fn of_conversation(
 }
 
 fn from_row(row: &AnyRow) -> Result<BusinessHours> {
-    let time_zone: String = col(row, "time_zone")?;
-    let week: String = col(row, "week")?;
-    let holidays: String = col(row, "holidays")?;
+    from_row_as(row, "")
+}
+
+/// Business hours from a row whose columns carry `prefix` (`hours_id`, `hours_week`, ...).
+pub(crate) fn from_row_as(row: &AnyRow, prefix: &str) -> Result<BusinessHours> {
+    let time_zone: String = col(row, &format!("{prefix}time_zone"))?;
+    let week: String = col(row, &format!("{prefix}week"))?;
+    let holidays: String = col(row, &format!("{prefix}holidays"))?;
     Ok(BusinessHours {
-        id: BusinessHoursId(col(row, "id")?),
-        name: col(row, "name")?,
+        id: BusinessHoursId(col(row, &format!("{prefix}id"))?),
+        name: col(row, &format!("{prefix}name"))?,
         schedule: Schedule::from_text(&time_zone, &week, &holidays)
             .map_err(|e| StoreError::Corrupt(format!("business_hours: {e}")))?,
     })

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use seva_domain::ConversationId;
 use seva_domain::kpi::REPEAT_WINDOW_DAYS;
 
+use crate::kpi_rows::Stored;
 use crate::rows::col;
 use crate::{Conn, Result};
 
@@ -138,112 +139,87 @@ impl Counted {
 
 /// What the conversation counts now (`None`: no facts yet).
 pub(crate) async fn counted(conn: &mut Conn, id: ConversationId) -> Result<Option<Counted>> {
-    let Some(row) = sqlx::query(
-        "SELECT customer_id, brand_id, team_id, assignee_id, channel, created_at,
-                customer_started, first_reply_at, first_response_cal, first_response_bus,
-                first_resolved_at, first_resolution_cal, first_resolution_bus,
-                final_resolved_at, full_resolution_cal, full_resolution_bus, one_touch
-         FROM conversation_facts WHERE conversation_id = $1",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let n = |c: &str| col::<Option<i64>>(&row, c);
-    let customer: i64 = col(&row, "customer_id")?;
-    let channel: String = col(&row, "channel")?;
-    let groups = format!(
-        "{channel}/{:?}/{:?}/{:?}",
-        n("brand_id")?,
-        n("team_id")?,
-        n("assignee_id")?
-    );
-    let mut items = BTreeSet::new();
-    for (figure, at, cal, bus) in [
-        (
-            "first_response",
-            "first_reply_at",
-            "first_response_cal",
-            "first_response_bus",
-        ),
-        (
-            "first_resolution",
-            "first_resolved_at",
-            "first_resolution_cal",
-            "first_resolution_bus",
-        ),
-        (
-            "full_resolution",
-            "final_resolved_at",
-            "full_resolution_cal",
-            "full_resolution_bus",
-        ),
-    ] {
-        if let Some(at) = n(at)? {
-            items.insert((
-                day_of(at),
-                format!("{figure} {at} {:?} {:?} {groups}", n(cal)?, n(bus)?),
-            ));
-        }
-    }
-    if let Some(at) = n("final_resolved_at")? {
-        items.insert((
-            day_of(at),
-            format!("resolved {at} {:?} {customer} {groups}", n("one_touch")?),
-        ));
-    }
-    let turns = sqlx::query(
-        "SELECT answered_at, seconds_cal, seconds_bus FROM turn_responses
-         WHERE conversation_id = $1",
-    )
-    .bind(id.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    for turn in &turns {
-        let at: i64 = col(turn, "answered_at")?;
-        let cal: i64 = col(turn, "seconds_cal")?;
-        let bus: i64 = col(turn, "seconds_bus")?;
-        items.insert((day_of(at), format!("turn {at} {cal} {bus} {groups}")));
-    }
-    let targets = sqlx::query(
-        "SELECT target, started_at, settled_at, met FROM sla_outcomes
-         WHERE conversation_id = $1 AND settled_at IS NOT NULL",
-    )
-    .bind(id.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    for target in &targets {
-        let at: i64 = col(target, "settled_at")?;
-        let kind: String = col(target, "target")?;
-        let met: i64 = col(target, "met")?;
-        // Its start tells apart two turns breached at one instant (a shop opening).
-        let started: i64 = col(target, "started_at")?;
-        items.insert((
-            day_of(at),
-            format!("sla {kind} {started} {at} {met} {groups}"),
-        ));
-    }
-    let opened = (
-        col(&row, "created_at")?,
-        customer,
-        col(&row, "customer_started")?,
-    );
-    Ok(Some(Counted {
-        items,
-        groups,
-        opened,
-    }))
+    Ok(crate::kpi_rows::load(conn, id.0)
+        .await?
+        .as_ref()
+        .map(Counted::of))
 }
 
-/// After the conversation's facts changed from `before`: bumps the days whose figures moved.
+impl Counted {
+    /// What a conversation with these rows counts.
+    pub(crate) fn of(rows: &Stored) -> Counted {
+        let f = &rows.facts;
+        let groups = format!(
+            "{}/{:?}/{:?}/{:?}",
+            f.channel, f.brand_id, f.team_id, f.assignee_id
+        );
+        let mut items = BTreeSet::new();
+        for (figure, at, cal, bus) in [
+            (
+                "first_response",
+                f.first_reply_at,
+                f.first_response_cal,
+                f.first_response_bus,
+            ),
+            (
+                "first_resolution",
+                f.first_resolved_at,
+                f.first_resolution_cal,
+                f.first_resolution_bus,
+            ),
+            (
+                "full_resolution",
+                f.final_resolved_at,
+                f.full_resolution_cal,
+                f.full_resolution_bus,
+            ),
+        ] {
+            if let Some(at) = at {
+                items.insert((
+                    day_of(at),
+                    format!("{figure} {at} {cal:?} {bus:?} {groups}"),
+                ));
+            }
+        }
+        if let Some(at) = f.final_resolved_at {
+            items.insert((
+                day_of(at),
+                format!("resolved {at} {:?} {} {groups}", f.one_touch, f.customer_id),
+            ));
+        }
+        for t in &rows.turns {
+            let (at, cal, bus) = (t.answered_at, t.seconds_cal, t.seconds_bus);
+            items.insert((day_of(at), format!("turn {at} {cal} {bus} {groups}")));
+        }
+        for t in &rows.targets {
+            let Some(at) = t.settled_at else { continue };
+            // Its start tells apart two turns breached at one instant (a shop opening).
+            items.insert((
+                day_of(at),
+                format!(
+                    "sla {} {} {at} {} {groups}",
+                    t.target.as_str(),
+                    t.started_at,
+                    i64::from(t.met)
+                ),
+            ));
+        }
+        Counted {
+            items,
+            groups,
+            opened: (f.created_at, f.customer_id, f.customer_started),
+        }
+    }
+}
+
+/// After the conversation's facts changed from `before` to `after`: bumps the days whose
+/// figures moved.
 pub(crate) async fn changed(
     conn: &mut Conn,
     id: ConversationId,
     before: Option<Counted>,
+    after: Option<Counted>,
 ) -> Result<()> {
-    let after = counted(conn, id).await?;
     if before == after {
         return Ok(());
     }

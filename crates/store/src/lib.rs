@@ -21,6 +21,7 @@ pub mod hours;
 pub mod idempotency;
 pub mod kpi;
 pub mod kpi_days;
+mod kpi_rows;
 pub mod mail;
 pub mod privacy;
 pub mod public;

@@ -1,11 +1,11 @@
 //! SLA policies (which targets apply to which conversations) and the targets each conversation
 //! has, kept with its KPI facts (`kpi::refresh` writes them).
 
-use seva_domain::sla::{Conditions, Outcome, SlaPolicy, SlaPolicyId, Targets};
+use seva_domain::sla::{Conditions, SlaPolicy, SlaPolicyId, Targets};
 use seva_domain::{BrandId, Channel, ConversationId, Priority, TeamId, Timestamp};
 use sqlx::any::AnyRow;
 
-use crate::rows::{col, opt_time, parse, time};
+use crate::rows::{col, opt_time, time};
 use crate::{Conn, Result, StoreError, to_micros};
 
 /// A policy as written: everything but its id.
@@ -132,69 +132,6 @@ fn from_row(row: &AnyRow) -> Result<SlaPolicy> {
         },
         business_hours: col::<i64>(row, "business_hours")? != 0,
     })
-}
-
-/// Replaces a conversation's targets (`first`: it had none, skip the delete).
-pub(crate) async fn write(
-    conn: &mut Conn,
-    conversation: ConversationId,
-    targets: &[(Outcome, SlaPolicyId)],
-    first: bool,
-) -> Result<()> {
-    if !first {
-        sqlx::query("DELETE FROM sla_outcomes WHERE conversation_id = $1")
-            .bind(conversation.0)
-            .execute(&mut *conn)
-            .await?;
-    }
-    for (o, policy) in targets {
-        sqlx::query(
-            "INSERT INTO sla_outcomes (conversation_id, target, started_at, done_at, settled_at,
-                 met, policy_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(conversation.0)
-        .bind(o.target.as_str())
-        .bind(to_micros(o.started))
-        .bind(o.done.map(to_micros))
-        .bind(o.settled().map(to_micros))
-        .bind(i64::from(o.met))
-        .bind(policy.0)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// A conversation's targets already done (replied to, resolved), with the policy that judged
-/// each: they keep their outcome (`seva_domain::sla::settle`).
-pub(crate) async fn done_targets(
-    conn: &mut Conn,
-    conversation: ConversationId,
-) -> Result<Vec<(Outcome, SlaPolicyId)>> {
-    let rows = sqlx::query(
-        "SELECT target, started_at, done_at, settled_at, met, policy_id FROM sla_outcomes
-         WHERE conversation_id = $1 AND done_at IS NOT NULL",
-    )
-    .bind(conversation.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let met = col::<i64>(row, "met")? != 0;
-            let settled = opt_time(row, "settled_at")?;
-            Ok((
-                Outcome {
-                    target: parse(row, "target")?,
-                    started: time(row, "started_at")?,
-                    done: opt_time(row, "done_at")?,
-                    due: if met { None } else { settled },
-                    met,
-                },
-                SlaPolicyId(col(row, "policy_id")?),
-            ))
-        })
-        .collect()
 }
 
 /// Whether any policy exists or any target still runs: otherwise a change of policies or
