@@ -211,6 +211,8 @@ pub enum AppError {
     MergeRefused(&'static str),
     #[error("the survey link is not one Seva sent; use the link from the email")]
     SurveyLinkInvalid,
+    #[error("the survey closed {days} days after it was sent; it takes no more answers", days = seva_domain::survey::ANSWER_DAYS)]
+    SurveyClosed,
     #[error(
         "the order belongs to another customer than the conversation's; merge the customers first if they are the same person"
     )]

@@ -243,7 +243,7 @@ impl App {
         Ok(sent)
     }
 
-    /// The survey a link points to, if its signature is right.
+    /// The survey a link points to, if its signature is right and it still takes answers.
     pub async fn survey_by_link(&self, id: i64, signature: &str) -> Result<Survey> {
         let mut conn = self.store.conn().await?;
         self.check_link(&mut conn, SurveyId(id), signature).await?;
@@ -254,6 +254,9 @@ impl App {
         let customer = seva_store::customers::get(&mut conn, survey.customer_id).await?;
         if customer.erased_at.is_some() {
             return Err(AppError::SurveyLinkInvalid);
+        }
+        if !survey.open_at(self.now()) {
+            return Err(AppError::SurveyClosed);
         }
         Ok(survey)
     }
@@ -321,6 +324,9 @@ impl App {
     }
 
     async fn answer(&self, survey: Survey, kind: SurveyKind, score: i64) -> Result<Survey> {
+        if !survey.open_at(self.now()) {
+            return Err(AppError::SurveyClosed);
+        }
         if !survey.asks.contains(&kind) {
             return Err(AppError::Invalid(ValueError::UnknownValue {
                 field: "question of this survey",
@@ -358,8 +364,8 @@ impl App {
         Ok(seva_store::staff::brands(&mut conn).await?)
     }
 
-    /// The survey a chat's widget offers: the newest of its conversation's surveys whose first
-    /// question is unanswered, with the brand to name in it.
+    /// The survey a chat's widget offers: the newest of its conversation's open surveys whose
+    /// first question is unanswered, with the brand to name in it.
     pub async fn chat_survey(
         &self,
         session: &crate::chat::ChatSession,
@@ -368,11 +374,12 @@ impl App {
             return Ok(None);
         };
         let mut conn = self.store.conn().await?;
+        let now = self.now();
         let open = store::of_conversation(&mut conn, conversation)
             .await?
             .into_iter()
             .rev()
-            .find(|s| s.headline().is_some_and(|k| s.score(k).is_none()));
+            .find(|s| s.open_at(now) && s.headline().is_some_and(|k| s.score(k).is_none()));
         let Some(survey) = open else {
             return Ok(None);
         };

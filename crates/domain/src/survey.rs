@@ -145,7 +145,22 @@ impl Survey {
     pub fn headline(&self) -> Option<SurveyKind> {
         self.asks.first().copied()
     }
+
+    /// When it stops taking answers: [`ANSWER_DAYS`] after it was sent.
+    pub fn closes_at(&self) -> Timestamp {
+        self.created_at + chrono::Duration::days(ANSWER_DAYS)
+    }
+
+    /// Whether it still takes answers (and changed answers) at `now`.
+    pub fn open_at(&self, now: Timestamp) -> bool {
+        now < self.closes_at()
+    }
 }
+
+/// How long a survey takes answers, in days after it was sent. A rating weeks later says
+/// little about the service it rates, and an old link found in a mailbox should not move
+/// a report of long ago; four weeks is what Zendesk gives its satisfaction surveys.
+pub const ANSWER_DAYS: i64 = 28;
 
 /// Kinds written as stored: `csat,nps`.
 pub fn kinds_to_text(kinds: &[SurveyKind]) -> String {
@@ -242,5 +257,28 @@ mod tests {
         ] {
             assert!(bad.checked().is_err());
         }
+    }
+
+    #[test]
+    fn a_survey_takes_answers_for_four_weeks_after_it_was_sent() {
+        let survey = Survey {
+            id: crate::SurveyId(1),
+            customer_id: crate::CustomerId(1),
+            conversation_id: None,
+            brand_id: None,
+            channel: SurveyChannel::Email,
+            asks: vec![SurveyKind::Nps],
+            csat: None,
+            ces: None,
+            nps: None,
+            comment: None,
+            created_at: at(1),
+            answered_at: None,
+        };
+        assert!(survey.open_at(at(1)));
+        assert!(survey.open_at(at(29) - chrono::Duration::seconds(1)));
+        assert_eq!(survey.closes_at(), at(29));
+        assert!(!survey.open_at(at(29)));
+        assert!(!survey.open_at(at(30)));
     }
 }

@@ -520,6 +520,7 @@ survey-thanks = Thank you! Your answer is recorded. You can change it or add a c
 survey-comment = Anything you would like to tell us? (optional)
 survey-send = Send
 survey-link-invalid = This survey link is not valid. Please use the link from our email.
+survey-closed = This survey has closed: it took answers for four weeks after we sent it. Thank you all the same.
 survey-error-score = Please choose one of the scores shown.
 survey-error-comment = The comment is too long (at most 2,000 characters).
 surveys = Surveys

@@ -415,7 +415,7 @@ async fn rate(
             survey: s.id.0,
             score: s.score(kind),
         }),
-        Err(AppError::NotFound(_) | AppError::Invalid(_)) => refused,
+        Err(AppError::NotFound(_) | AppError::Invalid(_) | AppError::SurveyClosed) => refused,
         Err(e) => {
             tracing::warn!(error = %e, "a chat rating could not be recorded");
             refused

@@ -38,6 +38,7 @@ pub enum ErrorCode {
     SetupLinkInvalid,
     PortalLinkInvalid,
     SurveyLinkInvalid,
+    SurveyClosed,
     MailboxNotFound,
     WidgetNotFound,
     BusinessHoursNotFound,
@@ -114,6 +115,7 @@ impl ErrorCode {
             | C::SegmentNotFound
             | C::SlaPolicyNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            C::SurveyClosed => StatusCode::GONE,
             C::InvalidStatusTransition
             | C::ConversationClosed
             | C::IdentityTaken
@@ -279,6 +281,7 @@ impl From<AppError> for ApiError {
             AppError::SetupLinkInvalid => C::SetupLinkInvalid,
             AppError::PortalLinkInvalid => C::PortalLinkInvalid,
             AppError::SurveyLinkInvalid => C::SurveyLinkInvalid,
+            AppError::SurveyClosed => C::SurveyClosed,
             AppError::WeakPassword { .. } => C::WeakPassword,
             AppError::AttachmentTooLarge { .. } => C::AttachmentTooLarge,
             AppError::TooManyAttachments { .. } => C::TooManyAttachments,

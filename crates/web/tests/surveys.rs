@@ -53,6 +53,27 @@ async fn settings(t: &TestApp, token: &str, body: serde_json::Value) -> Reply {
     .await
 }
 
+/// The cookie of a portal session signed in with an emailed link.
+async fn portal_session(t: &TestApp, email: &str) -> String {
+    let mut token = None;
+    t.app
+        .request_portal_link(email, |tok| {
+            token = Some(tok.to_owned());
+            seva_app::public::MailText {
+                subject: "Sign in".into(),
+                body: format!("/portal/link/{tok}"),
+            }
+        })
+        .await
+        .unwrap();
+    let session = t
+        .app
+        .redeem_portal_link(&token.expect("a sign-in link"))
+        .await
+        .unwrap();
+    format!("seva_portal={session}")
+}
+
 async fn resolve(t: &TestApp, id: i64) {
     let done = t.patch(id, json!({"status": "resolved"})).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
@@ -291,23 +312,7 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     assert_eq!(survey_notices(&t).await.len(), 2);
 
     // The portal asks it too: Maryam signs in and rates it there.
-    let mut token = None;
-    t.app
-        .request_portal_link("maryam@example.ir", |tok| {
-            token = Some(tok.to_owned());
-            seva_app::public::MailText {
-                subject: "Sign in".into(),
-                body: format!("/portal/link/{tok}"),
-            }
-        })
-        .await
-        .unwrap();
-    let session = t
-        .app
-        .redeem_portal_link(&token.expect("a sign-in link"))
-        .await
-        .unwrap();
-    let portal = format!("seva_portal={session}");
+    let portal = portal_session(&t, "maryam@example.ir").await;
     let thread = t
         .page(
             Method::GET,
@@ -428,6 +433,70 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     assert_eq!(report.body["csat"]["satisfied"]["percent"], 100.0);
     assert_eq!(report.body["nps"]["nps"]["score"], 100.0);
     assert_eq!(report.body["ces"]["answers"], 0);
+
+    // Four weeks after it was sent a survey closes: the email's link, its page and the
+    // portal take no more answers, and change none.
+    t.clock.advance(Duration::days(28));
+    let two = four.replace("/csat/4?", "/csat/2?");
+    let late = t.page(Method::GET, &two, None, "", Some("fa")).await;
+    assert_eq!(late.status, StatusCode::GONE, "{}", late.text);
+    assert!(late.text.contains("id=\"survey-closed\""), "{}", late.text);
+    assert!(late.text.contains("این نظرسنجی بسته شده است"), "translated");
+    assert!(!late.text.contains("survey-send"), "no form");
+    let portal = portal_session(&t, "maryam@example.ir").await;
+    let comment = t
+        .page(
+            Method::POST,
+            &format!("/survey/1?s={signature}"),
+            Some("comment=late"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(comment.status, StatusCode::GONE, "{}", comment.text);
+    let thread = t
+        .page(
+            Method::GET,
+            &format!("/portal/conversations/{id}"),
+            None,
+            &portal,
+            None,
+        )
+        .await;
+    assert_eq!(thread.status, StatusCode::OK, "{}", thread.text);
+    assert!(
+        !thread.text.contains("action=\"/portal/surveys/2\""),
+        "a closed survey is not asked"
+    );
+    let refused = t
+        .page(
+            Method::POST,
+            "/portal/surveys/2",
+            Some(&format!("conversation={id}&kind=nps&score=3")),
+            &portal,
+            None,
+        )
+        .await;
+    assert!(
+        refused
+            .headers
+            .get("location")
+            .is_some_and(|l| l.to_str().unwrap().ends_with("notice=rating-refused")),
+        "{:?}",
+        refused.headers
+    );
+    let listed = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/conversations/{id}/surveys"),
+            &t.agent,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(listed.body[0]["csat"], 4, "{}", listed.text);
+    assert_eq!(listed.body[0]["comment"], "عالی بود", "{}", listed.text);
+    assert_eq!(listed.body[1]["nps"], json!(null), "{}", listed.text);
     t.finish().await;
 }
 

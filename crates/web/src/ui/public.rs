@@ -642,7 +642,7 @@ async fn portal_thread(
     let surveys = match state.app.conversation_surveys(c.id).await {
         Ok(list) => {
             let brand = super::surveys::brand_name(&state, c.brand_id).await;
-            super::surveys::portal_prompts(&tr, &list, &brand)
+            super::surveys::portal_prompts(&tr, &list, &brand, state.app.now())
         }
         Err(e) => {
             tracing::error!(error = %e, "portal surveys failed");

@@ -115,8 +115,10 @@ pub struct ScoreView {
 #[template(path = "survey.html")]
 struct SurveyPage<'a> {
     tr: Tr<'a>,
-    /// `None`: the link is not valid.
+    /// `None`: the link is not valid, or the survey closed.
     action: Option<String>,
+    /// It closed: it takes no more answers.
+    closed: bool,
     questions: Vec<QuestionView>,
     comment: String,
     thanks: bool,
@@ -179,6 +181,7 @@ async fn survey_page(
         comment: survey.comment.clone().unwrap_or_default(),
         thanks,
         error,
+        closed: false,
         tr,
     };
     let status = if page.error.is_some() {
@@ -196,9 +199,24 @@ fn invalid_link(tr: Tr<'_>) -> Response {
         comment: String::new(),
         thanks: false,
         error: None,
+        closed: false,
         tr,
     };
     render(&page, StatusCode::NOT_FOUND)
+}
+
+/// The page of a survey that takes no more answers.
+fn closed(tr: Tr<'_>) -> Response {
+    let page = SurveyPage {
+        action: None,
+        questions: Vec::new(),
+        comment: String::new(),
+        thanks: false,
+        error: None,
+        closed: true,
+        tr,
+    };
+    render(&page, StatusCode::GONE)
 }
 
 fn failed(tr: &Tr<'_>, e: &AppError) -> Response {
@@ -233,6 +251,7 @@ pub async fn click(
         return match state.app.survey_by_link(id, &q.s).await {
             Ok(survey) => survey_page(&state, tr, &survey, &q.s, false, None).await,
             Err(AppError::SurveyLinkInvalid) => invalid_link(tr),
+        Err(AppError::SurveyClosed) => closed(tr),
             Err(e) => failed(&tr, &e),
         };
     }
@@ -243,6 +262,7 @@ pub async fn click(
     match state.app.answer_survey_by_link(id, &q.s, kind, score).await {
         Ok(survey) => survey_page(&state, tr, &survey, &q.s, true, None).await,
         Err(AppError::SurveyLinkInvalid) => invalid_link(tr),
+        Err(AppError::SurveyClosed) => closed(tr),
         Err(AppError::Invalid(_)) => match state.app.survey_by_link(id, &q.s).await {
             Ok(survey) => {
                 let error = Some(tr.t("survey-error-score"));
@@ -265,6 +285,7 @@ pub async fn show(
     match state.app.survey_by_link(id, &q.s).await {
         Ok(survey) => survey_page(&state, tr, &survey, &q.s, false, None).await,
         Err(AppError::SurveyLinkInvalid) => invalid_link(tr),
+        Err(AppError::SurveyClosed) => closed(tr),
         Err(e) => failed(&tr, &e),
     }
 }
@@ -291,6 +312,7 @@ pub async fn answer(
     let mut survey = match state.app.survey_by_link(id, &q.s).await {
         Ok(s) => s,
         Err(AppError::SurveyLinkInvalid) => return invalid_link(tr),
+        Err(AppError::SurveyClosed) => return closed(tr),
         Err(e) => return failed(&tr, &e),
     };
     for (kind, raw) in [
@@ -356,7 +378,7 @@ pub async fn portal_answer(
         .await
     {
         Ok(_) => Redirect::to(&format!("{back}?notice=rated")).into_response(),
-        Err(AppError::NotFound(_) | AppError::Invalid(_)) => {
+        Err(AppError::NotFound(_) | AppError::Invalid(_) | AppError::SurveyClosed) => {
             Redirect::to(&format!("{back}?notice=rating-refused")).into_response()
         }
         Err(e) => {
@@ -366,10 +388,16 @@ pub async fn portal_answer(
     }
 }
 
-/// The portal prompt's questions: the conversation's surveys not yet fully answered.
-pub fn portal_prompts(tr: &Tr<'_>, surveys: &[Survey], brand: &str) -> Vec<PortalPrompt> {
+/// The portal prompt's questions: the conversation's open surveys not yet fully answered.
+pub fn portal_prompts(
+    tr: &Tr<'_>,
+    surveys: &[Survey],
+    brand: &str,
+    now: seva_domain::Timestamp,
+) -> Vec<PortalPrompt> {
     surveys
         .iter()
+        .filter(|s| s.open_at(now))
         .filter_map(|s| {
             let open: Vec<QuestionView> = questions(tr, s, brand)
                 .into_iter()
