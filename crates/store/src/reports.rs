@@ -12,7 +12,7 @@ use seva_domain::kpi::{Answers, Ratio};
 use seva_domain::segment::Rules;
 use seva_domain::sla::{Attainment, Target, slot};
 use seva_domain::survey::SurveyKind;
-use seva_domain::{ConversationId, Timestamp};
+use seva_domain::{ConversationId, CustomerId, Timestamp};
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
@@ -785,7 +785,9 @@ pub enum Drill {
 /// A conversation behind a figure, with what it contributed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrillRow {
-    pub conversation_id: ConversationId,
+    /// `None` for a relationship NPS answer (asked of a customer, not about a conversation).
+    pub conversation_id: Option<ConversationId>,
+    pub customer_id: CustomerId,
     /// When it counted (reply, resolution, answer), or since when it waits.
     pub at: Timestamp,
     /// Its duration in seconds, for duration figures.
@@ -818,13 +820,17 @@ pub async fn drill(
     let scope_sql = scope.condition(&mut args);
     let (at, seconds, detail, from, filter) =
         drill_parts(which, period.suffix(), to_micros(period.to), fcr);
-    let extra = if which == Drill::Answers {
-        ", s.csat, s.ces, s.nps"
+    // Answers also list relationship NPS (no conversation), as the report counts them.
+    let (ids, extra) = if which == Drill::Answers {
+        ("s.conversation_id, s.customer_id", ", s.csat, s.ces, s.nps")
     } else {
-        ", CAST(NULL AS BIGINT) AS csat, CAST(NULL AS BIGINT) AS ces, CAST(NULL AS BIGINT) AS nps"
+        (
+            "f.conversation_id, f.customer_id",
+            ", CAST(NULL AS BIGINT) AS csat, CAST(NULL AS BIGINT) AS ces, CAST(NULL AS BIGINT) AS nps",
+        )
     };
     let sql = format!(
-        "SELECT f.conversation_id, {at} AS at, {seconds} AS seconds, {detail} AS detail{extra}
+        "SELECT {ids}, {at} AS at, {seconds} AS seconds, {detail} AS detail{extra}
          FROM {from} WHERE {filter}{scope_sql} ORDER BY {at} DESC LIMIT $3"
     );
     let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), args)
@@ -846,7 +852,8 @@ pub async fn drill(
                 detail = Some(scores.join(" "));
             }
             Ok(DrillRow {
-                conversation_id: ConversationId(col(row, "conversation_id")?),
+                conversation_id: col::<Option<i64>>(row, "conversation_id")?.map(ConversationId),
+                customer_id: CustomerId(col(row, "customer_id")?),
                 at: crate::rows::time(row, "at")?,
                 seconds: col(row, "seconds")?,
                 detail,
@@ -942,7 +949,7 @@ fn drill_parts(
             "s.answered_at",
             "CAST(NULL AS BIGINT)".to_owned(),
             "s.asks".to_owned(),
-            "surveys s JOIN conversation_facts f ON f.conversation_id = s.conversation_id",
+            "surveys s LEFT JOIN conversation_facts f ON f.conversation_id = s.conversation_id",
             "s.answered_at >= $1 AND s.answered_at < $2".to_owned(),
         ),
         Drill::Sla => (

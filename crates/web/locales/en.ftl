@@ -665,6 +665,7 @@ survey-brand-us = us
 kpi-sla-basis = first reply { $first } · next reply { $next } · resolution { $resolution }
 kpi-note-sla = SLA targets met, divided by SLA targets due in the period, for the first reply, each next reply and the resolution, under the SLA policy that covers the conversation. The clock pauses while the conversation is pending or on hold. A target counts when it is met (at the reply or resolution) or breached (at the moment its time ran out); targets still running count in neither.
 kpi-drill-sla = SLA targets met or missed
+kpi-drill-relationship = Relationship NPS, customer { $id }
 sla = SLA
 sla-target-first_reply = First reply
 sla-target-next_reply = Next reply

@@ -512,6 +512,7 @@ async fn relationship_nps_asks_customers_who_ordered(backend: Backend) {
     .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
     let placed = (t.clock.now() - Duration::days(10)).to_rfc3339();
+    let mut dev_id = 0;
     for (n, email) in ["dev@example.in", "amir@example.ir"].iter().enumerate() {
         let order = t
             .call(
@@ -526,6 +527,9 @@ async fn relationship_nps_asks_customers_who_ordered(backend: Backend) {
             )
             .await;
         assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+        if n == 0 {
+            dev_id = order.body["customer_id"].as_i64().unwrap();
+        }
     }
     // A customer who never ordered is not asked.
     t.post_conversation(json!({"customer": {"email": "browser@example.in"},
@@ -536,6 +540,47 @@ async fn relationship_nps_asks_customers_who_ordered(backend: Backend) {
     assert_eq!(mails.len(), 2);
     assert!(mails.iter().all(|m| m.body.contains("/nps/10?s=")));
     assert!(mails.iter().all(|m| !m.body.contains("/csat/")));
+    // Dev answers 9; the answers drill-down lists it under him, about no conversation.
+    let dev = mails
+        .iter()
+        .find(|m| m.recipient == "dev@example.in")
+        .unwrap();
+    let clicked = t
+        .page(Method::GET, &link(&dev.body, "nps", 9), None, "", None)
+        .await;
+    assert_eq!(clicked.status, StatusCode::OK, "{}", clicked.text);
+    let today = t.clock.now().date_naive();
+    let drill = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/reports/kpis/conversations?figure=answers&from={today}&to={today}"),
+            &t.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(drill.status, StatusCode::OK, "{}", drill.text);
+    assert_eq!(drill.body.as_array().unwrap().len(), 1, "{}", drill.text);
+    assert_eq!(drill.body[0]["conversation_id"], json!(null));
+    assert_eq!(drill.body[0]["customer_id"], dev_id);
+    assert_eq!(drill.body[0]["detail"], "nps=9");
+    let cookie = sign_in(&t, "admin@shop.example").await;
+    let page = t
+        .page(
+            Method::GET,
+            &format!("/reports/conversations?figure=answers&from={today}&to={today}"),
+            None,
+            &cookie,
+            None,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(
+        page.text.contains(&format!("href=\"/customers/{dev_id}\"")),
+        "{}",
+        page.text
+    );
+    assert!(plain(&page.text).contains("Relationship NPS, customer"));
     // Not again within the interval.
     t.clock.advance(Duration::days(30));
     assert_eq!(t.app.send_relationship_nps(100).await.unwrap(), 0);

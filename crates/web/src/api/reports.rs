@@ -390,7 +390,9 @@ pub(crate) fn to_json(r: &KpiReport, time_zone: &str, clock: &str) -> KpiJson {
 /// A conversation behind a figure.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DrillJson {
-    pub conversation_id: i64,
+    /// `null` for a relationship NPS answer: asked of a customer, about no conversation.
+    pub conversation_id: Option<i64>,
+    pub customer_id: i64,
     /// When it counted (the reply, the resolution, the answer), or since when it waits.
     pub at: DateTime<Utc>,
     pub seconds: Option<i64>,
@@ -438,7 +440,8 @@ pub async fn list_kpi_conversations(
     Ok(Json(
         rows.into_iter()
             .map(|r| DrillJson {
-                conversation_id: r.conversation_id.0,
+                conversation_id: r.conversation_id.map(|c| c.0),
+                customer_id: r.customer_id.0,
                 at: r.at,
                 seconds: r.seconds,
                 detail: r.detail,

@@ -1203,13 +1203,17 @@ pub async fn conversations(
     if page.table == "csv" {
         let mut lines = vec![vec![
             "conversation_id".to_owned(),
+            "customer_id".to_owned(),
             "at".to_owned(),
             "seconds".to_owned(),
             "detail".to_owned(),
         ]];
         lines.extend(rows.iter().map(|r| {
             vec![
-                r.conversation_id.0.to_string(),
+                r.conversation_id
+                    .map(|c| c.0.to_string())
+                    .unwrap_or_default(),
+                r.customer_id.0.to_string(),
                 r.at.to_rfc3339(),
                 r.seconds.map(|s| s.to_string()).unwrap_or_default(),
                 r.detail.clone().unwrap_or_default(),
@@ -1231,11 +1235,20 @@ pub async fn conversations(
         ),
         rows: rows
             .iter()
-            .map(|r| DrillView {
-                href: format!("/conversations/{}", r.conversation_id.0),
-                id: fmt.number(r.conversation_id.0),
-                at: fmt.date_time(r.at),
-                value: value(r),
+            .map(|r| match r.conversation_id {
+                Some(c) => DrillView {
+                    href: format!("/conversations/{}", c.0),
+                    id: fmt.number(c.0),
+                    at: fmt.date_time(r.at),
+                    value: value(r),
+                },
+                // Relationship NPS: the customer asked, about no conversation.
+                None => DrillView {
+                    href: format!("/customers/{}", r.customer_id.0),
+                    id: tr.t1("kpi-drill-relationship", "id", &fmt.number(r.customer_id.0)),
+                    at: fmt.date_time(r.at),
+                    value: value(r),
+                },
             })
             .collect(),
         tr,

@@ -251,7 +251,7 @@ pub async fn click(
         return match state.app.survey_by_link(id, &q.s).await {
             Ok(survey) => survey_page(&state, tr, &survey, &q.s, false, None).await,
             Err(AppError::SurveyLinkInvalid) => invalid_link(tr),
-        Err(AppError::SurveyClosed) => closed(tr),
+            Err(AppError::SurveyClosed) => closed(tr),
             Err(e) => failed(&tr, &e),
         };
     }
