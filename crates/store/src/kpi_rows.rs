@@ -223,10 +223,7 @@ pub(crate) async fn write(
         // Only when there is something to delete: on a freshly migrated PostgreSQL the
         // planner sees an empty table and scans it for each delete.
         if !old_turns.is_empty() {
-            sqlx::query("DELETE FROM turn_responses WHERE conversation_id = $1")
-                .bind(conversation)
-                .execute(&mut *conn)
-                .await?;
+            delete(conn, "turn_responses", conversation).await?;
         }
         let turns: Vec<_> = after.turns.iter().map(|t| (conversation, t)).collect();
         insert_turns(conn, &turns).await?;
@@ -234,14 +231,22 @@ pub(crate) async fn write(
     let old_targets = before.map_or(&[][..], |b| &b.targets[..]);
     if old_targets != after.targets {
         if !old_targets.is_empty() {
-            sqlx::query("DELETE FROM sla_outcomes WHERE conversation_id = $1")
-                .bind(conversation)
-                .execute(&mut *conn)
-                .await?;
+            delete(conn, "sla_outcomes", conversation).await?;
         }
         let targets: Vec<_> = after.targets.iter().map(|t| (conversation, t)).collect();
         insert_targets(conn, &targets).await?;
     }
+    Ok(())
+}
+
+/// Deletes the conversation's rows of `table` (one of this module's, never input).
+async fn delete(conn: &mut Conn, table: &'static str, conversation: i64) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE conversation_id = $1"
+    )))
+    .bind(conversation)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -193,30 +193,31 @@ async fn survey_page(
 }
 
 fn invalid_link(tr: Tr<'_>) -> Response {
-    let page = SurveyPage {
-        action: None,
-        questions: Vec::new(),
-        comment: String::new(),
-        thanks: false,
-        error: None,
-        closed: false,
-        tr,
-    };
-    render(&page, StatusCode::NOT_FOUND)
+    without_form(tr, false)
 }
 
 /// The page of a survey that takes no more answers.
 fn closed(tr: Tr<'_>) -> Response {
+    without_form(tr, true)
+}
+
+/// The page without a form: the link is not valid (404), or the survey closed (410).
+fn without_form(tr: Tr<'_>, closed: bool) -> Response {
     let page = SurveyPage {
         action: None,
         questions: Vec::new(),
         comment: String::new(),
         thanks: false,
         error: None,
-        closed: true,
+        closed,
         tr,
     };
-    render(&page, StatusCode::GONE)
+    let status = if closed {
+        StatusCode::GONE
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    render(&page, status)
 }
 
 fn failed(tr: &Tr<'_>, e: &AppError) -> Response {
