@@ -1167,7 +1167,7 @@ pub async fn customers(
             .iter()
             .map(|r| DrillView {
                 href: format!("/customers/{}", r.customer_id.0),
-                id: fmt.number(r.customer_id.0),
+                id: format!("#{}", fmt.number(r.customer_id.0)),
                 at: fmt.date_time(r.at),
                 value: value(r.detail.as_deref()),
             })
@@ -1203,20 +1203,20 @@ pub async fn conversations(
     if page.table == "csv" {
         let mut lines = vec![vec![
             "conversation_id".to_owned(),
-            "customer_id".to_owned(),
             "at".to_owned(),
             "seconds".to_owned(),
             "detail".to_owned(),
+            "customer_id".to_owned(),
         ]];
         lines.extend(rows.iter().map(|r| {
             vec![
                 r.conversation_id
                     .map(|c| c.0.to_string())
                     .unwrap_or_default(),
-                r.customer_id.0.to_string(),
                 r.at.to_rfc3339(),
                 r.seconds.map(|s| s.to_string()).unwrap_or_default(),
                 r.detail.clone().unwrap_or_default(),
+                r.customer_id.0.to_string(),
             ]
         }));
         return csv_response(&format!("seva-{}", page.figure), lines);
@@ -1238,14 +1238,18 @@ pub async fn conversations(
             .map(|r| match r.conversation_id {
                 Some(c) => DrillView {
                     href: format!("/conversations/{}", c.0),
-                    id: fmt.number(c.0),
+                    id: format!("#{}", fmt.number(c.0)),
                     at: fmt.date_time(r.at),
                     value: value(r),
                 },
                 // Relationship NPS: the customer asked, about no conversation.
                 None => DrillView {
                     href: format!("/customers/{}", r.customer_id.0),
-                    id: tr.t1("kpi-drill-relationship", "id", &fmt.number(r.customer_id.0)),
+                    id: tr.t1(
+                        "kpi-drill-relationship",
+                        "id",
+                        &format!("#{}", fmt.number(r.customer_id.0)),
+                    ),
                     at: fmt.date_time(r.at),
                     value: value(r),
                 },

@@ -332,6 +332,8 @@ pub async fn answer(
                 let error = Some(tr.t("survey-error-score"));
                 return survey_page(&state, tr, &survey, &q.s, false, error).await;
             }
+            // It closed since the page was read.
+            Err(AppError::SurveyClosed) => return closed(tr),
             Err(e) => return failed(&tr, &e),
         };
     }
@@ -345,6 +347,7 @@ pub async fn answer(
             let error = Some(tr.t("survey-error-comment"));
             survey_page(&state, tr, &survey, &q.s, false, error).await
         }
+        Err(AppError::SurveyClosed) => closed(tr),
         Err(e) => failed(&tr, &e),
     }
 }
