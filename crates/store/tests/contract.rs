@@ -42,6 +42,7 @@ on_both_backends!(
     idempotency_keys_are_unique_per_user,
     a_rolled_back_transaction_leaves_nothing,
     search_finds_words_in_every_language_ranks_and_highlights,
+    churn_moves_by_the_customers_who_lapsed_or_came_back,
 );
 
 fn t(secs: i64) -> DateTime<Utc> {
@@ -773,4 +774,95 @@ async fn search_finds_words_in_every_language_ranks_and_highlights(backend: Back
     );
     drop(conn);
     db.finish().await;
+}
+
+/// The dashboard's churn as of now is a kept count at a recent day plus `churn_change` since:
+/// the change must equal the difference of the two counts, whoever lapsed, came back, or
+/// ordered only something cancelled.
+async fn churn_moves_by_the_customers_who_lapsed_or_came_back(backend: Backend) {
+    use seva_domain::commerce::{
+        Currency, FulfilmentStatus, OrderSource, OrderStatus, PaymentStatus,
+    };
+    use seva_store::{commerce, reports};
+    let db = TestDb::new(backend).await;
+    let day = |d: i64| t(d * 86_400);
+    let inr = Currency::parse("INR").unwrap();
+    // (customer, day placed, cancelled)
+    let plan: [(&str, &[(i64, bool)]); 5] = [
+        ("a@example.in", &[(0, false)]),               // churns at day 180
+        ("b@example.in", &[(0, false), (100, false)]), // churns at day 280
+        ("c@example.in", &[(0, false), (200, false)]), // churns at 180, back at 200
+        ("d@example.in", &[(10, false), (150, true)]), // the cancelled one does not count
+        ("e@example.in", &[(185, false)]),             // new, never churned
+    ];
+    let mut n = 0;
+    for (email, orders) in plan {
+        let customer = new_customer(&db, email).await;
+        for (placed, cancelled) in orders {
+            n += 1;
+            let external = format!("o{n}");
+            let mut conn = db.store.conn().await.unwrap();
+            commerce::record(
+                &mut conn,
+                &commerce::NewOrder {
+                    source: OrderSource::Api,
+                    external_id: &external,
+                    number: &external,
+                    customer_id: customer,
+                    status: if *cancelled {
+                        OrderStatus::Cancelled
+                    } else {
+                        OrderStatus::Completed
+                    },
+                    payment_status: PaymentStatus::Paid,
+                    fulfilment_status: FulfilmentStatus::Fulfilled,
+                    currency: &inr,
+                    total: 1000,
+                    refunded: 0,
+                    placed_at: day(*placed),
+                    shipping_address: None,
+                    lines: &[],
+                    fingerprint: &external,
+                    source_updated_at: None,
+                },
+                day(*placed),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let horizon = Duration::days(180);
+    let store = &db.store;
+    let churned = |at: i64| async move {
+        let at = day(at);
+        let mut conn = store.conn().await.unwrap();
+        reports::churned(&mut conn, at - horizon, at, &reports::Scope::default())
+            .await
+            .unwrap()
+    };
+    // By hand: nobody at 170; a, c and d at 195; a and d at 205 (c came back at 200); a, d
+    // and b at 290.
+    assert_eq!(churned(170).await, 0);
+    assert_eq!(churned(195).await, 3);
+    assert_eq!(churned(205).await, 2);
+    assert_eq!(churned(290).await, 3);
+    for (base, at) in [
+        (170, 195),
+        (179, 205),
+        (195, 205),
+        (195, 210),
+        (200, 290),
+        (280, 290),
+    ] {
+        let mut conn = db.store.conn().await.unwrap();
+        let change = reports::churn_change(&mut conn, day(base), day(at), horizon)
+            .await
+            .unwrap();
+        drop(conn);
+        assert_eq!(
+            change,
+            churned(at).await - churned(base).await,
+            "from day {base} to day {at}"
+        );
+    }
 }
