@@ -74,6 +74,18 @@ async fn portal_session(t: &TestApp, email: &str) -> String {
     format!("seva_portal={session}")
 }
 
+/// A conversation's surveys, as an agent reads them through the API.
+async fn surveys_of(t: &TestApp, conversation: i64) -> Reply {
+    t.call(
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation}/surveys"),
+        &t.agent,
+        None,
+        None,
+    )
+    .await
+}
+
 async fn resolve(t: &TestApp, id: i64) {
     let done = t.patch(id, json!({"status": "resolved"})).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
@@ -141,15 +153,7 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     assert_eq!(clicked.status, StatusCode::OK, "{}", clicked.text);
     assert!(clicked.text.contains("survey-thanks"));
     assert!(clicked.text.contains("question-nps"), "the other question");
-    let listed = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/conversations/{id}/surveys"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let listed = surveys_of(&t, id).await;
     assert_eq!(listed.body[0]["csat"], 4, "{}", listed.text);
     assert_eq!(listed.body[0]["channel"], "email");
     assert!(listed.body[0]["answered_at"].is_string());
@@ -259,15 +263,7 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
         .page(Method::HEAD, &link(&mail.body, "csat", 1), None, "", None)
         .await;
     assert_eq!(ahead.status, StatusCode::OK);
-    let still = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/conversations/{id}/surveys"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let still = surveys_of(&t, id).await;
     assert_eq!(still.body[0]["csat"], 4, "HEAD recorded nothing");
     let thread = t
         .page(
@@ -342,15 +338,7 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
         )
         .await;
     assert_eq!(rated.status, StatusCode::SEE_OTHER, "{}", rated.text);
-    let listed = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/conversations/{id}/surveys"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let listed = surveys_of(&t, id).await;
     assert_eq!(listed.body[1]["csat"], 5, "{}", listed.text);
 
     // A customer without an email is asked in the portal, not by mail.
@@ -361,15 +349,7 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
     let other = phone_only.body["id"].as_i64().unwrap();
     t.message(other, "reply", "Hello").await;
     resolve(&t, other).await;
-    let listed = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/conversations/{other}/surveys"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let listed = surveys_of(&t, other).await;
     assert_eq!(listed.body[0]["channel"], "portal", "{}", listed.text);
     assert_eq!(
         survey_notices(&t).await.len(),
@@ -485,15 +465,7 @@ async fn a_resolution_asks_by_email_and_the_click_records_the_rating(backend: Ba
         "{:?}",
         refused.headers
     );
-    let listed = t
-        .call(
-            Method::GET,
-            &format!("/api/v1/conversations/{id}/surveys"),
-            &t.agent,
-            None,
-            None,
-        )
-        .await;
+    let listed = surveys_of(&t, id).await;
     assert_eq!(listed.body[0]["csat"], 4, "{}", listed.text);
     assert_eq!(listed.body[0]["comment"], "عالی بود", "{}", listed.text);
     assert_eq!(listed.body[1]["nps"], json!(null), "{}", listed.text);
